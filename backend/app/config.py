@@ -1,0 +1,67 @@
+"""Every setting in one place, read from the environment (prefix ``RECOMMENDER_``, except ``DATABASE_URL``).
+
+Paths default to the shipped sample data and model, so the service starts on a fresh clone.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+
+#: Default weight of each event type when repeated events of one (user, item) pair are aggregated.
+#: A rating event counts only when ``rating >= rating_threshold``; its weight is then this value.
+#: Weight 0 marks an event type that is accepted and stored but never makes a positive.
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 1.0,
+    "play": 2.0,
+    "watch": 3.0,
+    "like": 4.0,
+    "playlist_add": 4.0,
+    "add_to_playlist": 4.0,
+    "share": 4.0,
+    "rating": 4.0,
+    "dislike": 0.0,  # a known event type that is never a positive
+    "skip": 0.0,
+}
+
+
+class Settings(BaseSettings):
+    """Service and pipeline settings; see README "Settings" for the table."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
+
+    data_dir: Path = BACKEND_DIR / "data"
+    model_dir: Path = BACKEND_DIR / "models" / "latest"
+    items_path: Path | None = None  # defaults to <model_dir>/items.jsonl, then <data_dir>/items.jsonl
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "RECOMMENDER_DATABASE_URL"),
+    )  # empty -> sqlite:///<data_dir>/recommender.db
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    rating_threshold: float = 4.0
+    max_k: int = 100
+    default_k: int = 10
+    min_history_for_nn: int = 1  # auto engine uses nn when the model knows the user and has this many positives
+    model_poll_seconds: float = 0.0  # >0: the service checks the model directory (or registry pointer) this often
+    registry_dir: Path | None = None  # when set, the service serves the registry's production version
+    log_impressions: bool = True
+    impression_batch_size: int = 256
+    impression_flush_seconds: float = 0.2
+    promotion_min_improvement: float = 0.01  # gate: NDCG@10 must improve on production by this (relative)
+    promotion_max_regression: float = 0.05  # gate: no secondary metric may fall by more than this (relative)
+    sqlite_synchronous: str = "NORMAL"  # SQLite WAL: NORMAL survives a process kill; FULL also survives power loss
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'recommender.db').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

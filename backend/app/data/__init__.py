@@ -1,0 +1,1 @@
+"""Ingestion: JSONL interaction logs and catalogues, ID maps, negative sampling, MovieLens importers."""

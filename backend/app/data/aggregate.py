@@ -1,0 +1,99 @@
+"""Turn raw events into implicit positives: one weighted row per (user, item) pair.
+
+Pure NumPy: event weights are looked up per event type once, pairs are grouped with ``np.unique``,
+weights summed with ``np.bincount`` and the latest timestamp kept with ``np.maximum.at``.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from app.config import DEFAULT_EVENT_WEIGHTS
+from app.data.types import EventLog, Positives
+
+log = logging.getLogger(__name__)
+
+
+def event_weights(log_: EventLog, weights: Mapping[str, float], rating_threshold: float) -> np.ndarray:
+    """Weight of every event (0 = not a positive).
+
+    An explicit ``weight`` field overrides the event type's weight; a ``rating`` event counts only
+    when its rating is >= ``rating_threshold``; event types missing from ``weights`` weigh 0.
+    """
+    n = len(log_)
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    kinds, inverse = np.unique(log_.event.astype(str), return_inverse=True)
+    table = np.array([float(weights.get(k, 0.0)) for k in kinds], dtype=np.float32)
+    unknown = [k for k in kinds if k not in weights]
+    if unknown:
+        log.info("event types without a weight (never positives): %s", ", ".join(unknown))
+    w = table[inverse.reshape(-1)]
+    explicit = ~np.isnan(log_.weight)
+    w[explicit] = log_.weight[explicit]
+    is_rating = log_.event == "rating"
+    low = is_rating & ~(log_.rating >= rating_threshold)  # NaN ratings are not positives either
+    w[low] = 0.0
+    return w
+
+
+def to_positives(
+    log_: EventLog,
+    weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS,
+    rating_threshold: float = 4.0,
+) -> Positives:
+    """Aggregate events into positives, sorted by (user_id, item_id): summed weight, latest ts."""
+    w = event_weights(log_, weights, rating_threshold)
+    keep = w > 0
+    if not keep.any():
+        empty = np.empty(0, dtype=object)
+        return Positives(empty, empty.copy(), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    users, u = np.unique(log_.user_id[keep].astype(str), return_inverse=True)
+    items, i = np.unique(log_.item_id[keep].astype(str), return_inverse=True)
+    key = u.reshape(-1).astype(np.int64) * len(items) + i.reshape(-1)
+    pairs, group = np.unique(key, return_inverse=True)
+    group = group.reshape(-1)
+    weight = np.bincount(group, weights=w[keep].astype(np.float64), minlength=len(pairs)).astype(np.float32)
+    ts = np.full(len(pairs), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(ts, group, log_.ts[keep])
+    return Positives(
+        user_id=users[pairs // len(items)].astype(object),
+        item_id=items[pairs % len(items)].astype(object),
+        weight=weight,
+        ts=ts,
+    )
+
+
+def parse_weights(value: str | None) -> dict[str, float]:
+    """Event weights from a CLI flag: a JSON object string or a path to a JSON file.
+
+    The given mapping is laid over ``DEFAULT_EVENT_WEIGHTS`` (so ``{"view": 0.5}`` changes only
+    views, and new event types become accepted); ``None`` or ``""`` gives the defaults. Weights must
+    be numbers >= 0 (0 = accepted but never a positive). Raises ``ValueError`` saying what to fix.
+    """
+    merged = dict(DEFAULT_EVENT_WEIGHTS)
+    if value is None or not str(value).strip():
+        return merged
+    text = str(value).strip()
+    source = "weights"
+    if not text.startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"event weights: {text!r} is neither a JSON object nor an existing JSON file")
+        source = str(path)
+        text = path.read_text(encoding="utf-8")
+    try:
+        mapping = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"event weights ({source}): invalid JSON: {exc}") from None
+    if not isinstance(mapping, dict):
+        raise ValueError(f"event weights ({source}): expected a JSON object like {{\"view\": 1, \"like\": 4}}")
+    for name, weight in mapping.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ValueError(f"event weights ({source}): weight of {name!r} must be a number >= 0, got {weight!r}")
+        merged[str(name)] = float(weight)
+    return merged

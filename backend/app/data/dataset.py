@@ -1,0 +1,74 @@
+"""Index positives with contiguous user and item IDs: the ``Dataset`` every model is fitted on."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from app.data.aggregate import to_positives
+from app.data.events import IngestSummary, PathLike, read_events
+from app.data.idmap import IdMap
+from app.data.types import Dataset, Positives
+from app.config import DEFAULT_EVENT_WEIGHTS
+
+log = logging.getLogger(__name__)
+
+
+def _as_idmap(ids: IdMap | Iterable[str] | None, values: np.ndarray) -> IdMap:
+    if ids is None:
+        return IdMap(np.unique(values.astype(str)).tolist())  # sorted, as IdMap.from_values
+    return ids if isinstance(ids, IdMap) else IdMap(list(ids))
+
+
+def _lookup(idmap: IdMap, values: np.ndarray) -> np.ndarray:
+    """Indices of ``values`` in ``idmap`` (-1 when absent), one dict lookup per distinct value."""
+    uniq, inverse = np.unique(values.astype(str), return_inverse=True)
+    return idmap.indices(uniq.tolist())[inverse.reshape(-1)]
+
+
+def build_dataset(
+    positives: Positives,
+    users: IdMap | Iterable[str] | None = None,
+    items: IdMap | Iterable[str] | None = None,
+) -> Dataset:
+    """Index positives. Without maps, users/items are the sorted distinct IDs of the positives.
+
+    Given maps (e.g. a saved model's, or the whole catalogue so items nobody touched still get an
+    index) are used as they are; positives whose user or item is not in them are dropped and counted
+    in the log.
+    """
+    user_map = _as_idmap(users, positives.user_id)
+    item_map = _as_idmap(items, positives.item_id)
+    u = _lookup(user_map, positives.user_id) if len(positives) else np.zeros(0, np.int64)
+    i = _lookup(item_map, positives.item_id) if len(positives) else np.zeros(0, np.int64)
+    keep = (u >= 0) & (i >= 0)
+    if not keep.all():
+        log.warning("build_dataset: dropped %d positives whose user or item is not in the given maps",
+                    int((~keep).sum()))
+    return Dataset(
+        users=user_map,
+        items=item_map,
+        user_idx=u[keep].astype(np.int32),
+        item_idx=i[keep].astype(np.int32),
+        weight=positives.weight[keep].astype(np.float32),
+        ts=positives.ts[keep].astype(np.int64),
+    )
+
+
+def load_dataset(
+    data_path: PathLike,
+    *,
+    weights: Mapping[str, float] | None = None,
+    rating_threshold: float = 4.0,
+    strict: bool = False,
+    rejects_path: PathLike | None = None,
+) -> tuple[Dataset, IngestSummary]:
+    """Read a log (file, .gz or directory), aggregate and index it.
+
+    ``weights`` are laid over ``DEFAULT_EVENT_WEIGHTS``; their keys are the accepted event types.
+    """
+    merged = {**DEFAULT_EVENT_WEIGHTS, **(weights or {})}
+    events, summary = read_events(data_path, strict=strict, rejects_path=rejects_path, event_types=merged.keys())
+    dataset = build_dataset(to_positives(events, merged, rating_threshold))
+    return dataset, summary

@@ -1,0 +1,1 @@
+"""Models behind one contract: the Keras embedding model and the baselines; training CLI; runtime scoring."""

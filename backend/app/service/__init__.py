@@ -1,0 +1,1 @@
+"""HTTP service (FastAPI): recommendations, items, feedback logging, metrics, model admin, web page."""

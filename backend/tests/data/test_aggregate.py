@@ -1,0 +1,144 @@
+"""Aggregation into positives (weights, rating threshold, latest ts), weight parsing, ID maps, datasets."""
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from app.config import DEFAULT_EVENT_WEIGHTS
+from app.data.aggregate import parse_weights, to_positives
+from app.data.dataset import build_dataset, load_dataset
+from app.data.idmap import IdMap
+from app.data.types import EventLog
+
+
+def event_log(rows):
+    """rows: (user, item, event, ts, rating|None, weight|None)."""
+    def objs(values):
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    u, i, e, t, r, w = zip(*rows)
+    nan = float("nan")
+    return EventLog(
+        user_id=objs(list(u)), item_id=objs(list(i)), event=objs(list(e)), ts=np.array(t, dtype=np.int64),
+        rating=np.array([nan if x is None else x for x in r], dtype=np.float32),
+        weight=np.array([nan if x is None else x for x in w], dtype=np.float32),
+        platform=objs([""] * len(rows)),
+    )
+
+
+ROWS = [
+    ("alice", "x", "view", 100, None, None),  # 1
+    ("alice", "x", "like", 300, None, None),  # 4
+    ("alice", "x", "play", 200, None, None),  # 2   -> alice/x: 7, ts 300
+    ("alice", "y", "rating", 150, 3.0, None),  # below threshold: not a positive
+    ("alice", "z", "rating", 160, 4.0, None),  # 4 -> alice/z: 4, ts 160
+    ("bob", "y", "rating", 170, 5.0, None),  # 4
+    ("bob", "y", "view", 400, None, 0.5),  # explicit weight 0.5 -> bob/y: 4.5, ts 400
+    ("bob", "x", "dislike", 500, None, None),  # weight 0: never a positive
+    ("carol", "x", "skip", 600, None, None),  # carol has no positives at all
+]
+
+
+def as_dict(pos):
+    return {(u, i): (float(w), int(t)) for u, i, w, t in zip(pos.user_id, pos.item_id, pos.weight, pos.ts)}
+
+
+def test_positives_hand_computed():
+    pos = to_positives(event_log(ROWS))
+    assert as_dict(pos) == {
+        ("alice", "x"): (7.0, 300),
+        ("alice", "z"): (4.0, 160),
+        ("bob", "y"): (4.5, 400),
+    }
+    assert list(zip(pos.user_id, pos.item_id)) == [("alice", "x"), ("alice", "z"), ("bob", "y")]  # sorted
+    assert pos.weight.dtype == np.float32 and pos.ts.dtype == np.int64
+
+
+def test_rating_threshold_and_custom_weights():
+    pos = to_positives(event_log(ROWS), rating_threshold=3.0)
+    assert as_dict(pos)[("alice", "y")] == (4.0, 150)  # 3 >= 3 now counts
+    pos = to_positives(event_log(ROWS), rating_threshold=5.0)
+    assert ("alice", "z") not in as_dict(pos)
+    assert as_dict(pos)[("bob", "y")] == (4.5, 400)
+    weights = {**DEFAULT_EVENT_WEIGHTS, "view": 0.0, "like": 10.0, "rating": 1.0}
+    assert as_dict(to_positives(event_log(ROWS), weights)) == {
+        ("alice", "x"): (12.0, 300),  # 0 + 10 + 2; the view still carries ts 100 but 300 is the latest
+        ("alice", "z"): (1.0, 160),
+        ("bob", "y"): (1.5, 400),  # the explicit weight overrides the view's 0
+    }
+    # event types missing from the mapping are never positives
+    assert as_dict(to_positives(event_log(ROWS), {"view": 1.0})) == {("alice", "x"): (1.0, 100), ("bob", "y"): (0.5, 400)}
+
+
+def test_no_positives_gives_empty():
+    pos = to_positives(event_log([("u", "i", "rating", 100, 1.0, None)]))
+    assert len(pos) == 0
+    ds = build_dataset(pos)
+    assert (ds.n_users, ds.n_items, ds.matrix().shape) == (0, 0, (0, 0))
+
+
+def test_build_dataset_id_maps_and_matrix():
+    ds = build_dataset(to_positives(event_log(ROWS)))
+    assert ds.users.ids == ["alice", "bob"] and ds.items.ids == ["x", "y", "z"]
+    assert ds.user_idx.tolist() == [0, 0, 1] and ds.item_idx.tolist() == [0, 2, 1]
+    assert ds.user_idx.dtype == np.int32 and ds.item_idx.dtype == np.int32
+    np.testing.assert_array_equal(ds.matrix().toarray(), [[7.0, 0.0, 4.0], [0.0, 4.5, 0.0]])
+    assert ds.users.index("bob") == 1 and ds.items.id(2) == "z"
+
+
+def test_build_dataset_with_given_maps_drops_unknown_and_keeps_catalogue_items():
+    pos = to_positives(event_log(ROWS))
+    ds = build_dataset(pos, users=IdMap(["bob", "alice"]), items=["w", "x", "y"])  # z not in the catalogue
+    assert ds.users.ids == ["bob", "alice"] and ds.items.ids == ["w", "x", "y"]
+    np.testing.assert_array_equal(ds.matrix().toarray(), [[0.0, 0.0, 4.5], [0.0, 7.0, 0.0]])
+    assert len(ds) == 2
+
+
+def test_id_maps_are_stable_across_file_order(tmp_path):
+    lines = [orjson.dumps({"user_id": u, "item_id": i, "event": e, "ts": t, **({"rating": r} if r else {})})
+             for u, i, e, t, r, _ in ROWS if _ is None]
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines))
+    (tmp_path / "b.jsonl").write_bytes(b"\n".join(reversed(lines)))
+    ds_a, _ = load_dataset(tmp_path / "a.jsonl")
+    ds_b, _ = load_dataset(tmp_path / "b.jsonl")
+    assert ds_a.users == ds_b.users and ds_a.items == ds_b.items
+    assert (ds_a.matrix() != ds_b.matrix()).nnz == 0
+
+
+def test_load_dataset_weights_and_rejects(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text(
+        '{"user_id": "u", "item_id": "a", "event": "purchase", "ts": 1700000000}\n'
+        '{"user_id": "u", "item_id": "a", "event": "view", "ts": 1700000100}\n'
+        '{"user_id": "u", "item_id": "b", "event": "rating", "ts": 1700000200, "rating": 3}\n'
+        '{"user_id": "u", "item_id": "c", "event": "bogus", "ts": 1700000300}\n'
+    )
+    ds, summary = load_dataset(path, weights={"purchase": 8.0}, rating_threshold=3.0, rejects_path=tmp_path / "rej.jsonl")
+    assert summary.reasons == {"unknown_event": 1}
+    assert ds.items.ids == ["a", "b"]
+    np.testing.assert_allclose(ds.weight, [9.0, 4.0])
+    assert ds.ts.tolist() == [1700000100, 1700000200]
+
+
+def test_parse_weights(tmp_path):
+    assert parse_weights(None) == DEFAULT_EVENT_WEIGHTS
+    assert parse_weights("") == DEFAULT_EVENT_WEIGHTS
+    merged = parse_weights('{"view": 0.5, "purchase": 10}')
+    assert merged["view"] == 0.5 and merged["purchase"] == 10.0 and merged["like"] == DEFAULT_EVENT_WEIGHTS["like"]
+    f = tmp_path / "w.json"
+    f.write_text('{"like": 6}')
+    assert parse_weights(str(f))["like"] == 6.0
+    with pytest.raises(ValueError, match="neither a JSON object nor an existing JSON file"):
+        parse_weights("missing.json")
+    with pytest.raises(ValueError, match="invalid JSON"):
+        parse_weights('{"view": }')
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        f.write_text("[1, 2]")
+        parse_weights(str(f))
+    with pytest.raises(ValueError, match="'view' must be a number >= 0"):
+        parse_weights('{"view": -1}')
+    with pytest.raises(ValueError, match="must be a number"):
+        parse_weights('{"view": "high"}')

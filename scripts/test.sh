@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up .venv with the test tools and Chromium, then runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+export PYTHONPATH=backend OPENBLAS_NUM_THREADS=1 TF_CPP_MIN_LOG_LEVEL=2
+exec .venv/bin/python -m pytest -n 2 --timeout 600 "$@"
