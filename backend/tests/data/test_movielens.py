@@ -51,12 +51,12 @@ def make_1m(folder: Path) -> Path:
 def make_latest(folder: Path) -> Path:
     folder.mkdir(parents=True)
     (folder / "ratings.csv").write_text(
-        "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,0.5,964981247\n2,1,3.5,964982224\n")
+        "userId,movieId,rating,timestamp\n1,1,4.0,964980000\n1,3,0.5,964980100\n2,1,3.5,964980200\n")
     (folder / "movies.csv").write_text(
-        'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n'
-        '3,"American President, The (1995)",Comedy|Drama|Romance\n'
+        'movieId,title,genres\n1,Paper Lanterns (1995),Adventure|Animation|Children|Comedy|Fantasy\n'
+        '3,"Lighthouse Keeper, The (1995)",Comedy|Drama|Romance\n'
         '4,Cosmos,(no genres listed)\n'
-        '5,Fawlty Towers (1975-1979),Comedy\n',
+        '5,Quiet Corridors (1975-1979),Comedy\n',
         encoding="utf-8",
     )
     return folder
@@ -123,7 +123,7 @@ def test_latest_csv(tmp_path):
         assert [(e["user_id"], e["item_id"], e["rating"]) for e in lines(out / "interactions.jsonl")] == [
             ("1", "1", 4), ("1", "3", 1), ("2", "1", 3.5)]  # 0.5 stars is written as 1
         items = read_items(out / "items.jsonl")
-        assert items["3"]["title"] == "American President, The (1995)" and items["3"]["year"] == 1995
+        assert items["3"]["title"] == "Lighthouse Keeper, The (1995)" and items["3"]["year"] == 1995
         assert items["4"]["genres"] == [] and items["4"]["year"] is None
         assert items["5"]["year"] == 1975
         ds, _ = load_dataset(out / "interactions.jsonl")
@@ -131,9 +131,9 @@ def test_latest_csv(tmp_path):
 
 
 def test_year_from_title():
-    assert year_from_title("Toy Story (1995)") == 1995
+    assert year_from_title("Paper Lanterns (1995)") == 1995
     assert year_from_title("Babylon 5 (1994) ") == 1994
-    assert year_from_title("Fawlty Towers (1975–1979)") == 1975
+    assert year_from_title("Quiet Corridors (1975–1979)") == 1975
     assert year_from_title("1984 (no year)") is None
 
 

@@ -1,0 +1,1 @@
+"""Offline evaluation: splits, ranking metrics, the protocol runner and reports (``python -m app.eval``)."""

@@ -1,0 +1,131 @@
+"""Load evaluation data (a JSONL log or a MovieLens source) and build leak-free item features per stage.
+
+The only I/O of the evaluation package besides the report writer. MovieLens archives or folders are
+converted with the data package's importer into a temporary directory (never into the repository:
+MovieLens may not be redistributed), then read like any JSONL log.
+"""
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.config import DEFAULT_EVENT_WEIGHTS
+from app.data.aggregate import to_positives
+from app.data.catalog import read_items
+from app.data.dataset import build_dataset
+from app.data.events import read_events
+from app.data.types import Dataset, EventLog
+from app.eval.splits import Split, Stage, concat
+from app.model.base import ItemFeatures
+from app.model.heuristic import item_features
+
+MOVIELENS_FILES = ("u.data", "ratings.dat", "ratings.csv")
+
+
+@dataclass
+class EvalData:
+    """All positives, the raw events they came from (for rating averages) and the catalogue."""
+
+    dataset: Dataset
+    events: EventLog
+    catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def is_movielens(path: Path) -> bool:
+    """A zip archive, or a folder holding MovieLens rating files (top level or one folder down)."""
+    if path.is_file():
+        return zipfile.is_zipfile(path)
+    if path.is_dir():
+        return any(any(path.glob(name)) or any(path.glob(f"*/{name}")) for name in MOVIELENS_FILES)
+    return False
+
+
+def load_eval_data(
+    data_path: str | Path,
+    items_path: str | Path | None = None,
+    *,
+    weights: Mapping[str, float] | None = None,
+    rating_threshold: float = 4.0,
+) -> EvalData:
+    """Read the interactions (JSONL file/dir/.gz, or MovieLens zip/folder) and the optional catalogue."""
+    path = Path(data_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory (give a JSONL log or a MovieLens folder/zip)")
+    merged = {**DEFAULT_EVENT_WEIGHTS, **(weights or {})}
+    if is_movielens(path):
+        from app.data.movielens import import_movielens
+
+        with tempfile.TemporaryDirectory(prefix="eval-movielens-") as tmp:
+            summary = import_movielens(path, tmp)
+            data = _read(Path(summary.interactions_path), Path(items_path or summary.items_path), merged, rating_threshold)
+        data.source.update({"data_path": str(path), "items_path": str(items_path) if items_path else f"{path} (MovieLens items)",
+                            "format": summary.format})
+        return data
+    return _read(path, Path(items_path) if items_path else None, merged, rating_threshold)
+
+
+def _read(data_path: Path, items_path: Path | None, weights: Mapping[str, float], rating_threshold: float) -> EvalData:
+    events, summary = read_events(data_path, event_types=weights.keys())
+    if len(events) == 0:
+        raise ValueError(f"{data_path}: no valid events ({summary.rejected} rejected)")
+    dataset = build_dataset(to_positives(events, weights, rating_threshold))
+    catalogue = read_items(items_path, strict=False) if items_path else {}
+    source = {"data_path": str(data_path), "items_path": str(items_path) if items_path else None,
+              "events": len(events), "rejected": summary.rejected, "positives": len(dataset)}
+    return EvalData(dataset, events, catalogue, source)
+
+
+def average_ratings(
+    events: EventLog, dataset: Dataset, *, exclude: Dataset | None = None, before_ts: int | None = None
+) -> np.ndarray:
+    """Mean explicit rating per item of ``dataset`` (NaN when none), from events that a model may see.
+
+    ``exclude``: held-out positives whose (user, item) ratings must not leak into the feature;
+    ``before_ts``: only events strictly older (temporal protocol).
+    """
+    mask = (events.event == "rating") & np.isfinite(events.rating)
+    if before_ts is not None:
+        mask &= events.ts < before_ts
+    u = dataset.users.indices(events.user_id[mask])
+    i = dataset.items.indices(events.item_id[mask])
+    r = events.rating[mask].astype(np.float64)
+    keep = i >= 0
+    if exclude is not None and len(exclude):
+        held = np.unique(exclude.user_idx.astype(np.int64) * dataset.n_items + exclude.item_idx)
+        key = u * dataset.n_items + i
+        keep &= ~((u >= 0) & np.isin(key, held))
+    total = np.bincount(i[keep], weights=r[keep], minlength=dataset.n_items)
+    count = np.bincount(i[keep], minlength=dataset.n_items)
+    return np.divide(total, count, out=np.full(dataset.n_items, np.nan), where=count > 0).astype(np.float32)
+
+
+def last_seen(dataset: Dataset) -> np.ndarray:
+    """Latest positive timestamp per item (0 when the item has none)."""
+    out = np.zeros(dataset.n_items, dtype=np.int64)
+    if len(dataset):
+        np.maximum.at(out, dataset.item_idx, dataset.ts)
+    return out
+
+
+def stage_features(data: EvalData, split: Split, stage: Stage) -> ItemFeatures:
+    """Item features computed only from what the model is fitted on at this stage."""
+    fitted, _ = split.stage(stage)
+    if stage == "validation":
+        heldout = concat(split.validation, split.test)
+        cut = split.info.get("cutoffs", [None, None])[0]
+    else:
+        heldout = split.test
+        cut = split.info.get("cutoffs", [None, None])[1]
+    return item_features(
+        fitted.items.ids,
+        data.catalogue,
+        avg_rating=average_ratings(data.events, fitted, exclude=heldout, before_ts=cut),
+        last_ts=last_seen(fitted),
+    )

@@ -1,0 +1,73 @@
+"""Score a fitted recommender against held-out positives with full ranking (no sampled negatives)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.eval import metrics as M
+from app.model.base import Recommender, top_k
+
+COVERAGE_K = 100
+CI_METRICS = ("ndcg@10",)
+
+
+def _batch_size(n_items: int, budget: int = 4_000_000) -> int:
+    """Users per batch so that a batch of dense scores stays around ``budget`` floats."""
+    return max(1, min(1024, budget // max(1, n_items)))
+
+
+def evaluate(
+    recommender: Recommender,
+    train_matrix: sp.csr_matrix,
+    test_matrix: sp.csr_matrix,
+    users: np.ndarray,
+    ks: tuple[int, ...] = M.DEFAULT_KS,
+    *,
+    batch_size: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, Any]:
+    """Mean metrics over ``users`` (row indices shared by both matrices).
+
+    Each user is scored from their ``train_matrix`` row, their fitted items are excluded (via
+    ``top_k``), the whole remaining catalogue is ranked (MRR uses the full ranking) and compared
+    with their ``test_matrix`` row. Returns ``{"n_users", "metrics", "ci", "score_seconds"}``
+    where ``ci`` holds the 95% bootstrap interval of the mean for ``ndcg@10`` (and any ``@k`` for
+    the largest k when 10 is not among ``ks``; none when ``n_boot`` is 0). ``progress(n)`` is called after each batch.
+    """
+    train_matrix = sp.csr_matrix(train_matrix)
+    test_matrix = sp.csr_matrix(test_matrix)
+    if train_matrix.shape != test_matrix.shape:
+        raise ValueError(f"train {train_matrix.shape} and test {test_matrix.shape} matrices differ in shape")
+    users = np.asarray(users, dtype=np.int64)
+    n_items = train_matrix.shape[1]
+    ks = tuple(sorted({int(k) for k in ks}))
+    bs = batch_size or _batch_size(n_items)
+    per_user: dict[str, list[np.ndarray]] = {}
+    covered = np.zeros(n_items, dtype=bool)
+    seconds = 0.0
+    for start in range(0, users.size, bs):
+        batch = users[start : start + bs]
+        history = train_matrix[batch]
+        t0 = time.perf_counter()
+        scores = recommender.score(batch, history)
+        seconds += time.perf_counter() - t0
+        if scores.shape != (batch.size, n_items):
+            raise ValueError(f"{recommender.name}.score returned shape {scores.shape}, expected {(batch.size, n_items)}")
+        ranked, _ = top_k(scores, n_items, exclude=history)
+        for name, values in M.per_user_metrics(ranked, test_matrix[batch], ks).items():
+            per_user.setdefault(name, []).append(values)
+        covered |= M.items_in_top(ranked, n_items, COVERAGE_K)
+        if progress is not None:
+            progress(batch.size)
+    values = {name: np.concatenate(parts) for name, parts in per_user.items()}
+    means = {name: float(v.mean()) if v.size else float("nan") for name, v in values.items()}
+    means[f"coverage@{COVERAGE_K}"] = float(covered.sum()) / float(n_items) if n_items else float("nan")
+    ci_names = [m for m in CI_METRICS if m in values] or [f"ndcg@{ks[-1]}"]
+    ci = {name: list(M.bootstrap_ci(values[name], n_boot=n_boot, seed=seed)) for name in ci_names} if n_boot > 0 else {}
+    return {"n_users": int(users.size), "metrics": means, "ci": ci, "score_seconds": seconds}

@@ -1,0 +1,355 @@
+"""A trained model on disk: write a model directory atomically, load it back with NumPy only.
+
+Layout (one directory per model)::
+
+    metadata.json   version, created_at, model_type, user_ids, item_ids, hyperparameters,
+                    data_summary, metrics, library_versions, files (sha256 of every other file)
+    arrays.npz      user_factors, history_factors, item_factors, item_bias,
+                    history_indptr/indices/data (training positives, users x items CSR),
+                    item_popularity, item_avg_rating (NaN when unknown), item_last_ts
+    model.keras     the trained Keras model (optional for arrays-only bundles; never read by the service)
+    items.jsonl     the catalogue as used
+
+A directory is written next to its target under a temporary name and renamed into place, so a crash
+never leaves a half-written model. Loading checks every file against the sha256 recorded in
+``metadata.json``, and the array shapes against the ID lists, so files of two different models never
+load together. TensorFlow is imported only by ``load_keras`` and by saving a Keras model.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import orjson
+import scipy.sparse as sp
+
+from app.data.idmap import IdMap
+from app.model.base import ItemFeatures
+from app.model.embedding import POOLINGS, user_vectors  # NumPy only: embedding imports TensorFlow lazily
+
+METADATA = "metadata.json"
+ARRAYS = "arrays.npz"
+KERAS = "model.keras"
+ITEMS = "items.jsonl"
+MODEL_TYPE = "nn"
+ARRAY_NAMES = (
+    "user_factors", "history_factors", "item_factors", "item_bias",
+    "history_indptr", "history_indices", "history_data",
+    "item_popularity", "item_avg_rating", "item_last_ts",
+)
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory is missing files, or its files do not belong together; the message says which."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def new_version(now: datetime | None = None) -> str:
+    """Sortable, unique version id, e.g. ``20261122-0512-ab12cd``."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shaped the model (TensorFlow/Keras only when already imported)."""
+    import sys
+
+    import scipy
+
+    out = {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__}
+    for name in ("keras", "tensorflow"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            out[name] = str(getattr(mod, "__version__", "unknown"))
+    return out
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_model_dir(target: Path, write_files, metadata: dict[str, Any]) -> Path:
+    """Write a model directory atomically.
+
+    ``write_files(tmp_dir)`` writes every file except ``metadata.json`` into a fresh temporary
+    directory beside ``target``; their sha256 go into ``metadata["files"]``, then metadata is written
+    and the directory renamed to ``target``. An existing ``target`` is first renamed aside and removed
+    only after the new one is in place. On any error the temporary directory is removed and
+    ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    old: Path | None = None
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a model directory is read by the service
+        write_files(tmp)
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != METADATA}
+        _write_bytes(tmp / METADATA, orjson.dumps({**metadata, "files": files}, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        _fsync_dir(tmp)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        if old is not None and not target.exists():
+            os.replace(old, target)  # put the previous model back
+            old = None
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def history_arrays(history: sp.spmatrix) -> dict[str, np.ndarray]:
+    h = sp.csr_matrix(history, dtype=np.float32)
+    h.sort_indices()
+    return {
+        "history_indptr": h.indptr.astype(np.int64),
+        "history_indices": h.indices.astype(np.int64),
+        "history_data": h.data.astype(np.float32),
+    }
+
+
+def _catalogue_bytes(catalogue: Mapping[str, Mapping[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(dict(item), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for item in catalogue.values())
+
+
+def save_arrays_bundle(
+    model_dir: str | os.PathLike[str],
+    *,
+    arrays: Mapping[str, np.ndarray],
+    user_ids: list[str],
+    item_ids: list[str],
+    catalogue: Mapping[str, Mapping[str, Any]] | None = None,
+    version: str | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    data_summary: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    keras_model: Any = None,
+    extra_metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a model directory from its arrays (and, when given, the Keras model as ``model.keras``).
+
+    ``arrays`` must hold every name in ``ARRAY_NAMES``; ``hyperparameters["history_pooling"]``
+    defaults to ``"mean"``. Returns the directory.
+    """
+    missing = [n for n in ARRAY_NAMES if n not in arrays]
+    if missing:
+        raise ValueError(f"arrays missing: {', '.join(missing)}")
+    hp = {"history_pooling": "mean", **dict(hyperparameters or {})}
+    _validate_arrays({k: np.asarray(v) for k, v in arrays.items()}, len(user_ids), len(item_ids), hp["history_pooling"])
+    created = datetime.now(timezone.utc)
+    metadata = {
+        "version": version or new_version(created),
+        "created_at": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "model_type": MODEL_TYPE,
+        "user_ids": list(map(str, user_ids)),
+        "item_ids": list(map(str, item_ids)),
+        "hyperparameters": hp,
+        "data_summary": dict(data_summary or {}),
+        "metrics": dict(metrics or {}),
+        "library_versions": library_versions(),
+        **dict(extra_metadata or {}),
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp / ARRAYS, "wb") as f:
+            np.savez(f, **{n: np.asarray(arrays[n]) for n in ARRAY_NAMES})
+            f.flush()
+            os.fsync(f.fileno())
+        _write_bytes(tmp / ITEMS, _catalogue_bytes(catalogue or {}))
+        if keras_model is not None:
+            keras_model.save(tmp / KERAS)
+
+    if keras_model is not None:
+        metadata["library_versions"] = library_versions()  # Keras is imported by now
+    return write_model_dir(Path(model_dir), write, metadata)
+
+
+def _validate_arrays(arrays: Mapping[str, np.ndarray], n_users: int, n_items: int, pooling: str) -> None:
+    """Shapes must agree with each other and with the ID lists; raises ``ModelLoadError`` saying what differs."""
+    if pooling not in POOLINGS:
+        raise ModelLoadError(f"hyperparameters.history_pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    item_f = arrays["item_factors"]
+    if item_f.ndim != 2 or item_f.shape[0] != n_items:
+        raise ModelLoadError(f"item_factors has shape {item_f.shape}, expected ({n_items}, d) for {n_items} item ids")
+    d = item_f.shape[1]
+    expect = {
+        "user_factors": (n_users, d),
+        "history_factors": (n_items, d),
+        "item_bias": (n_items,),
+        "history_indptr": (n_users + 1,),
+        "item_popularity": (n_items,),
+        "item_avg_rating": (n_items,),
+        "item_last_ts": (n_items,),
+    }
+    for name, shape in expect.items():
+        if arrays[name].shape != shape:
+            raise ModelLoadError(f"{name} has shape {arrays[name].shape}, expected {shape} "
+                                 f"({n_users} users, {n_items} items, dimension {d})")
+    indptr, indices = arrays["history_indptr"], arrays["history_indices"]
+    if indptr[0] != 0 or indptr[-1] != indices.size or arrays["history_data"].size != indices.size:
+        raise ModelLoadError("history_indptr/indices/data do not form a CSR matrix")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_items):
+        raise ModelLoadError(f"history_indices out of range for {n_items} items")
+
+
+class BundleScorer:
+    """The ``Recommender`` scoring contract over a loaded bundle, NumPy only (the service's "nn" engine)."""
+
+    name: ClassVar[str] = "nn"
+
+    def __init__(self, bundle: "ModelBundle"):
+        self.bundle = bundle
+
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "BundleScorer":
+        raise TypeError("a loaded model is already trained; retrain with `python -m app.model.train`")
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        b = self.bundle
+        return (b.user_vectors(users, history) @ b.item_factors.T + b.item_bias[None, :]).astype(np.float32, copy=False)
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.bundle.metadata.get("hyperparameters", {}))
+
+
+class ModelBundle:
+    """A loaded model directory: metadata, ID maps, arrays, training history and catalogue."""
+
+    def __init__(self, path: Path, metadata: dict[str, Any], arrays: Mapping[str, np.ndarray],
+                 catalogue: dict[str, dict[str, Any]]):
+        self.path = path
+        self.metadata = metadata
+        self.version: str = str(metadata["version"])
+        self.users = IdMap(metadata["user_ids"])
+        self.items = IdMap(metadata["item_ids"])
+        self.pooling: str = str(metadata.get("hyperparameters", {}).get("history_pooling", "mean"))
+        self.user_factors = np.asarray(arrays["user_factors"], dtype=np.float32)
+        self.history_factors = np.asarray(arrays["history_factors"], dtype=np.float32)
+        self.item_factors = np.asarray(arrays["item_factors"], dtype=np.float32)
+        self.item_bias = np.asarray(arrays["item_bias"], dtype=np.float32)
+        self.item_popularity = np.asarray(arrays["item_popularity"], dtype=np.float64)
+        self.item_avg_rating = np.asarray(arrays["item_avg_rating"], dtype=np.float32)
+        self.item_last_ts = np.asarray(arrays["item_last_ts"], dtype=np.int64)
+        self.history = sp.csr_matrix(
+            (arrays["history_data"].astype(np.float32), arrays["history_indices"].astype(np.int64),
+             arrays["history_indptr"].astype(np.int64)),
+            shape=(len(self.users), len(self.items)),
+        )
+        self.catalogue = catalogue
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.item_factors.shape[1])
+
+    def user_vectors(self, users: np.ndarray, history: sp.spmatrix | None) -> np.ndarray:
+        """(n, d): own embedding (0 for -1) + pooled history embeddings (``history`` rows, same order)."""
+        return user_vectors(users, history, self.user_factors, self.history_factors, self.pooling)
+
+    def history_for(self, item_ids: list[str]) -> sp.csr_matrix:
+        """A one-row history from item IDs (seed items, or a new user's events); unknown IDs are ignored."""
+        idx = self.items.indices(item_ids)
+        idx = np.unique(idx[idx >= 0])
+        return sp.csr_matrix((np.ones(idx.size, np.float32), (np.zeros(idx.size, np.int64), idx)),
+                             shape=(1, len(self.items)))
+
+    def scorer(self) -> BundleScorer:
+        return BundleScorer(self)
+
+    def load_keras(self):
+        """The trained Keras model (imports TensorFlow); ``ModelLoadError`` for arrays-only bundles."""
+        path = self.path / KERAS
+        if not path.is_file():
+            raise ModelLoadError(f"{self.path}: no {KERAS} in this model directory (arrays-only bundle)")
+        from app.model.embedding import load_keras_model
+
+        return load_keras_model(path)
+
+
+def load_bundle(model_dir: str | os.PathLike[str]) -> ModelBundle:
+    """Load and verify a model directory; ``ModelLoadError`` with the reason when it is not usable."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise ModelLoadError(f"{path}: model directory not found (train one with `python -m app.model.train`)")
+    meta_path = path / METADATA
+    if not meta_path.is_file():
+        raise ModelLoadError(f"{path}: {METADATA} is missing")
+    try:
+        metadata = orjson.loads(meta_path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise ModelLoadError(f"{meta_path}: invalid JSON ({e})") from None
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{meta_path}: expected a JSON object")
+    for key in ("version", "user_ids", "item_ids", "hyperparameters", "files"):
+        if key not in metadata:
+            raise ModelLoadError(f"{meta_path}: field {key!r} is missing")
+    files = metadata["files"]
+    if not isinstance(files, dict) or ARRAYS not in files:
+        raise ModelLoadError(f"{meta_path}: 'files' must list the sha256 of {ARRAYS} (and the other files)")
+    for name, digest in files.items():
+        f = path / name
+        if not f.is_file():
+            raise ModelLoadError(f"{path}: {name} is listed in {METADATA} but missing")
+        if sha256_file(f) != digest:
+            raise ModelLoadError(
+                f"{path}: {name} does not belong to model {metadata['version']} (sha256 differs from {METADATA}); "
+                "the files come from different trainings - retrain or restore the whole directory"
+            )
+    for name in (KERAS, ARRAYS):
+        if (path / name).is_file() and name not in files:
+            raise ModelLoadError(f"{path}: {name} is not listed in {METADATA}, so it may belong to another model")
+    try:
+        with np.load(path / ARRAYS, allow_pickle=False) as npz:
+            arrays = {n: npz[n] for n in npz.files}
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"{path / ARRAYS}: cannot read ({e})") from None
+    missing = [n for n in ARRAY_NAMES if n not in arrays]
+    if missing:
+        raise ModelLoadError(f"{path / ARRAYS}: arrays missing: {', '.join(missing)}")
+    pooling = str(metadata["hyperparameters"].get("history_pooling", "mean"))
+    _validate_arrays(arrays, len(metadata["user_ids"]), len(metadata["item_ids"]), pooling)
+    catalogue: dict[str, dict[str, Any]] = {}
+    if (path / ITEMS).is_file():
+        for lineno, line in enumerate((path / ITEMS).read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = orjson.loads(line)
+                catalogue[str(item["item_id"])] = item
+            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+                raise ModelLoadError(f"{path / ITEMS}:{lineno}: bad catalogue line ({e})") from None
+    return ModelBundle(path, metadata, arrays, catalogue)

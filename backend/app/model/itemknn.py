@@ -1,0 +1,78 @@
+"""Item-item cosine k-nearest-neighbours on the binary co-occurrence matrix."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.model.base import ItemFeatures
+
+
+def binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """1.0 wherever the matrix has a positive entry (implicit feedback without weights)."""
+    m = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    m.data = (m.data > 0).astype(np.float32)
+    m.eliminate_zeros()
+    return m
+
+
+def cosine_neighbours(x: sp.csr_matrix, neighbours: int, shrink: float = 0.0, block_floats: int = 8_000_000) -> sp.csr_matrix:
+    """Items x items similarity W with, in each column j, only the ``neighbours`` items most similar to j.
+
+    sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink); the diagonal is zero. Computed in column
+    blocks so memory stays bounded for large catalogues.
+    """
+    x = sp.csc_matrix(x)
+    n_items = x.shape[1]
+    norms = np.sqrt(np.asarray(x.sum(axis=0), dtype=np.float64).ravel())
+    xt = x.T.tocsr()
+    k = max(0, min(int(neighbours), n_items - 1))
+    block = max(1, block_floats // max(1, n_items))
+    rows, cols, vals = [], [], []
+    for start in range(0, n_items, block):
+        stop = min(n_items, start + block)
+        co = np.asarray((xt @ x[:, start:stop]).todense(), dtype=np.float64)  # n_items x b
+        denom = norms[:, None] * norms[None, start:stop] + shrink
+        sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
+        sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
+        if k == 0:
+            continue
+        top = np.argpartition(-sim, k - 1, axis=0)[:k] if k < n_items else np.tile(np.arange(n_items)[:, None], (1, stop - start))
+        top_vals = np.take_along_axis(sim, top, axis=0)
+        keep = top_vals > 0
+        rows.append(top[keep])
+        cols.append(np.broadcast_to(np.arange(start, stop), top.shape)[keep])
+        vals.append(top_vals[keep])
+    if not rows:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
+    )
+
+
+class ItemKNNRecommender:
+    """score(u, j) = sum of cosine(i, j) over the items i in u's history that are among j's neighbours."""
+
+    name: ClassVar[str] = "itemknn"
+
+    def __init__(self, neighbours: int = 100, shrink: float = 0.0):
+        if neighbours < 1:
+            raise ValueError("neighbours must be >= 1")
+        if shrink < 0:
+            raise ValueError("shrink must be >= 0")
+        self.neighbours = int(neighbours)
+        self.shrink = float(shrink)
+        self.similarity_: sp.csr_matrix | None = None
+
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "ItemKNNRecommender":
+        self.similarity_ = cosine_neighbours(binary(matrix), self.neighbours, self.shrink)
+        return self
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        if self.similarity_ is None:
+            raise RuntimeError("fit the recommender before scoring")
+        return np.asarray((binary(history) @ self.similarity_).todense(), dtype=np.float32)
+
+    def params(self) -> dict[str, Any]:
+        return {"neighbours": self.neighbours, "shrink": self.shrink}

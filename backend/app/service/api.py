@@ -1,0 +1,89 @@
+"""The FastAPI application: ``uvicorn app.service.api:app`` (model directory from ``RECOMMENDER_MODEL_DIR``).
+
+Start-up loads the model (or the registry's production version), opens the store and, with
+``RECOMMENDER_MODEL_POLL_SECONDS`` > 0, watches the model directory for a new model. BLAS is limited
+to one thread: per-request scoring is a small mat-vec, and OpenBLAS's thread pool made it ~15x slower
+whenever another process was busy on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before NumPy is imported (when uvicorn imports this module first); threadpoolctl below covers the rest.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+
+from fastapi import FastAPI  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from app.config import Settings, get_settings  # noqa: E402
+from app.service.responses import OrjsonResponse, install_error_handlers  # noqa: E402
+from app.service.routes import ROUTER_MODULES  # noqa: E402
+from app.service.runtime import ModelManager  # noqa: E402
+from app.store import Store, monitoring  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Personalised top-K recommendations for web and mobile media clients.
+
+Every recommendation response carries a `recset_id`; report what the user did with the list via
+`POST /events/engagement`. Errors: 422 names the field and the reason; 404 explains what is unknown;
+503 means no model is loaded yet.
+"""
+
+TAGS = [
+    {"name": "recommendations", "description": "Personal lists, similar items, popular and trending."},
+    {"name": "items", "description": "Catalogue lookups and title search."},
+    {"name": "operations", "description": "Liveness, readiness and hot model reload."},
+]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    blas = threadpool_limits(limits=1, user_api="blas")
+    store = Store.from_settings(settings)
+    await asyncio.to_thread(store.start)
+    app.state.store = store
+    manager = ModelManager(app.state, settings)
+    app.state.model_manager = manager
+    await manager.load_initial()
+    poller = asyncio.create_task(manager.poll(settings.model_poll_seconds)) if settings.model_poll_seconds > 0 else None
+    try:
+        yield
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        await asyncio.to_thread(store.close)
+        blas.restore_original_limits()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new application; tests pass their own ``Settings`` (model dir, database)."""
+    app = FastAPI(
+        title="Recommender",
+        version="1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings or get_settings()
+    app.state.runtime = None
+    install_error_handlers(app)
+    monitoring.install(app)  # request counter + latency histogram per route for GET /metrics
+    for module in ROUTER_MODULES:
+        app.include_router(importlib.import_module(module).router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,281 @@
+"""Online metrics from the logs, as pure functions over plain records (the store does the querying).
+
+- PaC (precision after click): for each shown list, the distinct top-k items the user engaged with
+  *through that list* (engagements carrying its ``recset_id``) within ``window`` seconds after it was
+  shown, divided by the number of items in the top k (``min(k, len(list))``, which is k whenever
+  the list has at least k items). ``pac_mean`` averages that per list; ``pac_micro`` is total hits
+  over total recommended. Lists with no items are left out and counted in ``empty_lists``.
+- Replay: for each shown list, everything the user did afterwards within the window (positive online
+  events and positive engagements on any list, plus engagements with the list itself): realised
+  Precision@K (hits / items in the top k), HitRate@K (share of lists with a hit) and a CTR proxy
+  (share of lists with at least one positive engagement on an item of the list within the window).
+- Summary: traffic, latency percentiles per endpoint, catalogue coverage and fallback rate.
+
+The window is closed: an action at exactly ``ts + window`` counts, one before ``ts`` does not.
+Engagements default to the server's clock; a client sending its own ``ts`` must keep it in sync.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+UNKNOWN = "unknown"  # group name for a missing engine / model version
+
+
+class ImpressionRecord(NamedTuple):
+    recset_id: str
+    user_id: str | None
+    endpoint: str
+    engine: str
+    model_version: str | None
+    item_ids: tuple[str, ...]
+    platform: str | None
+    is_fallback: bool
+    latency_ms: float | None
+    ts: float
+
+
+class EngagementRecord(NamedTuple):
+    recset_id: str
+    user_id: str
+    item_id: str
+    action_type: str
+    ts: float
+    in_list: bool
+
+
+class InteractionRecord(NamedTuple):
+    """A positive online event (already filtered by event weights / rating threshold)."""
+
+    user_id: str
+    item_id: str
+    ts: float
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+# --------------------------------------------------------------------------------------------- PaC
+
+@dataclass
+class _PacGroup:
+    impressions: int = 0
+    pac_sum: float = 0.0
+    hits: int = 0
+    recommended: int = 0
+
+    def add(self, hits: int, recommended: int) -> None:
+        self.impressions += 1
+        self.pac_sum += hits / recommended
+        self.hits += hits
+        self.recommended += recommended
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "impressions": self.impressions,
+            "pac_mean": _ratio(self.pac_sum, self.impressions),
+            "pac_micro": _ratio(self.hits, self.recommended),
+            "total_hits": self.hits,
+            "total_recommended": self.recommended,
+        }
+
+
+def _by_recset(engagements: Iterable[EngagementRecord], action_types: Collection[str] | None) -> dict[str, list[EngagementRecord]]:
+    out: dict[str, list[EngagementRecord]] = defaultdict(list)
+    for e in engagements:
+        if action_types is None or e.action_type in action_types:
+            out[e.recset_id].append(e)
+    return out
+
+
+def pac(
+    impressions: Iterable[ImpressionRecord],
+    engagements: Iterable[EngagementRecord],
+    *,
+    k: int,
+    window_seconds: float,
+    action_types: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """PaC overall and by engine and by model version (see the module docstring for the definition)."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    engaged = _by_recset(engagements, action_types)
+    total = _PacGroup()
+    by_engine: dict[str, _PacGroup] = defaultdict(_PacGroup)
+    by_version: dict[str, _PacGroup] = defaultdict(_PacGroup)
+    empty = 0
+    for imp in impressions:
+        top = set(imp.item_ids[:k])
+        if not top:
+            empty += 1
+            continue
+        end = imp.ts + window_seconds
+        hits = len({e.item_id for e in engaged.get(imp.recset_id, ()) if e.item_id in top and imp.ts <= e.ts <= end})
+        n = min(k, len(imp.item_ids))
+        for group in (total, by_engine[imp.engine or UNKNOWN], by_version[imp.model_version or UNKNOWN]):
+            group.add(hits, n)
+    return {
+        "k": k,
+        "window_hours": window_seconds / 3600,
+        **total.to_dict(),
+        "empty_lists": empty,
+        "by_engine": {name: g.to_dict() for name, g in sorted(by_engine.items())},
+        "by_model_version": {name: g.to_dict() for name, g in sorted(by_version.items())},
+    }
+
+
+# ------------------------------------------------------------------------------------------ replay
+
+@dataclass
+class _ReplayGroup:
+    impressions: int = 0
+    precision_sum: float = 0.0
+    hit_lists: int = 0
+    clicked: int = 0
+    hits: int = 0
+    recommended: int = 0
+
+    def add(self, hits: int, recommended: int, clicked: bool) -> None:
+        self.impressions += 1
+        self.precision_sum += hits / recommended
+        self.hit_lists += hits > 0
+        self.clicked += clicked
+        self.hits += hits
+        self.recommended += recommended
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "impressions": self.impressions,
+            "precision_at_k": _ratio(self.precision_sum, self.impressions),
+            "hit_rate_at_k": _ratio(self.hit_lists, self.impressions),
+            "ctr": _ratio(self.clicked, self.impressions),
+            "hits": self.hits,
+            "recommended": self.recommended,
+            "clicked_lists": self.clicked,
+        }
+
+
+@dataclass
+class _Timeline:
+    """One user's actions sorted by time, for window lookups by bisection."""
+
+    ts: list[float] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+
+    def between(self, start: float, end: float) -> list[str]:
+        lo = bisect.bisect_left(self.ts, start)
+        hi = bisect.bisect_right(self.ts, end)
+        return self.items[lo:hi]
+
+
+def replay(
+    impressions: Iterable[ImpressionRecord],
+    interactions: Iterable[InteractionRecord],
+    engagements: Iterable[EngagementRecord],
+    *,
+    k: int,
+    window_seconds: float,
+    action_types: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Realised Precision@K, HitRate@K and CTR proxy, overall and by engine and model version."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    engagements = [e for e in engagements if action_types is None or e.action_type in action_types]
+    actions = sorted(
+        [(i.user_id, i.ts, i.item_id) for i in interactions] + [(e.user_id, e.ts, e.item_id) for e in engagements]
+    )
+    timelines: dict[str, _Timeline] = defaultdict(_Timeline)
+    for user_id, ts, item_id in actions:
+        timelines[user_id].ts.append(ts)
+        timelines[user_id].items.append(item_id)
+    own = _by_recset(engagements, None)
+    total = _ReplayGroup()
+    by_engine: dict[str, _ReplayGroup] = defaultdict(_ReplayGroup)
+    by_version: dict[str, _ReplayGroup] = defaultdict(_ReplayGroup)
+    empty = 0
+    for imp in impressions:
+        top = set(imp.item_ids[:k])
+        if not top:
+            empty += 1
+            continue
+        end = imp.ts + window_seconds
+        mine = [e for e in own.get(imp.recset_id, ()) if imp.ts <= e.ts <= end]
+        later = {e.item_id for e in mine}
+        if imp.user_id is not None and imp.user_id in timelines:
+            later.update(timelines[imp.user_id].between(imp.ts, end))
+        hits = len(top & later)
+        clicked = any(e.item_id in top for e in mine)
+        n = min(k, len(imp.item_ids))
+        for group in (total, by_engine[imp.engine or UNKNOWN], by_version[imp.model_version or UNKNOWN]):
+            group.add(hits, n, clicked)
+    return {
+        "k": k,
+        "window_hours": window_seconds / 3600,
+        **total.to_dict(),
+        "empty_lists": empty,
+        "by_engine": {name: g.to_dict() for name, g in sorted(by_engine.items())},
+        "by_model_version": {name: g.to_dict() for name, g in sorted(by_version.items())},
+    }
+
+
+# ----------------------------------------------------------------------------------------- summary
+
+def latency_stats(values: Sequence[float]) -> dict[str, float | None]:
+    """Mean and p50/p95/p99 (linear interpolation between order statistics), in milliseconds."""
+    if not len(values):
+        return {"mean": None, "p50": None, "p95": None, "p99": None}
+    arr = np.asarray(values, dtype=np.float64)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return {"mean": float(arr.mean()), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def summary(
+    impressions: Sequence[ImpressionRecord],
+    *,
+    since: float,
+    until: float,
+    catalogue_size: int | None,
+    catalogue: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Traffic in ``[since, until)`` from the impression log (one impression per answered request).
+
+    Coverage is the share of catalogue items recommended at least once (only ids in ``catalogue``
+    count when it is given); ``requests_per_minute`` is requests over the length of the period.
+    """
+    minutes = (until - since) / 60
+    by_endpoint: dict[str, list[ImpressionRecord]] = defaultdict(list)
+    for imp in impressions:
+        by_endpoint[imp.endpoint].append(imp)
+    shown: set[str] = set()
+    for imp in impressions:
+        shown.update(imp.item_ids)
+    if catalogue is not None:
+        shown = {i for i in shown if i in catalogue}
+    fallbacks = sum(imp.is_fallback for imp in impressions)
+
+    def block(rows: Sequence[ImpressionRecord]) -> dict[str, Any]:
+        return {
+            "requests": len(rows),
+            "requests_per_minute": _ratio(len(rows), minutes) if minutes > 0 else None,
+            "unique_users": len({r.user_id for r in rows if r.user_id is not None}),
+            "latency_ms": latency_stats([r.latency_ms for r in rows if r.latency_ms is not None]),
+            "fallback_rate": _ratio(sum(r.is_fallback for r in rows), len(rows)),
+        }
+
+    return {
+        "since": since,
+        "until": until,
+        **block(impressions),
+        "fallbacks": fallbacks,
+        "items_recommended": len(shown),
+        "catalogue_size": catalogue_size,
+        "coverage": _ratio(len(shown), catalogue_size) if catalogue_size else None,
+        "by_endpoint": {name: block(rows) for name, rows in sorted(by_endpoint.items())},
+    }
+
