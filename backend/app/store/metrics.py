@@ -1,10 +1,10 @@
 """Online metrics from the logs, as pure functions over plain records (the store does the querying).
 
-- PaC (precision after click): for each shown list, the distinct top-k items the user engaged with
+- PaC (Precision at Curation): for each shown list, the distinct top-k items the user engaged with
   *through that list* (engagements carrying its ``recset_id``) within ``window`` seconds after it was
-  shown, divided by the number of items in the top k (``min(k, len(list))``, which is k whenever
-  the list has at least k items). ``pac_mean`` averages that per list; ``pac_micro`` is total hits
-  over total recommended. Lists with no items are left out and counted in ``empty_lists``.
+  shown, divided by k (so a list cut short by filters counts its missing slots as misses).
+  ``pac_mean`` averages that per list; ``pac_micro`` is total hits over total recommended (the items
+  actually shown in the top k). Lists with no items are left out and counted in ``empty_lists``.
 - Replay: for each shown list, everything the user did afterwards within the window (positive online
   events and positive engagements on any list, plus engagements with the list itself): realised
   Precision@K (hits / items in the top k), HitRate@K (share of lists with a hit) and a CTR proxy
@@ -70,9 +70,9 @@ class _PacGroup:
     hits: int = 0
     recommended: int = 0
 
-    def add(self, hits: int, recommended: int) -> None:
+    def add(self, hits: int, recommended: int, k: int) -> None:
         self.impressions += 1
-        self.pac_sum += hits / recommended
+        self.pac_sum += hits / k
         self.hits += hits
         self.recommended += recommended
 
@@ -119,7 +119,7 @@ def pac(
         hits = len({e.item_id for e in engaged.get(imp.recset_id, ()) if e.item_id in top and imp.ts <= e.ts <= end})
         n = min(k, len(imp.item_ids))
         for group in (total, by_engine[imp.engine or UNKNOWN], by_version[imp.model_version or UNKNOWN]):
-            group.add(hits, n)
+            group.add(hits, n, k)
     return {
         "k": k,
         "window_hours": window_seconds / 3600,

