@@ -62,7 +62,7 @@ _ACTIONS = Query(None, max_length=512, description="comma-separated action types
                  "action with a positive training weight, i.e. not dislike/skip)")
 
 
-@router.get("/metrics/pac", summary="Precision after click of the logged lists")
+@router.get("/metrics/pac", summary="PaC (Precision at Curation) of the logged lists")
 def get_pac(
     request: Request,
     start_ts: str | None = Query(None, description=f"lists shown at or after this time; {_TIME_HELP}"),
