@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     model_poll_seconds: float = 0.0  # >0: the service checks the model directory (or registry pointer) this often
     registry_dir: Path | None = None  # when set, the service serves the registry's production version
     log_impressions: bool = True
-    impression_batch_size: int = 256
+    fastapi_telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a configured OTel provider)
+    precompute_mb: int = 512  # memory for precomputed score and explanation tables (0: compute per request)
+    impression_batch_size: int = 1024
     impression_flush_seconds: float = 0.2
     promotion_min_improvement: float = 0.01  # gate: NDCG@10 must improve on production by this (relative)
     promotion_max_regression: float = 0.05  # gate: no secondary metric may fall by more than this (relative)

@@ -17,6 +17,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import importlib  # noqa: E402
+import inspect  # noqa: E402
 import logging  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 
@@ -67,8 +68,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         blas.restore_original_limits()
 
 
+def _telemetry(settings: Settings) -> dict:
+    """FastAPI's built-in OpenTelemetry instrumentation (FastAPI >= 0.16x), off unless asked for.
+
+    Why off: it looks up the global OTel providers on every request, ~10% of a /health request's CPU,
+    and the service has its own Prometheus metrics (GET /metrics)."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    on = settings.fastapi_telemetry
+    return {"telemetry": {"tracing": on, "metrics": on, "logs": on}}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new application; tests pass their own ``Settings`` (model dir, database)."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="Recommender",
         version="1.0",
@@ -76,8 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        **_telemetry(settings),
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app)
     monitoring.install(app)  # request counter + latency histogram per route for GET /metrics

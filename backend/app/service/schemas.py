@@ -187,6 +187,13 @@ def openapi_parameters(model: type[BaseModel], location: str = "query") -> list[
     return out
 
 
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a JSON body validated inside the handler (``deps.parse_body``)."""
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}
+    }
+
+
 def path_parameter(name: str, description: str, example: str) -> dict[str, Any]:
     schema = TypeAdapter(Id).json_schema()
     return {

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from app.config import DEFAULT_EVENT_WEIGHTS, Settings
 from app.store import metrics
 from app.store import schema as t
-from app.store.db import create_schema, insert_ignore, is_sqlite, make_engine
+from app.store.db import create_schema, insert_ignore, is_sqlite, make_engine, sqlite_insert_rows
 from app.store.metrics import EngagementRecord, ImpressionRecord, InteractionRecord
 from app.store.writer import ImpressionWriter
 
@@ -63,7 +63,7 @@ class Store:
         self,
         engine: Engine,
         *,
-        batch_size: int = 256,
+        batch_size: int = 1024,
         flush_seconds: float = 0.2,
         event_weights: Mapping[str, float] | None = None,
         rating_threshold: float = 4.0,
@@ -191,7 +191,10 @@ class Store:
 
     def _insert_impressions(self, rows: list[dict[str, Any]]) -> None:
         with self._write() as conn:
-            conn.execute(t.rec_impressions.insert(), rows)
+            if self.dialect == "sqlite":
+                sqlite_insert_rows(conn, t.rec_impressions, rows)
+            else:  # psycopg: SQLAlchemy batches executemany into multi-row INSERTs itself
+                conn.execute(t.rec_impressions.insert(), rows)
 
     def get_impression(self, recset_id: str) -> dict[str, Any] | None:
         """The impression, from the writer queue when it is not written yet."""

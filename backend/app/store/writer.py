@@ -25,7 +25,7 @@ class ImpressionWriter:
         self,
         write_batch: Callable[[list[dict[str, Any]]], None],
         *,
-        batch_size: int = 256,
+        batch_size: int = 1024,
         flush_seconds: float = 0.2,
         max_queue: int = 100_000,
         retries: int = 3,

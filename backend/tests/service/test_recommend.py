@@ -7,9 +7,13 @@ import uuid
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from app.model.engines import ENGINES
-from tests.service.modeldir import HISTORY, TITLES, USER_IDS
+from app.service import runtime
+from app.service.api import create_app
+from tests.service.conftest import make_settings
+from tests.service.modeldir import HISTORY, TITLES, USER_IDS, write_model_dir
 
 
 def ids(resp) -> list[str]:
@@ -256,12 +260,6 @@ def test_itemknn_reasons_come_from_its_item_similarities(client):
 
 
 def test_models_without_history_embeddings_use_cosine_for_seeds(tmp_path):
-    from fastapi.testclient import TestClient
-
-    from app.service.api import create_app
-    from tests.service.conftest import make_settings
-    from tests.service.modeldir import write_model_dir
-
     model = write_model_dir(tmp_path / "mf", version="mf", history_embeddings=False)
     with TestClient(create_app(make_settings(model, tmp_path))) as c:
         # known users: own vector = mean of their items, the same ranking as the pooled model
@@ -277,12 +275,6 @@ def test_models_without_history_embeddings_use_cosine_for_seeds(tmp_path):
 
 
 def test_an_engine_that_cannot_serve_this_model_is_a_422_on_engine(model_dir, tmp_path, monkeypatch):
-    from fastapi.testclient import TestClient
-
-    from app.service import runtime
-    from app.service.api import create_app
-    from tests.service.conftest import make_settings
-
     monkeypatch.setattr(runtime, "EASE_MAX_ITEMS", 5)
     with TestClient(create_app(make_settings(model_dir, tmp_path))) as c:
         r = c.post("/recommend", json={"user_id": "u1", "engine": "ease"})
@@ -309,3 +301,25 @@ def test_a_short_engine_list_is_filled_from_popular_items(client, monkeypatch):
     assert body["fallback_used"] is True and body["engine"] == "baseline"
     assert body["items"][1]["reasons"] == ["popular overall"]
     assert any("filled from the popular list" in n for n in body["notes"])
+
+
+def test_exclude_items_do_not_leak_into_the_cached_filter_mask(client):
+    body = {"user_id": "u1", "k": 3, "genres": ["Comedy"]}
+    first = ids(client.post("/recommend", json=body))
+    assert ids(client.post("/recommend", json={**body, "exclude_items": [first[0]]}))[0] != first[0]
+    assert ids(client.post("/recommend", json=body)) == first
+
+
+def test_precomputed_tables_answer_like_the_per_request_path(model_dir, tmp_path):
+    """precompute_mb=0 scores and explains per request; the default reads precomputed rows."""
+    answers = []
+    for mb in (0, 64):
+        app = create_app(make_settings(model_dir, tmp_path / f"data-{mb}", precompute_mb=mb))
+        with TestClient(app) as c:
+            rt = app.state.runtime
+            assert (rt._score_table is None) == (mb == 0)
+            answers.append([c.get(f"/recommendations/{u}", params={"limit": 6}).json()["items"] for u in USER_IDS])
+    for without, with_tables in zip(*answers):
+        assert [it["item_id"] for it in without] == [it["item_id"] for it in with_tables]
+        assert [it["reasons"] for it in without] == [it["reasons"] for it in with_tables]
+        assert [it["score"] for it in without] == pytest.approx([it["score"] for it in with_tables], abs=1e-6)

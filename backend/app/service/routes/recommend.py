@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Request
 
 from app.service.deps import (
     check_k,
     get_runtime,
     get_settings,
     get_store,
+    parse_body,
     parse_path,
     parse_query,
 )
@@ -43,9 +43,11 @@ from app.service.schemas import (
     RecommendationsQuery,
     RecommendRequest,
     SimilarRequest,
+    json_body,
     openapi_parameters,
     path_parameter,
 )
+from app.store.ids import new_recset_id
 
 router = APIRouter(tags=["recommendations"])
 
@@ -71,7 +73,7 @@ def _respond(
     extra: dict[str, Any] | None = None,
 ) -> OrjsonResponse:
     """Build the body, log the impression (non-blocking) and serialise once."""
-    recset_id = str(uuid.uuid4())
+    recset_id = new_recset_id()
     body: dict[str, Any] = {
         "recset_id": recset_id,
         "user_id": user_id,
@@ -215,9 +217,11 @@ async def recommendations(request: Request) -> OrjsonResponse:
     description="Filters (`genres`, `year_min`/`year_max`, `exclude_items`) apply before the top-k cut; when fewer "
     "than `k` items match, the list is shorter and `total_candidates` says how many matched. Unknown "
     "users: `seed_item_ids` give items similar to the seeds, `seed_genres` popular items in those genres.",
+    openapi_extra=json_body(RecommendRequest),
 )
-async def recommend(request: Request, body: Annotated[RecommendRequest, Body()]) -> OrjsonResponse:
+async def recommend(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
+    body = await parse_body(request, RecommendRequest)
     rt = get_runtime(request)
     check_k(request, body.k, "body", "k")
     filters = Filters(tuple(body.genres), body.year_min, body.year_max, parse_ids(body.exclude_items))
@@ -245,9 +249,11 @@ async def recommend(request: Request, body: Annotated[RecommendRequest, Body()])
     summary="Items similar to an item",
     description="Items closest to `item_id` in the model's item embeddings (cosine), with the same filters as "
     "`/recommend`. An item the model does not know gets 404 with the reason.",
+    openapi_extra=json_body(SimilarRequest),
 )
-async def similar(request: Request, body: Annotated[SimilarRequest, Body()]) -> OrjsonResponse:
+async def similar(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
+    body = await parse_body(request, SimilarRequest)
     rt = get_runtime(request)
     check_k(request, body.k, "body", "k")
     filters = Filters(tuple(body.genres), body.year_min, body.year_max, parse_ids(body.exclude_items))
@@ -290,9 +296,11 @@ async def similar(request: Request, body: Annotated[SimilarRequest, Body()]) -> 
     summary="Most popular (or trending) items",
     description="Items by number of users with a positive interaction, optionally recency-weighted (`trending=true`), "
     "filtered by genre (repeat `genre` for any of several) and year range.",
+    openapi_extra={"parameters": openapi_parameters(PopularQuery)},
 )
-async def popular(request: Request, q: Annotated[PopularQuery, Query()]) -> OrjsonResponse:
+async def popular(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
+    q = parse_query(request, PopularQuery)
     rt = get_runtime(request)
     check_k(request, q.k, "query", "k")
     try:

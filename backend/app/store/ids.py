@@ -1,0 +1,42 @@
+"""Recommendation-list ids: UUIDv7 (RFC 9562), time-ordered.
+
+Why not ``uuid4``: ``rec_impressions`` is keyed by ``recset_id``, and random keys land on a different
+B-tree page each, so every batch of impressions rewrote hundreds of index pages (on SQLite, a 4 KB
+WAL frame per row). Time-ordered keys append at the end of the index: 2.3x less writer time per
+impression (benchmarks/serving.py). The id is still a standard UUID string; nothing parses its bits.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+_RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
+_lock = threading.Lock()
+_last = (0, 0)  # (milliseconds, random part) of the previous id
+
+
+def uuid7(now_ns: int | None = None) -> uuid.UUID:
+    """48-bit Unix milliseconds, version 7, 74 random bits, RFC 4122 variant.
+
+    Ids made in the same millisecond (or after the clock stepped back) continue from the previous
+    one plus one (RFC 9562 section 6.2, method 2), so they are strictly increasing in this process."""
+    global _last
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
+    with _lock:
+        last_ms, last_rand = _last
+        if ms <= last_ms:
+            ms, rand = last_ms, last_rand + 1
+            if rand >> _RAND_BITS:  # 2**74 ids in one millisecond: borrow the next millisecond
+                ms, rand = ms + 1, 0
+        _last = (ms, rand)
+    rand_a, rand_b = rand >> 62, rand & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return uuid.UUID(int=value)
+
+
+def new_recset_id() -> str:
+    return str(uuid7())
