@@ -80,7 +80,10 @@ def fit_and_evaluate(
         kwargs["seed"] = seed
     engine = make_engine(name, **kwargs)
     t0 = time.perf_counter()
-    engine.fit(fitted_m, features)
+    if getattr(engine, "uses_recency", False):  # the Keras model also learns from the order of each history
+        engine.fit(fitted_m, features, recency=split.stage(stage)[0].recency())
+    else:
+        engine.fit(fitted_m, features)
     fit_seconds = time.perf_counter() - t0
     return evaluate(engine, fitted_m, target_m, users, n_boot=n_boot), fit_seconds
 

@@ -27,13 +27,11 @@ from app.model.engines import ENGINES
 #: Default search space for the Keras embedding model ("nn"); names are its constructor arguments.
 NN_SPACE: dict[str, list[Any]] = {
     "embedding_dim": [32, 64, 128],
-    "epochs": [10, 20, 30],
-    "learning_rate": [0.002, 0.005, 0.01],
-    "num_negatives": [10, 20, 50],
-    "negative_sampling": ["uniform", "popularity"],
-    "loss": ["softmax", "bce"],
-    "l2": [0.0, 1e-6, 1e-5, 1e-4],
-    "history_pooling": ["mean", "sqrt"],
+    "epochs": [40, 60, 80],
+    "learning_rate": [0.01, 0.02],
+    "l2": [3e-3, 1e-2, 3e-2],
+    "history_dropout": [0.3, 0.5, 0.7],
+    "future_share": [0.0, 0.5, 1.0],
 }
 SPACES: dict[str, dict[str, list[Any]]] = {"nn": NN_SPACE}
 

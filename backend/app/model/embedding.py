@@ -14,6 +14,10 @@ evaluated and served: rank new items from known ones). Three losses:
   ``history_dropout``; the kept items are pooled and a softmax over every item not kept is trained to
   put its mass on the dropped ones (a denoising, Mult-DAE-style objective). A whole user costs one
   row of logits, so an ML-100K epoch takes a fraction of a second and no negatives are sampled.
+  With ``future_share`` > 0 and the order of each history (``fit(..., recency=Dataset.recency())``),
+  that share of the users in a batch instead keeps the items before a random point in the newest
+  fifth of their history and predicts the ones after it: new items from known ones, the way the
+  model is evaluated (latest positives) and served.
 * ``bce``: per positive (u, i), binary cross-entropy of i (label 1) against ``num_negatives`` items
   drawn by ``app.data.sampling`` (uniform or popularity ** 0.75, never a positive of u), the user
   pooled from their history minus i (and minus dropped entries when ``history_dropout`` > 0);
@@ -41,6 +45,9 @@ POOLINGS = ("mean", "sqrt", "none")
 LOSSES = ("bce", "softmax", "multinomial")
 SAMPLINGS = ("uniform", "popularity")
 SCHEDULES = ("constant", "cosine")
+#: ``future_share``: the point of a history after which items are the targets, drawn uniformly here
+#: (as a share of the history, oldest first; (0.5, 1.0) and (0.85, 1.0) were tried on ML-100K too).
+FUTURE_CUT = (0.8, 1.0)
 
 #: The defaults of ``EmbeddingRecommender`` and of the training CLI (chosen on ML-100K validation
 #: splits; see ``app.model.train`` and the README for the search and the figures).
@@ -56,6 +63,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "history_pooling": "mean",
     "user_embedding": False,
     "history_dropout": 0.5,
+    "future_share": 0.5,
     "lr_schedule": "cosine",
     "ensemble": 5,
     "seed": 42,
@@ -157,6 +165,8 @@ def _check_params(p: dict[str, Any]) -> None:
         raise ValueError("ensemble must be >= 1")
     if p["lr_schedule"] not in SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {p['lr_schedule']!r}")
+    if not 0.0 <= p["future_share"] <= 1.0:
+        raise ValueError("future_share must be in [0, 1]")
     if not 0.0 <= p["history_dropout"] < 1.0:
         raise ValueError("history_dropout must be in [0, 1)")
     if p["history_pooling"] not in POOLINGS:
@@ -167,6 +177,7 @@ class EmbeddingRecommender:
     """Keras embedding model behind the ``Recommender`` contract (see the module docstring)."""
 
     name: ClassVar[str] = "nn"
+    uses_recency: ClassVar[bool] = True  # fit() takes ``recency`` (Dataset.recency) for ``future_share``
 
     def __init__(
         self,
@@ -181,6 +192,7 @@ class EmbeddingRecommender:
         history_pooling: str = DEFAULT_PARAMS["history_pooling"],
         user_embedding: bool = DEFAULT_PARAMS["user_embedding"],
         history_dropout: float = DEFAULT_PARAMS["history_dropout"],
+        future_share: float = DEFAULT_PARAMS["future_share"],
         lr_schedule: str = DEFAULT_PARAMS["lr_schedule"],
         ensemble: int = DEFAULT_PARAMS["ensemble"],
         seed: int = DEFAULT_PARAMS["seed"],
@@ -198,6 +210,7 @@ class EmbeddingRecommender:
             "history_pooling": str(history_pooling),
             "user_embedding": bool(user_embedding),
             "history_dropout": float(history_dropout),
+            "future_share": float(future_share),
             "lr_schedule": str(lr_schedule),
             "ensemble": int(ensemble),
             "seed": int(seed),
@@ -221,6 +234,7 @@ class EmbeddingRecommender:
         matrix: sp.csr_matrix,
         features: ItemFeatures | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        recency: sp.csr_matrix | None = None,
     ) -> "EmbeddingRecommender":
         """Train on the positives of ``matrix`` (users x items); ``on_epoch(epoch, logs)`` reports progress.
 
@@ -244,7 +258,7 @@ class EmbeddingRecommender:
             if on_epoch is not None and k > 1:
                 report = lambda e, logs, m=member: on_epoch(m * p["epochs"] + e, {**logs, "member": m + 1})
             self.keras_model = build_keras_model(n_users, n_items, p["embedding_dim"], p["user_embedding"], seed=seed)
-            self._fit_member(x, seed, report)
+            self._fit_member(x, seed, report, recency)
             self._pull_arrays()
             members.append((self.user_factors, self.history_factors, self.item_factors, self.item_bias))
         if k > 1:
@@ -257,7 +271,7 @@ class EmbeddingRecommender:
             self._pull_arrays()
         return self
 
-    def _fit_member(self, x: sp.csr_matrix, seed: int, on_epoch) -> None:
+    def _fit_member(self, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.csr_matrix | None = None) -> None:
         """Train the layers of ``self.keras_model`` (one member) on binary ``x``."""
         keras, tf = _keras()
         p = self.hyperparameters
@@ -286,6 +300,11 @@ class EmbeddingRecommender:
         rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(x.indptr))
         cols = x.indices.astype(np.int32)
         dropout = p["history_dropout"]
+        future = p["future_share"] if recency is not None and p["loss"] == "multinomial" else 0.0
+        if future > 0 and recency.shape != x.shape:
+            raise ValueError(f"recency has shape {recency.shape}, the matrix {x.shape}")
+        if future > 0:
+            recency = sp.csr_matrix(recency, dtype=np.float32)
         k = p["num_negatives"]
         full_softmax = p["loss"] == "softmax" and k == 0
         sampler = None
@@ -379,6 +398,12 @@ class EmbeddingRecommender:
                 users = active[start : start + per_batch]
                 dense = x[users].toarray()
                 kept = dense * (rng.random(dense.shape) >= dropout)
+                if future > 0:  # some users: the items after a random point of their history are the targets
+                    place = recency[users].toarray()
+                    cut = rng.uniform(*FUTURE_CUT, size=(users.size, 1))
+                    earlier = dense * (place <= cut)
+                    pick = (rng.random(users.size) < future) & (earlier.sum(axis=1) < dense.sum(axis=1))
+                    kept[pick] = earlier[pick]
                 norm = pool_norm(kept.sum(axis=1), p["history_pooling"]).astype(np.float32)
                 yield mstep(kept / norm[:, None], dense - kept, users)
 

@@ -121,7 +121,7 @@ def train_model(
         say(line)
 
     t0 = time.perf_counter()
-    model.fit(train_m, on_epoch=on_epoch)
+    model.fit(train_m, on_epoch=on_epoch, recency=train.recency())
     seconds = time.perf_counter() - t0
     metrics: dict[str, Any] = {"train_seconds": round(seconds, 2), "heldout_users": n_held}
     if n_held:
@@ -136,7 +136,11 @@ def train_model(
         say("refitting on all positives")
         model = EmbeddingRecommender(**hp)
         t1 = time.perf_counter()
-        model.fit(dataset.matrix(), on_epoch=lambda e, l: say(f"refit step {e:>3}: loss {l['loss']:.4f}  {l['seconds']:.1f}s"))
+        model.fit(
+            dataset.matrix(),
+            on_epoch=lambda e, l: say(f"refit step {e:>3}: loss {l['loss']:.4f}  {l['seconds']:.1f}s"),
+            recency=dataset.recency(),
+        )
         metrics["refit_seconds"] = round(time.perf_counter() - t1, 2)
     metrics["final_model"] = "refit on all positives" if refit and n_held else "trained without the held-out slice"
     return model, metrics
@@ -199,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a per-user embedding to the pooled history")
     p.add_argument("--history-dropout", type=float, default=d["history_dropout"],
                    help="share of each history left out of the input while training (its items are the targets)")
+    p.add_argument("--future-share", type=float, default=d["future_share"],
+                   help="multinomial loss: share of users per batch trained to predict the later part of their "
+                        "history from the earlier part (0: random dropout only)")
     p.add_argument("--lr-schedule", choices=SCHEDULES, default=d["lr_schedule"])
     p.add_argument("--ensemble", type=int, default=d["ensemble"],
                    help="members trained with seeds seed, seed+1000, ...; stored as one model scoring their mean")
@@ -222,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         "learning_rate": args.learning_rate, "num_negatives": args.num_negatives,
         "negative_sampling": args.negative_sampling, "loss": args.loss, "l2": args.l2,
         "history_pooling": args.history_pooling, "user_embedding": args.user_embedding,
-        "history_dropout": args.history_dropout, "lr_schedule": args.lr_schedule, "ensemble": args.ensemble,
+        "history_dropout": args.history_dropout, "future_share": args.future_share,
+        "lr_schedule": args.lr_schedule, "ensemble": args.ensemble,
         "seed": args.seed,
     }
     started = time.perf_counter()

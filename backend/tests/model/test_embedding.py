@@ -97,3 +97,26 @@ def test_ensemble_scores_the_mean_of_its_members(planted):
         {"user": users.astype(np.int32), "history": pooled_rows(planted, both.params()["history_pooling"]).toarray()},
         verbose=0)
     np.testing.assert_allclose(keras_scores, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_future_share_learns_what_comes_later_in_a_history():
+    """Every user took 8 of items 0-9 first, then 2 of items 10-19 (so those are 4x less popular):
+    predicting the newest part of each history from the rest puts the later items first for a user
+    who has only early ones; random dropout alone ranks by co-occurrence and popularity."""
+    rng = np.random.default_rng(3)
+    rows, cols, place = [], [], []
+    for u in range(60):
+        items = np.r_[rng.choice(10, 8, replace=False), rng.choice(10, 2, replace=False) + 10]
+        rows += [u] * 10
+        cols += items.tolist()
+        place += [(i + 1) / 10 for i in range(10)]
+    m = sp.csr_matrix((np.ones(600, np.float32), (rows, cols)), shape=(60, 20))
+    recency = sp.csr_matrix((np.array(place, np.float32), (rows, cols)), shape=(60, 20))
+    early_user = sp.csr_matrix((np.ones(3, np.float32), ([0, 0, 0], [0, 1, 2])), shape=(1, 20))
+    params = {**TINY_PARAMS, "loss": "multinomial", "history_dropout": 0.5, "epochs": 40}
+    for share, later_first in ((1.0, True), (0.0, False)):
+        model = EmbeddingRecommender(**params, future_share=share).fit(m, recency=recency)
+        scores = model.score(np.array([-1]), early_user)[0]
+        assert bool(scores[10:].min() > scores[3:10].max()) == later_first
+    with pytest.raises(ValueError, match="future_share"):
+        EmbeddingRecommender(future_share=1.5)
