@@ -47,7 +47,8 @@ def write(path, lines):
     return path
 
 
-@pytest.mark.parametrize("line,code", BAD_LINES)
+# ids by position: a line built from the clock must not change the test ids between xdist workers
+@pytest.mark.parametrize("line,code", BAD_LINES, ids=[f"{i}-{code}" for i, (_, code) in enumerate(BAD_LINES)])
 def test_each_bad_line_is_rejected_with_its_reason(tmp_path, line, code):
     path = write(tmp_path / "log.jsonl", [GOOD, line, GOOD])
     rejects = tmp_path / "rejects.jsonl"
