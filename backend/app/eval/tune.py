@@ -31,7 +31,8 @@ NN_SPACE: dict[str, list[Any]] = {
     "learning_rate": [0.01, 0.02],
     "l2": [3e-3, 1e-2, 3e-2],
     "history_dropout": [0.3, 0.5, 0.7],
-    "future_share": [0.0, 0.5, 1.0],
+    "future_share": [0.0, 0.25, 0.5, 0.75],
+    "future_window": [0.2, 0.5],
 }
 SPACES: dict[str, dict[str, list[Any]]] = {"nn": NN_SPACE}
 

@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--future-share", type=float, default=d["future_share"],
                    help="multinomial loss: share of users per batch trained to predict the later part of their "
                         "history from the earlier part (0: random dropout only)")
+    p.add_argument("--future-window", type=float, default=d["future_window"],
+                   help="with --future-share: the cut point is drawn from this newest share of each history")
     p.add_argument("--lr-schedule", choices=SCHEDULES, default=d["lr_schedule"])
     p.add_argument("--ensemble", type=int, default=d["ensemble"],
                    help="members trained with seeds seed, seed+1000, ...; stored as one model scoring their mean")
@@ -230,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "negative_sampling": args.negative_sampling, "loss": args.loss, "l2": args.l2,
         "history_pooling": args.history_pooling, "user_embedding": args.user_embedding,
         "history_dropout": args.history_dropout, "future_share": args.future_share,
+        "future_window": args.future_window,
         "lr_schedule": args.lr_schedule, "ensemble": args.ensemble,
         "seed": args.seed,
     }

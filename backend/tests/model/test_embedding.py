@@ -58,6 +58,7 @@ def test_history_shape_mismatch_is_clear(trained):
     {"embedding_dim": 0}, {"epochs": 0}, {"learning_rate": 0.0}, {"loss": "mse"}, {"negative_sampling": "hard"},
     {"history_pooling": "max"}, {"l2": -1.0}, {"num_negatives": 0, "loss": "bce"},
     {"loss": "multinomial", "history_dropout": 0.0}, {"history_dropout": 1.0}, {"ensemble": 0}, {"lr_schedule": "step"},
+    {"future_share": 1.5}, {"future_window": 0.0},
 ])
 def test_bad_hyperparameters(bad):
     with pytest.raises(ValueError):
@@ -118,5 +119,17 @@ def test_future_share_learns_what_comes_later_in_a_history():
         model = EmbeddingRecommender(**params, future_share=share).fit(m, recency=recency)
         scores = model.score(np.array([-1]), early_user)[0]
         assert bool(scores[10:].min() > scores[3:10].max()) == later_first
-    with pytest.raises(ValueError, match="future_share"):
-        EmbeddingRecommender(future_share=1.5)
+
+
+def test_dense_and_sparse_batches_train_the_same_model(planted, monkeypatch):
+    """Small matrices are batched from a dense copy, large ones from the CSR: the same model either way."""
+    from app.model import embedding
+
+    order = sp.csr_matrix(planted)
+    order.data = np.random.default_rng(0).random(order.nnz).astype(np.float32)
+    params = {**TINY_PARAMS, "loss": "multinomial", "history_dropout": 0.5, "epochs": 3, "future_share": 0.5}
+    dense = EmbeddingRecommender(**params).fit(planted, recency=order)
+    monkeypatch.setattr(embedding, "DENSE_ROWS_LIMIT", 0)
+    sparse = EmbeddingRecommender(**params).fit(planted, recency=order)
+    users = np.arange(N_USERS)
+    np.testing.assert_allclose(dense.score(users, planted), sparse.score(users, planted), rtol=1e-5, atol=1e-6)

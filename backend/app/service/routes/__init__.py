@@ -1,7 +1,7 @@
 """Routers, one module per resource; ``api.create_app`` includes every router listed here."""
 ROUTER_MODULES: list[str] = [
+    "app.service.routes.recommend",  # first: requests are matched against routes in this order
     "app.service.routes.admin",
-    "app.service.routes.recommend",
     "app.service.routes.items",
     "app.service.routes.web",
     "app.service.routes.models",
