@@ -305,9 +305,9 @@ class EmbeddingRecommender:
         cols = x.indices.astype(np.int32)
         dropout = p["history_dropout"]
         future = p["future_share"] if recency is not None and p["loss"] == "multinomial" else 0.0
-        if future > 0 and recency.shape != x.shape:
-            raise ValueError(f"recency has shape {recency.shape}, the matrix {x.shape}")
         if future > 0:
+            if recency.shape != x.shape:
+                raise ValueError(f"recency has shape {recency.shape}, the matrix {x.shape}")
             recency = sp.csr_matrix(recency, dtype=np.float32)
         k = p["num_negatives"]
         full_softmax = p["loss"] == "softmax" and k == 0

@@ -141,6 +141,13 @@ def _banned(mask: np.ndarray | None, exclude: np.ndarray | None) -> np.ndarray |
     return ~mask if exclude is None else (exclude | ~mask)
 
 
+def _also_excluding(exclude: np.ndarray | None, idx: np.ndarray, n_items: int) -> np.ndarray:
+    """A new exclusion mask: ``exclude`` plus the items ``idx`` (already picked for the list)."""
+    out = np.zeros(n_items, dtype=bool) if exclude is None else exclude.copy()
+    out[idx] = True
+    return out
+
+
 def _masked(scores: np.ndarray, banned: np.ndarray | None) -> np.ndarray:
     """float32 copy of ``scores`` with the banned items at -inf (top_k_row drops them)."""
     out = np.array(scores, dtype=np.float32)
@@ -405,14 +412,13 @@ class Runtime:
         """Top k over the eligible items; returns (idx, scores, from_fill flags, number of eligible items).
 
         Items an engine scores -inf (outside its pool) are filled from the popular list (same mask)."""
-        total = self._eligible(mask, exclude)
         banned = _banned(mask, exclude)
+        total = self._count_allowed(banned)
         idx, top = top_k_row(_masked(scores, banned), k)
         filled = np.zeros(idx.size, dtype=bool)
         want = min(k, total)
         if fill and idx.size < want:
-            banned = np.zeros(self.n_items, dtype=bool) if banned is None else banned
-            banned[idx] = True
+            banned = _also_excluding(banned, idx, self.n_items)
             pidx, ptop = top_k_row(_masked(self.popular_scores, banned), want - idx.size)
             idx = np.concatenate([idx, pidx])
             top = np.concatenate([top, ptop])
@@ -648,13 +654,11 @@ class Runtime:
         )
 
     def _eligible(self, mask: np.ndarray | None, exclude: np.ndarray | None) -> int:
-        if mask is None and exclude is None:
-            return self.n_items
-        if exclude is None:
-            return int(np.count_nonzero(mask))
-        if mask is None:
-            return self.n_items - int(np.count_nonzero(exclude))
-        return int(np.count_nonzero(mask & ~exclude))
+        """Items that pass the filters and are not excluded."""
+        return self._count_allowed(_banned(mask, exclude))
+
+    def _count_allowed(self, banned: np.ndarray | None) -> int:
+        return self.n_items - (0 if banned is None else int(np.count_nonzero(banned)))
 
     def _popular_result(
         self,
@@ -680,8 +684,7 @@ class Runtime:
             reasons = self._reasons_popular(idx, seed_cols, False)
             strategy = "seed_genres"
             if idx.size < k:
-                ex = np.zeros(self.n_items, dtype=bool) if exclude is None else exclude.copy()
-                ex[idx] = True
+                ex = _also_excluding(exclude, idx, self.n_items)
                 more, more_top, _, _ = self._rank(scores, k - idx.size, mask, ex, fill=False)
                 reasons += self._reasons_popular(more, None, trending)
                 idx, top = np.concatenate([idx, more]), np.concatenate([top, more_top])

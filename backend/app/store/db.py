@@ -40,13 +40,17 @@ def _multirow_insert(table: sa.Table, n_rows: int) -> tuple[str, tuple[str, ...]
     return sql, cols, frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
 
 
-def sqlite_insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-    """Insert ``rows`` (every column given) with one multi-row ``INSERT`` per 512 rows (SQLite only).
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert ``rows`` in bulk. On SQLite every column must be given: one multi-row ``INSERT`` per 512 rows.
 
-    Why not ``conn.execute(table.insert(), rows)``: sqlite3's ``executemany`` releases and retakes the
-    GIL for every row; in the server, whose event loop holds the GIL almost all the time, each retake
-    waited for the 5 ms switch interval, so the impression writer fell behind (4 ms per row) and slowed
-    the requests it competed with. One statement per batch takes the GIL once."""
+    Why not ``conn.execute(table.insert(), rows)`` on SQLite: sqlite3's ``executemany`` releases and
+    retakes the GIL for every row; in the server, whose event loop holds the GIL almost all the time,
+    each retake waited for the 5 ms switch interval, so the impression writer fell behind (4 ms per
+    row) and slowed the requests it competed with. One statement per batch takes the GIL once.
+    PostgreSQL (psycopg) gets SQLAlchemy's executemany, which already batches into multi-row INSERTs."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(table.insert(), rows)
+        return
     for start in range(0, len(rows), 512):  # 512 x columns stays under SQLite's 32,766 parameters
         chunk = rows[start:start + 512]
         sql, cols, json_cols = _multirow_insert(table, len(chunk))

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from app.config import DEFAULT_EVENT_WEIGHTS, Settings
 from app.store import metrics
 from app.store import schema as t
-from app.store.db import create_schema, insert_ignore, is_sqlite, make_engine, sqlite_insert_rows
+from app.store.db import create_schema, insert_ignore, insert_rows, is_sqlite, make_engine
 from app.store.metrics import EngagementRecord, ImpressionRecord, InteractionRecord
 from app.store.writer import ImpressionWriter
 
@@ -191,10 +191,7 @@ class Store:
 
     def _insert_impressions(self, rows: list[dict[str, Any]]) -> None:
         with self._write() as conn:
-            if self.dialect == "sqlite":
-                sqlite_insert_rows(conn, t.rec_impressions, rows)
-            else:  # psycopg: SQLAlchemy batches executemany into multi-row INSERTs itself
-                conn.execute(t.rec_impressions.insert(), rows)
+            insert_rows(conn, t.rec_impressions, rows)
 
     def get_impression(self, recset_id: str) -> dict[str, Any] | None:
         """The impression, from the writer queue when it is not written yet."""

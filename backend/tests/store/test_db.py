@@ -1,4 +1,4 @@
-"""``sqlite_insert_rows``: the SQLite impression insert, one multi-row statement per 512 rows."""
+"""``insert_rows`` on SQLite: one multi-row statement per 512 rows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.store import schema as t
-from app.store.db import create_schema, make_engine, sqlite_insert_rows
+from app.store.db import create_schema, make_engine, insert_rows
 
 
 def _row(i: int) -> dict:
@@ -30,7 +30,7 @@ def test_rows_round_trip_across_statement_chunks(tmp_path):
     create_schema(engine)
     rows = [_row(i) for i in range(1100)]  # 512 + 512 + 76
     with engine.begin() as conn:
-        sqlite_insert_rows(conn, t.rec_impressions, rows)
+        insert_rows(conn, t.rec_impressions, rows)
     with engine.connect() as conn:
         back = [dict(r._mapping) for r in conn.execute(sa.select(t.rec_impressions).order_by("recset_id"))]
     assert back == rows  # JSON, booleans and NULLs decode as SQLAlchemy's own insert would have written them
@@ -41,6 +41,6 @@ def test_a_failing_chunk_rolls_back_the_transaction(tmp_path):
     create_schema(engine)
     rows = [_row(i) for i in range(600)] + [_row(3)]  # duplicate key in the second statement
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        sqlite_insert_rows(conn, t.rec_impressions, rows)
+        insert_rows(conn, t.rec_impressions, rows)
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.rec_impressions)).scalar_one() == 0
