@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     registry_dir: Path | None = None  # when set, the service serves the registry's production version
     log_impressions: bool = True
     fastapi_telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a configured OTel provider)
-    precompute_mb: int = 512  # memory for precomputed score and explanation tables (0: compute per request)
+    precompute_mb: int = 512  # memory for precomputed score, explanation and similarity tables (0: per request)
     impression_batch_size: int = 1024
     impression_flush_seconds: float = 0.2
     promotion_min_improvement: float = 0.01  # gate: NDCG@10 must improve on production by this (relative)

@@ -88,8 +88,9 @@ def top_k_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = max(0, min(int(k), n))
     if k == 0:
         return np.empty(0, np.int64), np.empty(0, scores.dtype)
-    part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-    idx = part[np.argsort(-scores[part], kind="stable")]
+    neg = -scores  # ndarray methods below: the np.* wrappers cost as much as the work at this size
+    part = neg.argpartition(k - 1)[:k] if k < n else np.arange(n)
+    idx = part[neg[part].argsort(kind="stable")]
     top = scores[idx]
     if top[-1] == -np.inf:
         keep = top > -np.inf

@@ -13,7 +13,7 @@ from app.model.engines import ENGINES
 from app.service import runtime
 from app.service.api import create_app
 from tests.service.conftest import make_settings
-from tests.service.modeldir import HISTORY, TITLES, USER_IDS, write_model_dir
+from tests.service.modeldir import HISTORY, ITEM_IDS, TITLES, USER_IDS, write_model_dir
 
 
 def ids(resp) -> list[str]:
@@ -310,16 +310,21 @@ def test_exclude_items_do_not_leak_into_the_cached_filter_mask(client):
     assert ids(client.post("/recommend", json=body)) == first
 
 
-def test_precomputed_tables_answer_like_the_per_request_path(model_dir, tmp_path):
-    """precompute_mb=0 scores and explains per request; the default reads precomputed rows."""
+@pytest.mark.parametrize("history_embeddings", [True, False])
+def test_precomputed_tables_answer_like_the_per_request_path(tmp_path, history_embeddings):
+    """precompute_mb=0 scores, explains and finds similar items per request; the default reads precomputed rows."""
+    model = write_model_dir(tmp_path / "model", history_embeddings=history_embeddings)
     answers = []
     for mb in (0, 64):
-        app = create_app(make_settings(model_dir, tmp_path / f"data-{mb}", precompute_mb=mb))
+        app = create_app(make_settings(model, tmp_path / f"data-{mb}", precompute_mb=mb))
         with TestClient(app) as c:
             rt = app.state.runtime
-            assert (rt._score_table is None) == (mb == 0)
-            answers.append([c.get(f"/recommendations/{u}", params={"limit": 6}).json()["items"] for u in USER_IDS])
-    for without, with_tables in zip(*answers):
+            assert (rt._score_table is None) == (rt._similar_table is None) == (mb == 0)
+            answers.append(
+                [c.get(f"/recommendations/{u}", params={"limit": 6}).json()["items"] for u in USER_IDS]
+                + [c.post("/similar", json={"item_id": i, "k": 4}).json()["items"] for i in ITEM_IDS]
+            )
+    for without, with_tables in zip(*answers, strict=True):
         assert [it["item_id"] for it in without] == [it["item_id"] for it in with_tables]
         assert [it["reasons"] for it in without] == [it["reasons"] for it in with_tables]
         assert [it["score"] for it in without] == pytest.approx([it["score"] for it in with_tables], abs=1e-6)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from app.model.artifacts import ModelLoadError
 from app.service.deps import get_manager
 from app.service.responses import ApiError, OrjsonResponse
+from app.service.routing import DirectRoute
 from app.service.schemas import (
     ErrorResponse,
     HealthResponse,
@@ -14,7 +15,7 @@ from app.service.schemas import (
     ReloadResponse,
 )
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=DirectRoute)
 
 
 @router.get("/health", response_model=HealthResponse, summary="Liveness (always 200 while the process serves)")

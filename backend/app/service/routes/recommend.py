@@ -23,6 +23,7 @@ from app.service.deps import (
     parse_query,
 )
 from app.service.responses import ApiError, OrjsonResponse, field_error
+from app.service.routing import DirectRoute
 from app.service.runtime import (
     EAGER_ENGINES,
     NO_FILTERS,
@@ -49,7 +50,7 @@ from app.service.schemas import (
 )
 from app.store.ids import new_recset_id
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], route_class=DirectRoute)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES}
 _NOT_FOUND = {

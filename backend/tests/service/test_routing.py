@@ -1,0 +1,54 @@
+"""The request path's plumbing: DirectRoute, the flat route list, AppState."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter, Request
+
+from app.service.api import create_app
+from app.service.deps import AppState
+from app.service.responses import OrjsonResponse
+from app.service.routing import DirectRoute
+from tests.service.conftest import make_settings
+
+
+def test_direct_route_takes_only_async_request_handlers():
+    router = APIRouter(route_class=DirectRoute)
+
+    async def ok(request: Request) -> OrjsonResponse:
+        return OrjsonResponse({})
+
+    def sync(request: Request) -> OrjsonResponse:
+        return OrjsonResponse({})
+
+    async def two(request: Request, k: int) -> OrjsonResponse:
+        return OrjsonResponse({})
+
+    router.get("/ok")(ok)
+    for bad in (sync, two):
+        with pytest.raises(TypeError, match="async def f\\(request: Request\\)"):
+            router.get("/bad")(bad)
+
+
+def test_routes_are_in_the_apps_own_list(model_dir, tmp_path):
+    """No lazily included routers (they have no path): every entry is a route, matched once per request."""
+    app = create_app(make_settings(model_dir, tmp_path / "data"))
+    paths = [r.path for r in app.router.routes]
+    assert {"/recommendations/{user_id}", "/health", "/debug/users", "/metrics"} <= set(paths)
+
+
+def test_every_way_of_writing_is_seen_by_every_way_of_reading():
+    state = AppState()
+    state.runtime = "r1"
+    assert state.runtime == state["runtime"] == state._state["runtime"] == "r1"
+    assert "runtime" in vars(state)  # found by the normal lookup, not by State.__getattr__
+    state["runtime"] = "r2"
+    assert state.runtime == state._state["runtime"] == "r2"
+    del state.runtime
+    with pytest.raises(AttributeError):
+        _ = state.runtime
+    assert "runtime" not in state._state
+    state["store"] = "s"
+    del state["store"]
+    with pytest.raises(AttributeError):
+        _ = state.store
