@@ -113,6 +113,8 @@ def create_schema(engine: Engine) -> int:
     """Create missing tables and the version row; returns the stored version (raises on a mismatch)."""
     schema.metadata.create_all(engine)
     with engine.begin() as conn:
+        for name in schema.DROPPED_INDEXES:
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
         row = conn.execute(sa.select(schema.schema_version.c.version).where(schema.schema_version.c.id == 1)).first()
         if row is None:
             try:

@@ -61,6 +61,9 @@ interactions = sa.Table(
 )
 
 #: One row per recommendation response. ``item_ids``/``scores`` are the ranked list as shown.
+#: Indexed by time only: both keys grow with time (UUIDv7 ids), so a batch of rows appends to the end of
+#: each B-tree. A (user_id, ts) index put every row on a random page: the writer's cost per row grew
+#: from 10 to 29 us over the first 140,000 rows (benchmarks/serving.py), for a debug listing.
 rec_impressions = sa.Table(
     "rec_impressions",
     metadata,
@@ -76,8 +79,11 @@ rec_impressions = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=True),
     sa.Column("ts", sa.Double, nullable=False),
     sa.Index("ix_rec_impressions_ts", "ts"),
-    sa.Index("ix_rec_impressions_user_ts", "user_id", "ts"),
 )
+
+#: Indexes earlier code created that this schema no longer wants (dropped by ``create_schema``; same version:
+#: no query needs them, so old and new code can share a database).
+DROPPED_INDEXES = ("ix_rec_impressions_user_ts",)
 
 #: What a user did with a shown list; ``in_list`` is false for an item the list did not contain.
 engagements = sa.Table(

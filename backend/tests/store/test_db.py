@@ -1,4 +1,4 @@
-"""``insert_rows`` on SQLite: one multi-row statement per 512 rows."""
+"""``insert_rows`` on SQLite (one multi-row statement per 512 rows) and ``create_schema``."""
 
 from __future__ import annotations
 
@@ -44,3 +44,14 @@ def test_a_failing_chunk_rolls_back_the_transaction(tmp_path):
         insert_rows(conn, t.rec_impressions, rows)
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.rec_impressions)).scalar_one() == 0
+
+
+def test_create_schema_drops_the_indexes_it_no_longer_wants(tmp_path):
+    """A database made by earlier code keeps working, without the per-user impression index."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE INDEX ix_rec_impressions_user_ts ON rec_impressions (user_id, ts)"))
+    create_schema(engine)
+    names = {ix["name"] for ix in sa.inspect(engine).get_indexes("rec_impressions")}
+    assert "ix_rec_impressions_ts" in names and not names & set(t.DROPPED_INDEXES)
