@@ -47,7 +47,7 @@ def top_k(
     exclude: sp.csr_matrix | np.ndarray | None = None,
     candidates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k item indices and scores per row, best first.
+    """Top-k item indices and scores per row, best first (equal scores: lower item index first).
 
     ``exclude``: CSR rows (or a boolean matrix) of items never to return (seen items);
     ``candidates``: boolean mask over items (filters), applied before the cut so a filtered list is
@@ -72,7 +72,7 @@ def top_k(
     else:
         part = np.tile(np.arange(n_items), (n_rows, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
+    order = np.lexsort((part, -part_scores), axis=1)  # best first; equal scores by item index
     idx = np.take_along_axis(part, order, axis=1)
     top = np.take_along_axis(part_scores, order, axis=1)
     idx = np.where(np.isneginf(top), -1, idx)
@@ -83,14 +83,21 @@ def top_k_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``top_k`` for one score vector (the serving hot path): the k best indices and scores, best first.
 
     Items scored ``-inf`` (masked out) are dropped, so fewer than k come back when fewer are eligible.
+    Equal scores are ranked by item index, also across the k-th place (deterministic, whatever the path).
     Half the cost of the batched version on a catalogue of 1,700 items (no 2-D index bookkeeping)."""
     n = scores.shape[0]
     k = max(0, min(int(k), n))
     if k == 0:
         return np.empty(0, np.int64), np.empty(0, scores.dtype)
     neg = -scores  # ndarray methods below: the np.* wrappers cost as much as the work at this size
-    part = neg.argpartition(k - 1)[:k] if k < n else np.arange(n)
-    idx = part[neg[part].argsort(kind="stable")]
+    if k < n:
+        part = neg.argpartition(k - 1)[:k]
+        kth = neg[part].max()
+        if kth < np.inf:  # every item tied with the k-th joins, so the lowest item indices win the tie
+            part = np.concatenate([part[neg[part] < kth], np.flatnonzero(neg == kth)])
+    else:
+        part = np.arange(n)
+    idx = part[np.lexsort((part, neg[part]))][:k]  # best first; equal scores by item index
     top = scores[idx]
     if top[-1] == -np.inf:
         keep = top > -np.inf

@@ -45,6 +45,10 @@ HIGHLY_RATED = 4.0
 CHECK_USERS = 4
 #: Filter masks (genres x year range) kept per runtime; the cache is emptied when it is full.
 MASK_CACHE_SIZE = 1024
+#: Length of the precomputed best-first lists (a known user's best unseen items, an item's nearest items).
+#: A request reads the first k entries that pass its filters, and scores the whole catalogue only when
+#: fewer than k of them pass (or k is larger): the answer is the same either way (see ``_from_best``).
+BEST_LIST_LENGTH = 200
 
 
 class UnknownGenre(ValueError):
@@ -229,24 +233,44 @@ class Runtime:
         trending = make_engine("popular", half_life_days=TRENDING_HALF_LIFE_DAYS).fit(self.history, self.features)
         self.popular_scores = self._constant_scores(self.engines["popular"])
         self.trending_scores = self._constant_scores(trending)
+        self._popular_best = (  # rows: popular, trending; built with the other lists (a few KB)
+            self._best_lists(
+                lambda rows: np.stack([self.popular_scores, self.trending_scores])[rows], 2, sp.csr_matrix((2, self.n_items))
+            )
+            if self._user_best is not None
+            else None
+        )
         # Baseline reasons use the heuristic's own parts: base_ = popularity part + rating part.
         self._rating_part = W_RATING * normalised_rating(self.avg_rating, self.n_items)
         self._pop_part = np.asarray(self.engines["baseline"].base_, dtype=np.float64) - self._rating_part
 
     # ----- load-time helpers -------------------------------------------------------------------------------
     def _precompute_tables(self, budget_bytes: int) -> None:
-        """Scores of every known user, history-item x item contributions and item x item cosines, each
-        when it fits what is left of the budget (in that order).
+        """What a request would otherwise compute, each part when it fits what is left of the budget:
+        best-first lists (every known user's best unseen items, every item's nearest items), then every
+        known user's scores, history-item x item contributions and item x item cosines.
 
-        A request then reads a row instead of doing an (items x dim) mat-vec or a (history x dim)
-        gather: on ML-100K with the default 5 x 64 dims, that was ~85 of ~300 us of server CPU per
-        /recommendations request and more than half of a /similar request's. Large catalogues (27,000
-        items: a 2.9 GB item x item table) compute per request."""
+        A request then reads a row instead of doing an (items x dim) mat-vec and a top-k over the
+        catalogue: on ML-100K with the default 5 x 64 dims the tables took ~85 of ~300 us of server CPU
+        off a /recommendations request and more than half of a /similar request's; on a 27,000-item
+        catalogue, whose tables do not fit (2.9 GB each), the lists take the mat-vec off most requests."""
+        n_list = min(BEST_LIST_LENGTH, self.n_items)
+        lists_bytes = 8 * n_list * (self.n_users + self.n_items)
         scores_bytes = 4 * self.n_users * self.n_items
         square_bytes = 4 * self.n_items * self.n_items
+        self._user_best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (items, scores, lengths)
+        self._item_best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._score_table: np.ndarray | None = None
         self._explain_table: np.ndarray | None = None  # [recommended item, history item]
         self._similar_table: np.ndarray | None = None  # [query item, item]: cosine of the item embeddings
+        if lists_bytes <= budget_bytes:
+            self._user_best = self._best_lists(
+                lambda rows: self.user_vectors[rows] @ self.item_factors.T + self.item_bias, self.n_users, self.history
+            )
+            self._item_best = self._best_lists(
+                lambda rows: self.item_unit[rows] @ self.item_unit.T, self.n_items, sp.identity(self.n_items, format="csr")
+            )
+            budget_bytes -= lists_bytes
         if scores_bytes <= budget_bytes:
             self._score_table = self.user_vectors @ self.item_factors.T + self.item_bias
             budget_bytes -= scores_bytes
@@ -257,6 +281,25 @@ class Runtime:
             self._similar_table = self._explain_table  # both are item_unit @ item_unit.T
         elif square_bytes <= budget_bytes:
             self._similar_table = self.item_unit @ self.item_unit.T
+
+    def _best_lists(self, score_rows: Any, n_rows: int, exclude: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's ``BEST_LIST_LENGTH`` best items (its ``exclude`` row left out), best first, ranked by
+        ``top_k_row`` as a request is (same ties); scores come in chunks of ~32 MB. Returns (item indices,
+        scores, lengths), rows padded with -1."""
+        n_list = min(BEST_LIST_LENGTH, self.n_items)
+        idx = np.full((n_rows, n_list), -1, np.int32)
+        top = np.full((n_rows, n_list), -np.inf, np.float32)
+        lengths = np.zeros(n_rows, np.int64)
+        step = max(1, 2**23 // max(1, self.n_items))
+        for lo in range(0, n_rows, step):
+            hi = min(lo + step, n_rows)
+            block = np.array(score_rows(slice(lo, hi)), dtype=np.float32)
+            for r in range(hi - lo):
+                row = block[r]
+                row[exclude.indices[exclude.indptr[lo + r] : exclude.indptr[lo + r + 1]]] = -np.inf
+                i, t = top_k_row(row, n_list)
+                idx[lo + r, : i.size], top[lo + r, : i.size], lengths[lo + r] = i, t, i.size
+        return idx, top, lengths
 
     def _build_catalogue_arrays(self, bundle: ModelBundle) -> None:
         ids = self.items.ids
@@ -421,6 +464,27 @@ class Runtime:
             idx = np.concatenate([idx, pidx])
             top = np.concatenate([top, ptop])
         return idx, top, n_own, total
+
+    def _from_best(
+        self, best: tuple[np.ndarray, np.ndarray, np.ndarray], row: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """The top k from a precomputed best-first list: (idx, scores, number of eligible items), or None.
+
+        ``exclude`` must be what the list already leaves out (the user's seen items; the query item).
+        Exact: every item missing from the list scores at most its last entry, so when k of the list's
+        entries pass the filters they are the k best eligible items. None when fewer pass (and the list
+        is not the whole eligible set): the caller scores the catalogue."""
+        items, scores, lengths = best
+        n = lengths[row]
+        idx, top = items[row, :n], scores[row, :n]
+        total = self._eligible(mask, exclude)
+        if mask is not None:
+            keep = mask[idx]
+            idx, top = idx[keep], top[keep]
+        want = min(k, total)
+        if idx.size < want:
+            return None
+        return idx[:want].astype(np.int64), top[:want], total
 
     def _records(self, idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]) -> list[dict[str, Any]]:
         vals = scores.astype(np.float64).round(6).tolist()
@@ -621,6 +685,7 @@ class Runtime:
                 notes,
                 unknown_seeds,
                 fallback=wanted != ("nn" if engine == "auto" else engine),
+                seen_excluded=exclude_seen and not seed_idx.size,
             )
         if seed_idx.size:
             if wanted == "nn" and not self._uses_history_factors:
@@ -686,7 +751,10 @@ class Runtime:
                 idx, top = np.concatenate([idx, more]), np.concatenate([top, more_top])
                 notes.append(f"only {in_genres} item(s) match the seed genres; the rest are popular overall")
         else:
-            idx, top, _, _ = self._rank(scores, k, mask, exclude, fill=False)
+            ranked = None
+            if exclude.size == 0 and self._popular_best is not None:
+                ranked = self._from_best(self._popular_best, int(trending), k, mask, exclude)
+            idx, top = ranked[:2] if ranked is not None else self._rank(scores, k, mask, exclude, fill=False)[:2]
             reasons = self._reasons_popular(idx, genre_cols, trending)
         total = self._eligible(mask, exclude)
         return self._finish(
@@ -695,6 +763,22 @@ class Runtime:
             ),
             k,
         )
+
+    def _scores(self, engine: str, u: int, row: sp.csr_matrix | None) -> np.ndarray:
+        """The engine's scores over the catalogue for user ``u`` (or, with u = -1, for the history ``row``)."""
+        if engine == "nn" and u >= 0 and self._score_table is not None:
+            return self._score_table[u]
+        if engine == "nn":
+            vec = (
+                self.user_vectors[u]
+                if u >= 0
+                else np.asarray(self.bundle.user_vectors(np.array([-1]), row), np.float32)[0]
+            )
+            return self.item_factors @ vec + self.item_bias
+        model = self.engines.get(engine)
+        if model is None:
+            raise EngineUnavailable(f"engine {engine!r} is not fitted yet")
+        return np.asarray(model.score(np.array([u]), row), dtype=np.float32)[0]
 
     def _personal_result(
         self,
@@ -712,24 +796,19 @@ class Runtime:
         fallback: bool,
         liked: bool = True,
         strategy: str = "personalised",
+        seen_excluded: bool = False,
     ) -> Result:
-        if engine == "nn" and u >= 0 and self._score_table is not None:
-            scores = self._score_table[u]
-        elif engine == "nn":
-            vec = (
-                self.user_vectors[u]
-                if u >= 0
-                else np.asarray(self.bundle.user_vectors(np.array([-1]), row), np.float32)[0]
-            )
-            scores = self.item_factors @ vec + self.item_bias
+        """``seen_excluded``: ``exclude`` is exactly the user's seen items (the precomputed list may answer)."""
+        if row is None and engine != "nn":
+            row = self._history_row(u)  # the engines score, and the baseline explains, from the history row
+        ranked = None
+        if engine == "nn" and u >= 0 and seen_excluded and self._user_best is not None:
+            ranked = self._from_best(self._user_best, u, k, mask, exclude)
+        if ranked is not None:
+            idx, top, total = ranked
+            n_own = idx.size
         else:
-            model = self.engines.get(engine)
-            if model is None:
-                raise EngineUnavailable(f"engine {engine!r} is not fitted yet")
-            if row is None:
-                row = self._history_row(u)
-            scores = np.asarray(model.score(np.array([u]), row), dtype=np.float32)[0]
-        idx, top, n_own, total = self._rank(scores, k, mask, exclude)
+            idx, top, n_own, total = self._rank(self._scores(engine, u, row), k, mask, exclude)
         own = idx[:n_own]
         if engine == "baseline":
             reasons = self._reasons_baseline(row, own)
@@ -804,8 +883,14 @@ class Runtime:
         u = self.user_index(user_id) if user_id is not None else None
         seen = self.seen(u) if (exclude_seen and u is not None) else None
         exclude = self._exclusion(seen, np.array([i]))
-        scores = self._similar_table[i] if self._similar_table is not None else self.item_unit @ self.item_unit[i]
-        idx, top, _, total = self._rank(scores, k, mask, exclude, fill=False)
+        ranked = None
+        if seen is None and self._item_best is not None:
+            ranked = self._from_best(self._item_best, i, k, mask, exclude)
+        if ranked is not None:
+            idx, top, total = ranked
+        else:
+            scores = self._similar_table[i] if self._similar_table is not None else self.item_unit @ self.item_unit[i]
+            idx, top, _, total = self._rank(scores, k, mask, exclude, fill=False)
         reasons = [[f"similar to {self.titles[i]}"] for _ in range(idx.size)]
         return self._finish(Result("nn", "nn", False, "similar_item", self._records(idx, top, reasons), total), k)
 

@@ -32,3 +32,18 @@ def test_agrees_with_the_batched_top_k():
         batched, _ = top_k(scores[None, :], k)
         row = batched[0][batched[0] >= 0]
         assert top_k_row(scores, k)[0].tolist() == row.tolist()
+
+
+def test_equal_scores_come_in_item_order_in_both_versions():
+    """Ties are broken by item index, so the precomputed lists and the per-request path agree."""
+    scores = np.array([0.5, 0.9, 0.7, 0.9, 0.7, 0.9], dtype=np.float32)
+    idx, top = top_k_row(scores, 5)
+    assert idx.tolist() == [1, 3, 5, 2, 4]
+    assert top.tolist() == pytest.approx([0.9, 0.9, 0.9, 0.7, 0.7])
+    assert top_k(scores[None, :], 5)[0][0].tolist() == [1, 3, 5, 2, 4]
+    # a tie across the k-th place goes to the lowest item indices (top_k_row; requests and precomputed lists)
+    tied = np.full(300, 0.5, dtype=np.float32)
+    tied[[7, 250]] = 0.9
+    tied[-1] = -np.inf
+    assert top_k_row(tied, 4)[0].tolist() == [7, 250, 0, 1]
+    assert top_k_row(tied, 300)[0].tolist() == [7, 250, *range(7), *range(8, 250), *range(251, 299)]

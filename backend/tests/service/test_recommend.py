@@ -311,20 +311,33 @@ def test_exclude_items_do_not_leak_into_the_cached_filter_mask(client):
 
 
 @pytest.mark.parametrize("history_embeddings", [True, False])
-def test_precomputed_tables_answer_like_the_per_request_path(tmp_path, history_embeddings):
-    """precompute_mb=0 scores, explains and finds similar items per request; the default reads precomputed rows."""
+@pytest.mark.parametrize("list_length", [runtime.BEST_LIST_LENGTH, 2])
+def test_precomputed_tables_answer_like_the_per_request_path(tmp_path, monkeypatch, history_embeddings, list_length):
+    """precompute_mb=0 scores, explains and finds similar items per request; the default reads precomputed
+    rows and best-first lists. With 2-item lists, most filtered requests cannot be answered from the
+    list and must fall back to scoring the catalogue, with the same answer."""
+    monkeypatch.setattr(runtime, "BEST_LIST_LENGTH", list_length)
     model = write_model_dir(tmp_path / "model", history_embeddings=history_embeddings)
     answers = []
     for mb in (0, 64):
         app = create_app(make_settings(model, tmp_path / f"data-{mb}", precompute_mb=mb))
         with TestClient(app) as c:
             rt = app.state.runtime
-            assert (rt._score_table is None) == (rt._similar_table is None) == (mb == 0)
+            assert (rt._score_table is None) == (rt._similar_table is None) == (rt._user_best is None) == (mb == 0)
             answers.append(
-                [c.get(f"/recommendations/{u}", params={"limit": 6}).json()["items"] for u in USER_IDS]
-                + [c.post("/similar", json={"item_id": i, "k": 4}).json()["items"] for i in ITEM_IDS]
+                [c.get(f"/recommendations/{u}", params={"limit": 6}).json() for u in USER_IDS]
+                + [c.post("/recommend", json={"user_id": u, "k": 3, "genres": [g]}).json()
+                   for u in USER_IDS for g in ("Comedy", "Drama")]
+                + [c.post("/recommend", json={"user_id": u, "k": 3, "year_min": 1995}).json() for u in USER_IDS]
+                + [c.post("/similar", json={"item_id": i, "k": 4}).json() for i in ITEM_IDS]
+                + [c.post("/similar", json={"item_id": i, "k": 3, "genres": ["Drama"]}).json() for i in ITEM_IDS]
+                + [c.get("/popular", params={"k": 4, "genre": g, "trending": t}).json()
+                   for g in ("Comedy", "Drama") for t in ("false", "true")]
+                + [c.get("/popular", params={"k": 5, "user_id": u, "exclude_seen": "true"}).json() for u in USER_IDS]
             )
     for without, with_tables in zip(*answers, strict=True):
-        assert [it["item_id"] for it in without] == [it["item_id"] for it in with_tables]
-        assert [it["reasons"] for it in without] == [it["reasons"] for it in with_tables]
-        assert [it["score"] for it in without] == pytest.approx([it["score"] for it in with_tables], abs=1e-6)
+        assert without["total_candidates"] == with_tables["total_candidates"]
+        a, b = without["items"], with_tables["items"]
+        assert [it["item_id"] for it in a] == [it["item_id"] for it in b]
+        assert [it["reasons"] for it in a] == [it["reasons"] for it in b]
+        assert [it["score"] for it in a] == pytest.approx([it["score"] for it in b], abs=1e-6)
