@@ -255,10 +255,11 @@ class Runtime:
         off a /recommendations request and more than half of a /similar request's; on a 27,000-item
         catalogue, whose tables do not fit (2.9 GB each), the lists take the mat-vec off most requests."""
         n_list = min(BEST_LIST_LENGTH, self.n_items)
-        lists_bytes = 8 * n_list * (self.n_users + self.n_items)
+        lists_bytes = 12 * n_list * (self.n_users + self.n_items) + 4 * n_list * self.n_users  # + the users' reasons
         scores_bytes = 4 * self.n_users * self.n_items
         square_bytes = 4 * self.n_items * self.n_items
         self._user_best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (items, scores, lengths)
+        self._user_why: np.ndarray | None = None  # [user, list position]: the history item behind the entry
         self._item_best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._score_table: np.ndarray | None = None
         self._explain_table: np.ndarray | None = None  # [recommended item, history item]
@@ -267,6 +268,7 @@ class Runtime:
             self._user_best = self._best_lists(
                 lambda rows: self.user_vectors[rows] @ self.item_factors.T + self.item_bias, self.n_users, self.history
             )
+            self._user_why = self._list_reasons(*self._user_best)
             self._item_best = self._best_lists(
                 lambda rows: self.item_unit[rows] @ self.item_unit.T, self.n_items, sp.identity(self.n_items, format="csr")
             )
@@ -287,7 +289,7 @@ class Runtime:
         ``top_k_row`` as a request is (same ties); scores come in chunks of ~32 MB. Returns (item indices,
         scores, lengths), rows padded with -1."""
         n_list = min(BEST_LIST_LENGTH, self.n_items)
-        idx = np.full((n_rows, n_list), -1, np.int32)
+        idx = np.full((n_rows, n_list), -1, np.intp)  # intp: indexing with int32 converts it every time
         top = np.full((n_rows, n_list), -np.inf, np.float32)
         lengths = np.zeros(n_rows, np.int64)
         step = max(1, 2**23 // max(1, self.n_items))
@@ -465,26 +467,39 @@ class Runtime:
             top = np.concatenate([top, ptop])
         return idx, top, n_own, total
 
+    def _list_reasons(self, items: np.ndarray, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """For every entry of the users' lists, the history item that adds most to its nn score: what
+        ``_reasons_history`` computes per request (the same pooled-embedding dot products)."""
+        why = np.full(items.shape, -1, np.int32)
+        for u in range(self.n_users):
+            hist, n = self.seen(u), lengths[u]
+            if hist.size and n:
+                contrib = self._explain_history[hist] @ self._explain_items[items[u, :n]].T  # h x n
+                why[u, :n] = hist[contrib.argmax(axis=0)]
+        return why
+
     def _from_best(
         self, best: tuple[np.ndarray, np.ndarray, np.ndarray], row: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """The top k from a precomputed best-first list: (idx, scores, number of eligible items), or None.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+        """The top k from a precomputed best-first list: (list positions, idx, scores, number of eligible
+        items), or None. The positions are a slice or an index array (they also index ``_user_why``).
 
         ``exclude`` must be what the list already leaves out (the user's seen items; the query item).
         Exact: every item missing from the list scores at most its last entry, so when k of the list's
         entries pass the filters they are the k best eligible items. None when fewer pass (and the list
         is not the whole eligible set): the caller scores the catalogue."""
-        items, scores, lengths = best
-        n = lengths[row]
-        idx, top = items[row, :n], scores[row, :n]
+        items, scores, n = best[0][row], best[1][row], int(best[2][row])
         total = self._eligible(mask, exclude)
-        if mask is not None:
-            keep = mask[idx]
-            idx, top = idx[keep], top[keep]
         want = min(k, total)
-        if idx.size < want:
-            return None
-        return idx[:want].astype(np.int64), top[:want], total
+        if mask is None:
+            if n < want:
+                return None
+            pos: slice | np.ndarray = slice(0, want)
+        else:
+            pos = np.flatnonzero(mask[items[:n]])[:want]
+            if pos.size < want:
+                return None
+        return pos, items[pos], scores[pos], total
 
     def _records(self, idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]) -> list[dict[str, Any]]:
         vals = scores.astype(np.float64).round(6).tolist()
@@ -522,14 +537,14 @@ class Runtime:
         if history_idx.size == 0 or top.size == 0:
             return [["recommended for you"] for _ in range(top.size)]
         contrib = self._contributions(engine, history_idx, top)  # h x k
-        best = history_idx[contrib.argmax(axis=0)]
-        suffix = " you liked" if liked else ""
-        return [[f"similar to {self.titles[j]}{suffix}"] for j in best.tolist()]
+        return self._similar_to(history_idx[contrib.argmax(axis=0)], " you liked" if liked else "")
+
+    def _similar_to(self, items: np.ndarray, suffix: str = "") -> list[list[str]]:
+        return [[f"similar to {self.titles[j]}{suffix}"] for j in items.tolist()]
 
     def _reasons_seeds(self, seeds: np.ndarray, top: np.ndarray) -> list[list[str]]:
         sims = self.item_unit[seeds] @ self.item_unit[top].T  # s x k
-        best = seeds[np.argmax(sims, axis=0)]
-        return [[f"similar to {self.titles[j]}"] for j in best.tolist()]
+        return self._similar_to(seeds[sims.argmax(axis=0)])
 
     def _item_genre(self, i: int, prefer: np.ndarray | None = None) -> str | None:
         """The item's genre to name: the first of ``prefer`` (genre columns) it has, else its first genre."""
@@ -754,7 +769,7 @@ class Runtime:
             ranked = None
             if exclude.size == 0 and self._popular_best is not None:
                 ranked = self._from_best(self._popular_best, int(trending), k, mask, exclude)
-            idx, top = ranked[:2] if ranked is not None else self._rank(scores, k, mask, exclude, fill=False)[:2]
+            idx, top = ranked[1:3] if ranked is not None else self._rank(scores, k, mask, exclude, fill=False)[:2]
             reasons = self._reasons_popular(idx, genre_cols, trending)
         total = self._eligible(mask, exclude)
         return self._finish(
@@ -805,12 +820,14 @@ class Runtime:
         if engine == "nn" and u >= 0 and seen_excluded and self._user_best is not None:
             ranked = self._from_best(self._user_best, u, k, mask, exclude)
         if ranked is not None:
-            idx, top, total = ranked
+            pos, idx, top, total = ranked
             n_own = idx.size
         else:
             idx, top, n_own, total = self._rank(self._scores(engine, u, row), k, mask, exclude)
         own = idx[:n_own]
-        if engine == "baseline":
+        if ranked is not None and self._user_why is not None:
+            reasons = self._similar_to(self._user_why[u][pos], " you liked" if liked else "")
+        elif engine == "baseline":
             reasons = self._reasons_baseline(row, own)
         elif engine in ("nn", "itemknn", "ease", "als"):
             reasons = self._reasons_history(hist, own, liked=liked, engine=engine)
@@ -887,7 +904,7 @@ class Runtime:
         if seen is None and self._item_best is not None:
             ranked = self._from_best(self._item_best, i, k, mask, exclude)
         if ranked is not None:
-            idx, top, total = ranked
+            _, idx, top, total = ranked
         else:
             scores = self._similar_table[i] if self._similar_table is not None else self.item_unit @ self.item_unit[i]
             idx, top, _, total = self._rank(scores, k, mask, exclude, fill=False)
