@@ -25,6 +25,8 @@ def test_direct_route_takes_only_async_request_handlers():
         return OrjsonResponse({})
 
     router.get("/ok")(ok)
+    with pytest.raises(TypeError, match="max_body_size"):
+        router.get("/big", max_body_size=10)(ok)
     for bad in (sync, two):
         with pytest.raises(TypeError, match="async def f\\(request: Request\\)"):
             router.get("/bad")(bad)
@@ -35,6 +37,13 @@ def test_routes_are_in_the_apps_own_list(model_dir, tmp_path):
     app = create_app(make_settings(model_dir, tmp_path / "data"))
     paths = [r.path for r in app.router.routes]
     assert {"/recommendations/{user_id}", "/health", "/debug/users", "/metrics"} <= set(paths)
+
+
+def test_direct_routes_answer_405_for_other_methods_and_errors_through_the_handlers(client):
+    r = client.delete("/recommendations/u1")
+    assert r.status_code == 405 and "GET" in r.headers["allow"]
+    assert client.post("/similar", json={"item_id": "nope", "k": 3}).status_code == 404  # ApiError handler
+    assert client.get("/recommendations/u1", params={"limit": 0}).json()["detail"][0]["field"] == "limit"  # 422
 
 
 def test_every_way_of_writing_is_seen_by_every_way_of_reading():
