@@ -28,7 +28,7 @@ from app.config import Settings, get_settings  # noqa: E402
 from app.service.deps import AppState  # noqa: E402
 from app.service.responses import OrjsonResponse, install_error_handlers  # noqa: E402
 from app.service.routes import ROUTER_MODULES  # noqa: E402
-from app.service.runtime import ModelManager  # noqa: E402
+from app.service.loading import ModelManager  # noqa: E402
 from app.store import Store, monitoring  # noqa: E402
 
 log = logging.getLogger(__name__)

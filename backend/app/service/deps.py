@@ -19,7 +19,8 @@ from app.config import Settings
 from app.service.responses import ApiError, field_error
 
 if TYPE_CHECKING:
-    from app.service.runtime import ModelManager, Runtime
+    from app.service.loading import ModelManager
+    from app.service.runtime import Runtime
     from app.store import Store
 
 

@@ -1,16 +1,16 @@
-"""The serving runtime: one loaded model with everything a request needs precomputed, and its reloader.
+"""The serving runtime: one loaded model with everything a request needs precomputed (``loading`` swaps them).
 
 A ``Runtime`` is built once per model (at start-up or on reload), checked, and then only read, so a
 handler that took ``app.state.runtime`` at its start finishes on that object even if a reload swaps
-in a new one meanwhile. Per request the work is a few NumPy operations over the catalogue: one
-mat-vec (or the engine's ``score``), boolean masks for filters, a CSR row for seen items, and
-``top_k_row`` (``argpartition``); Python loops only run over the k returned items.
+in a new one meanwhile. A known user's list usually comes from a precomputed best-first list (the
+first k entries that pass the filters); otherwise the work is a few NumPy operations over the
+catalogue: one mat-vec (or the engine's ``score``), boolean masks for filters, the seen items as an
+index list, and ``top_k_row`` (``argpartition``). Python loops only run over the k returned items.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -22,10 +22,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.config import Settings
-from app.model.artifacts import ModelBundle, ModelLoadError, load_bundle
+from app.model.artifacts import ModelBundle, ModelLoadError
 from app.model.base import ItemFeatures, Recommender, top_k_row
 from app.model.engines import ENGINES, make_engine
 from app.model.heuristic import W_GENRE, W_RATING, genre_match, normalised_rating
+from app.service import lists
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ HIGHLY_RATED = 4.0
 CHECK_USERS = 4
 #: Filter masks (genres x year range) kept per runtime; the cache is emptied when it is full.
 MASK_CACHE_SIZE = 1024
-#: Length of the precomputed best-first lists (a known user's best unseen items, an item's nearest items).
-#: A request reads the first k entries that pass its filters, and scores the whole catalogue only when
-#: fewer than k of them pass (or k is larger): the answer is the same either way (see ``_from_best``).
-BEST_LIST_LENGTH = 200
 
 
 class UnknownGenre(ValueError):
@@ -234,8 +231,11 @@ class Runtime:
         self.popular_scores = self._constant_scores(self.engines["popular"])
         self.trending_scores = self._constant_scores(trending)
         self._popular_best = (  # rows: popular, trending; built with the other lists (a few KB)
-            self._best_lists(
-                lambda rows: np.stack([self.popular_scores, self.trending_scores])[rows], 2, sp.csr_matrix((2, self.n_items))
+            lists.build(
+                lambda rows: np.stack([self.popular_scores, self.trending_scores])[rows],
+                2,
+                self.n_items,
+                sp.csr_matrix((2, self.n_items)),
             )
             if self._user_best is not None
             else None
@@ -247,30 +247,39 @@ class Runtime:
     # ----- load-time helpers -------------------------------------------------------------------------------
     def _precompute_tables(self, budget_bytes: int) -> None:
         """What a request would otherwise compute, each part when it fits what is left of the budget:
-        best-first lists (every known user's best unseen items, every item's nearest items), then every
-        known user's scores, history-item x item contributions and item x item cosines.
+        best-first lists (``lists``: every known user's best unseen items with the history item behind
+        each, every item's nearest items; popular and trending come with them), then every known user's
+        scores, history-item x item contributions and item x item cosines.
 
         A request then reads a row instead of doing an (items x dim) mat-vec and a top-k over the
         catalogue: on ML-100K with the default 5 x 64 dims the tables took ~85 of ~300 us of server CPU
         off a /recommendations request and more than half of a /similar request's; on a 27,000-item
         catalogue, whose tables do not fit (2.9 GB each), the lists take the mat-vec off most requests."""
-        n_list = min(BEST_LIST_LENGTH, self.n_items)
-        lists_bytes = 12 * n_list * (self.n_users + self.n_items) + 4 * n_list * self.n_users  # + the users' reasons
+        lists_bytes = lists.BestLists.nbytes(self.n_users + self.n_items, self.n_items)
+        lists_bytes += 4 * min(lists.LENGTH, self.n_items) * self.n_users  # the users' reasons
         scores_bytes = 4 * self.n_users * self.n_items
         square_bytes = 4 * self.n_items * self.n_items
-        self._user_best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (items, scores, lengths)
+        self._user_best: lists.BestLists | None = None  # best unseen items
         self._user_why: np.ndarray | None = None  # [user, list position]: the history item behind the entry
-        self._item_best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._item_best: lists.BestLists | None = None  # nearest items
         self._score_table: np.ndarray | None = None
         self._explain_table: np.ndarray | None = None  # [recommended item, history item]
         self._similar_table: np.ndarray | None = None  # [query item, item]: cosine of the item embeddings
         if lists_bytes <= budget_bytes:
-            self._user_best = self._best_lists(
-                lambda rows: self.user_vectors[rows] @ self.item_factors.T + self.item_bias, self.n_users, self.history
+            self._user_best = lists.build(
+                lambda rows: self.user_vectors[rows] @ self.item_factors.T + self.item_bias,
+                self.n_users,
+                self.n_items,
+                self.history,
             )
-            self._user_why = self._list_reasons(*self._user_best)
-            self._item_best = self._best_lists(
-                lambda rows: self.item_unit[rows] @ self.item_unit.T, self.n_items, sp.identity(self.n_items, format="csr")
+            self._user_why = lists.history_reasons(
+                self._user_best, self.history, self._explain_history, self._explain_items
+            )
+            self._item_best = lists.build(
+                lambda rows: self.item_unit[rows] @ self.item_unit.T,
+                self.n_items,
+                self.n_items,
+                sp.identity(self.n_items, format="csr"),
             )
             budget_bytes -= lists_bytes
         if scores_bytes <= budget_bytes:
@@ -283,25 +292,6 @@ class Runtime:
             self._similar_table = self._explain_table  # both are item_unit @ item_unit.T
         elif square_bytes <= budget_bytes:
             self._similar_table = self.item_unit @ self.item_unit.T
-
-    def _best_lists(self, score_rows: Any, n_rows: int, exclude: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each row's ``BEST_LIST_LENGTH`` best items (its ``exclude`` row left out), best first, ranked by
-        ``top_k_row`` as a request is (same ties); scores come in chunks of ~32 MB. Returns (item indices,
-        scores, lengths), rows padded with -1."""
-        n_list = min(BEST_LIST_LENGTH, self.n_items)
-        idx = np.full((n_rows, n_list), -1, np.intp)  # intp: indexing with int32 converts it every time
-        top = np.full((n_rows, n_list), -np.inf, np.float32)
-        lengths = np.zeros(n_rows, np.int64)
-        step = max(1, 2**23 // max(1, self.n_items))
-        for lo in range(0, n_rows, step):
-            hi = min(lo + step, n_rows)
-            block = np.array(score_rows(slice(lo, hi)), dtype=np.float32)
-            for r in range(hi - lo):
-                row = block[r]
-                row[exclude.indices[exclude.indptr[lo + r] : exclude.indptr[lo + r + 1]]] = -np.inf
-                i, t = top_k_row(row, n_list)
-                idx[lo + r, : i.size], top[lo + r, : i.size], lengths[lo + r] = i, t, i.size
-        return idx, top, lengths
 
     def _build_catalogue_arrays(self, bundle: ModelBundle) -> None:
         ids = self.items.ids
@@ -467,39 +457,13 @@ class Runtime:
             top = np.concatenate([top, ptop])
         return idx, top, n_own, total
 
-    def _list_reasons(self, items: np.ndarray, scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """For every entry of the users' lists, the history item that adds most to its nn score: what
-        ``_reasons_history`` computes per request (the same pooled-embedding dot products)."""
-        why = np.full(items.shape, -1, np.int32)
-        for u in range(self.n_users):
-            hist, n = self.seen(u), lengths[u]
-            if hist.size and n:
-                contrib = self._explain_history[hist] @ self._explain_items[items[u, :n]].T  # h x n
-                why[u, :n] = hist[contrib.argmax(axis=0)]
-        return why
-
     def _from_best(
-        self, best: tuple[np.ndarray, np.ndarray, np.ndarray], row: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
-        """The top k from a precomputed best-first list: (list positions, idx, scores, number of eligible
-        items), or None. The positions are a slice or an index array (they also index ``_user_why``).
-
-        ``exclude`` must be what the list already leaves out (the user's seen items; the query item).
-        Exact: every item missing from the list scores at most its last entry, so when k of the list's
-        entries pass the filters they are the k best eligible items. None when fewer pass (and the list
-        is not the whole eligible set): the caller scores the catalogue."""
-        items, scores, n = best[0][row], best[1][row], int(best[2][row])
+        self, best: lists.BestLists, row: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
+    ) -> tuple[slice | np.ndarray, np.ndarray, np.ndarray, int] | None:
+        """``lists.first_k`` plus the number of eligible items; ``exclude`` must be what the list leaves out."""
         total = self._eligible(mask, exclude)
-        want = min(k, total)
-        if mask is None:
-            if n < want:
-                return None
-            pos: slice | np.ndarray = slice(0, want)
-        else:
-            pos = np.flatnonzero(mask[items[:n]])[:want]
-            if pos.size < want:
-                return None
-        return pos, items[pos], scores[pos], total
+        found = lists.first_k(best, row, k, mask, total)
+        return None if found is None else (*found, total)
 
     def _records(self, idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]) -> list[dict[str, Any]]:
         vals = scores.astype(np.float64).round(6).tolist()
@@ -998,125 +962,6 @@ class Runtime:
             "genres": self.genre_names,
             "engines": {name: ("ready" if ok else "fitted on first use") for name, ok in self.is_engine_ready.items()},
         }
-
-
-# ----- loading and reloading ------------------------------------------------------------------------------------
-def model_signature(model_dir: Path) -> tuple:
-    """What changes when a new model is put in place: the resolved directory and its metadata file's stat."""
-    meta = Path(model_dir) / "metadata.json"
-    try:
-        st = meta.stat()
-        return (str(Path(model_dir).resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
-    except OSError:
-        return (str(Path(model_dir).resolve()), None, None, None)
-
-
-def resolve_model_dir(settings: Settings) -> Path:
-    """The registry's production version when ``registry_dir`` is set and has one, else ``model_dir``."""
-    if settings.registry_dir is not None:
-        from app.registry.store import production_model_dir
-
-        prod = production_model_dir(settings.registry_dir)
-        if prod is not None:
-            return Path(prod)
-        log.warning("registry %s has no production version; serving %s", settings.registry_dir, settings.model_dir)
-    return Path(settings.model_dir)
-
-
-def load_runtime(model_dir: Path, settings: Settings) -> Runtime:
-    """Load, build and check a runtime; any failure is a ``ModelLoadError`` naming the directory."""
-    model_dir = Path(model_dir)
-    signature = model_signature(model_dir)
-    try:
-        bundle = load_bundle(model_dir)
-        catalogue = None
-        if settings.items_path is not None:
-            from app.data.catalog import read_items
-
-            catalogue = {**dict(bundle.catalogue), **read_items(settings.items_path, strict=False)}
-        rt = Runtime(bundle, model_dir, settings, catalogue=catalogue, signature=signature)
-        rt.check()
-        return rt
-    except ModelLoadError as exc:
-        msg = str(exc)
-        raise ModelLoadError(msg if str(model_dir) in msg else f"{model_dir}: {msg}") from exc
-    except Exception as exc:  # a model that cannot be served must never replace the one that can
-        raise ModelLoadError(f"{model_dir}: cannot serve this model: {type(exc).__name__}: {exc}") from exc
-
-
-class ModelManager:
-    """Owns ``state.runtime``: initial load, ``reload()`` (load + check, then one atomic swap) and polling."""
-
-    def __init__(self, state: Any, settings: Settings):
-        self.state = state
-        self.settings = settings
-        self.error: str | None = None
-        self.last_reload: dict[str, Any] | None = None
-        self._lock = asyncio.Lock()
-        self._failed_signature: tuple | None = None
-        state.runtime = None
-
-    @property
-    def runtime(self) -> Runtime | None:
-        return self.state.runtime
-
-    async def load_initial(self) -> None:
-        try:
-            await self.reload()
-        except ModelLoadError as exc:
-            log.error("no model loaded at start-up: %s", exc)
-        # Long-lived objects (catalogue, titles, ids) out of the collector's generations: full collections
-        # walked them all while requests waited (p99 spikes). A reload unfreezes them (see reload()).
-        gc.collect()
-        gc.freeze()
-
-    async def reload(self) -> dict[str, Any]:
-        """Load the current model directory and swap it in; on failure the old runtime keeps serving."""
-        async with self._lock:
-            old = self.state.runtime
-            started = time.perf_counter()
-            try:
-                model_dir = await asyncio.to_thread(resolve_model_dir, self.settings)
-            except Exception as exc:  # a broken registry pointer is a load failure like any other
-                self.error = f"registry {self.settings.registry_dir}: {exc}"
-                raise ModelLoadError(self.error) from exc
-            try:
-                new = await asyncio.to_thread(load_runtime, model_dir, self.settings)
-            except ModelLoadError as exc:
-                self.error = str(exc)
-                self._failed_signature = model_signature(model_dir)
-                raise
-            self.state.runtime = new  # one reference assignment: requests that hold `old` finish on it
-            gc.unfreeze()  # the frozen start-up objects (maybe the old runtime) become collectable again
-            self.error = None
-            self._failed_signature = None
-            self.last_reload = {
-                "reloaded": True,
-                "model_version": new.version,
-                "previous_version": old.version if old is not None else None,
-                "changed": old is None or old.version != new.version,
-                "model_dir": str(model_dir),
-                "load_seconds": round(time.perf_counter() - started, 3),
-            }
-            log.info("serving model %s from %s", new.version, model_dir)
-            return self.last_reload
-
-    async def poll(self, every: float) -> None:
-        """Reload when the model directory (or the registry's production pointer) changes."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                model_dir = await asyncio.to_thread(resolve_model_dir, self.settings)
-                sig = await asyncio.to_thread(model_signature, model_dir)
-                current = self.state.runtime.signature if self.state.runtime is not None else None
-                if sig != current and sig != self._failed_signature and sig[1] is not None:
-                    await self.reload()
-            except ModelLoadError as exc:
-                log.error("model poll: keeping the current model: %s", exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the poller must survive anything
-                log.exception("model poll failed")
 
 
 def parse_ids(values: Iterable[str]) -> tuple[str, ...]:

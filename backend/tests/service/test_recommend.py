@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.model.engines import ENGINES
-from app.service import runtime
+from app.service import lists, runtime
 from app.service.api import create_app
 from tests.service.conftest import make_settings
 from tests.service.modeldir import HISTORY, ITEM_IDS, TITLES, USER_IDS, write_model_dir
@@ -311,12 +311,12 @@ def test_exclude_items_do_not_leak_into_the_cached_filter_mask(client):
 
 
 @pytest.mark.parametrize("history_embeddings", [True, False])
-@pytest.mark.parametrize("list_length", [runtime.BEST_LIST_LENGTH, 2])
+@pytest.mark.parametrize("list_length", [lists.LENGTH, 2])
 def test_precomputed_tables_answer_like_the_per_request_path(tmp_path, monkeypatch, history_embeddings, list_length):
     """precompute_mb=0 scores, explains and finds similar items per request; the default reads precomputed
     rows and best-first lists. With 2-item lists, most filtered requests cannot be answered from the
     list and must fall back to scoring the catalogue, with the same answer."""
-    monkeypatch.setattr(runtime, "BEST_LIST_LENGTH", list_length)
+    monkeypatch.setattr(lists, "LENGTH", list_length)
     model = write_model_dir(tmp_path / "model", history_embeddings=history_embeddings)
     answers = []
     for mb in (0, 64):

@@ -1,0 +1,49 @@
+"""Best-first lists (app.service.lists), against hand-worked rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from app.service import lists
+
+SCORES = np.array([[0.1, 0.9, 0.5, 0.7], [0.3, 0.3, 0.8, 0.3]], dtype=np.float32)
+
+
+@pytest.fixture
+def best() -> lists.BestLists:
+    exclude = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 0, 0]]))  # row 0 has seen item 1
+    return lists.build(lambda rows: SCORES[rows], 2, 4, exclude)
+
+
+def test_build_ranks_best_first_leaves_out_the_excluded_and_breaks_ties_by_index(best):
+    assert best.items.tolist() == [[3, 2, 0, -1], [2, 0, 1, 3]]
+    assert best.lengths.tolist() == [3, 4]
+    assert best.scores[0, :3].tolist() == pytest.approx([0.7, 0.5, 0.1])
+
+
+def test_first_k_reads_the_entries_that_pass_the_mask(best):
+    pos, items, scores = lists.first_k(best, 0, 2, None, eligible=3)
+    assert items.tolist() == [3, 2] and scores.tolist() == pytest.approx([0.7, 0.5])
+    mask = np.array([True, True, False, True])
+    pos, items, _ = lists.first_k(best, 0, 2, mask, eligible=2)  # items 0 and 3 pass (1 is seen)
+    assert pos.tolist() == [0, 2] and items.tolist() == [3, 0]
+    pos, items, _ = lists.first_k(best, 0, 5, mask, eligible=2)  # k larger than what is eligible
+    assert items.tolist() == [3, 0]
+
+
+def test_first_k_gives_up_when_the_list_may_miss_eligible_items(monkeypatch):
+    monkeypatch.setattr(lists, "LENGTH", 2)
+    short = lists.build(lambda rows: SCORES[rows], 2, 4, sp.csr_matrix((2, 4)))
+    assert short.items.tolist() == [[1, 3], [2, 0]]
+    assert lists.first_k(short, 1, 3, None, eligible=4) is None  # the third best is not in the list
+    assert lists.first_k(short, 1, 1, np.array([False, True, False, True]), eligible=2) is None
+    assert lists.first_k(short, 1, 2, None, eligible=4)[1].tolist() == [2, 0]
+
+
+def test_history_reasons_name_the_history_item_that_adds_most():
+    best = lists.BestLists(np.array([[2, 3]]), np.zeros((1, 2), np.float32), np.array([2]))
+    history = sp.csr_matrix(np.array([[1, 1, 0, 0]]))
+    factors = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
+    assert lists.history_reasons(best, history, factors, factors).tolist() == [[0, 1]]
