@@ -26,19 +26,22 @@ CHUNK_BYTES = 2**25
 @dataclass(frozen=True)
 class BestLists:
     items: np.ndarray  # [row, position] item index (intp, so indexing with it needs no conversion), -1 padded
-    scores: np.ndarray  # [row, position] float32, -inf padded
+    scores: np.ndarray  # [row, position] float64 rounded as responses show them, -inf padded
     lengths: np.ndarray  # entries per row
 
     @staticmethod
     def nbytes(n_rows: int, n_items: int) -> int:
-        return (np.dtype(np.intp).itemsize + 4) * min(LENGTH, n_items) * n_rows
+        return (np.dtype(np.intp).itemsize + 8) * min(LENGTH, n_items) * n_rows
 
 
-def build(score_rows: Callable[[slice], np.ndarray], n_rows: int, n_items: int, exclude: sp.csr_matrix) -> BestLists:
-    """Each row's ``LENGTH`` best items by ``score_rows`` (its ``exclude`` row left out), best first."""
+def build(
+    score_rows: Callable[[slice], np.ndarray], n_rows: int, n_items: int, exclude: sp.csr_matrix, decimals: int
+) -> BestLists:
+    """Each row's ``LENGTH`` best items by ``score_rows`` (its ``exclude`` row left out), best first, ranked
+    on the float32 scores; the scores are kept rounded to ``decimals`` (what a response shows)."""
     n_list = min(LENGTH, n_items)
     items = np.full((n_rows, n_list), -1, np.intp)
-    scores = np.full((n_rows, n_list), -np.inf, np.float32)
+    scores = np.full((n_rows, n_list), -np.inf, np.float64)
     lengths = np.zeros(n_rows, np.int64)
     step = max(1, CHUNK_BYTES // (4 * max(1, n_items)))
     for lo in range(0, n_rows, step):
@@ -48,7 +51,8 @@ def build(score_rows: Callable[[slice], np.ndarray], n_rows: int, n_items: int, 
             row = block[r]
             row[exclude.indices[exclude.indptr[lo + r] : exclude.indptr[lo + r + 1]]] = -np.inf
             i, t = top_k_row(row, n_list)
-            items[lo + r, : i.size], scores[lo + r, : i.size], lengths[lo + r] = i, t, i.size
+            items[lo + r, : i.size], lengths[lo + r] = i, i.size
+            scores[lo + r, : i.size] = t.astype(np.float64).round(decimals)
     return BestLists(items, scores, lengths)
 
 

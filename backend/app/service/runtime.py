@@ -46,6 +46,8 @@ HIGHLY_RATED = 4.0
 CHECK_USERS = 4
 #: Filter masks (genres x year range) kept per runtime; the cache is emptied when it is full.
 MASK_CACHE_SIZE = 1024
+#: Scores in responses (and impressions) are rounded to this many decimals.
+SCORE_DECIMALS = 6
 
 
 class UnknownGenre(ValueError):
@@ -236,6 +238,7 @@ class Runtime:
                 2,
                 self.n_items,
                 sp.csr_matrix((2, self.n_items)),
+                SCORE_DECIMALS,
             )
             if self._user_best is not None
             else None
@@ -271,6 +274,7 @@ class Runtime:
                 self.n_users,
                 self.n_items,
                 self.history,
+                SCORE_DECIMALS,
             )
             self._user_why = lists.history_reasons(
                 self._user_best, self.history, self._explain_history, self._explain_items
@@ -280,6 +284,7 @@ class Runtime:
                 self.n_items,
                 self.n_items,
                 sp.identity(self.n_items, format="csr"),
+                SCORE_DECIMALS,
             )
             budget_bytes -= lists_bytes
         if scores_bytes <= budget_bytes:
@@ -308,6 +313,8 @@ class Runtime:
             (iid, self.titles[i], list((cat.get(iid) or {}).get("genres") or []), (cat.get(iid) or {}).get("year"))
             for i, iid in enumerate(ids)
         ]
+        self._similar_text = [f"similar to {t}" for t in self.titles]  # reasons, formatted once
+        self._liked_text = [f"similar to {t} you liked" for t in self.titles]
         # Title search over the whole catalogue (items without interactions too).
         self.catalogue_ids: list[str] = list(cat)
         self._search_titles = np.array(
@@ -466,7 +473,12 @@ class Runtime:
         return None if found is None else (*found, total)
 
     def _records(self, idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]) -> list[dict[str, Any]]:
-        vals = scores.astype(np.float64).round(6).tolist()
+        """The response's items. ``scores``: float32 from ranking (rounded here), or float64 already rounded
+        to ``SCORE_DECIMALS`` (the precomputed lists, which saves two NumPy calls per request)."""
+        if scores.dtype == np.float64:
+            vals = scores.tolist()
+        else:
+            vals = scores.astype(np.float64).round(SCORE_DECIMALS).tolist()
         base = self._item_base
         return [
             {"item_id": b[0], "title": b[1], "genres": b[2], "year": b[3], "score": s, "rank": r, "reasons": why}
@@ -501,10 +513,12 @@ class Runtime:
         if history_idx.size == 0 or top.size == 0:
             return [["recommended for you"] for _ in range(top.size)]
         contrib = self._contributions(engine, history_idx, top)  # h x k
-        return self._similar_to(history_idx[contrib.argmax(axis=0)], " you liked" if liked else "")
+        return self._similar_to(history_idx[contrib.argmax(axis=0)], liked)
 
-    def _similar_to(self, items: np.ndarray, suffix: str = "") -> list[list[str]]:
-        return [[f"similar to {self.titles[j]}{suffix}"] for j in items.tolist()]
+    def _similar_to(self, items: np.ndarray, liked: bool = False) -> list[list[str]]:
+        """"similar to <title>" (" you liked" for the user's own history) for each item, as reason lists."""
+        texts = self._liked_text if liked else self._similar_text
+        return [[texts[j]] for j in items.tolist()]
 
     def _reasons_seeds(self, seeds: np.ndarray, top: np.ndarray) -> list[list[str]]:
         sims = self.item_unit[seeds] @ self.item_unit[top].T  # s x k
@@ -790,7 +804,7 @@ class Runtime:
             idx, top, n_own, total = self._rank(self._scores(engine, u, row), k, mask, exclude)
         own = idx[:n_own]
         if ranked is not None and self._user_why is not None:
-            reasons = self._similar_to(self._user_why[u][pos], " you liked" if liked else "")
+            reasons = self._similar_to(self._user_why[u][pos], liked)
         elif engine == "baseline":
             reasons = self._reasons_baseline(row, own)
         elif engine in ("nn", "itemknn", "ease", "als"):
@@ -872,7 +886,7 @@ class Runtime:
         else:
             scores = self._similar_table[i] if self._similar_table is not None else self.item_unit @ self.item_unit[i]
             idx, top, _, total = self._rank(scores, k, mask, exclude, fill=False)
-        reasons = [[f"similar to {self.titles[i]}"] for _ in range(idx.size)]
+        reasons = [[self._similar_text[i]] for _ in range(idx.size)]
         return self._finish(Result("nn", "nn", False, "similar_item", self._records(idx, top, reasons), total), k)
 
     def popular(
