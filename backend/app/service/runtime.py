@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -464,13 +464,25 @@ class Runtime:
             top = np.concatenate([top, ptop])
         return idx, top, n_own, total
 
-    def _from_best(
-        self, best: lists.BestLists, row: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
-    ) -> tuple[slice | np.ndarray, np.ndarray, np.ndarray, int] | None:
-        """``lists.first_k`` plus the number of eligible items; ``exclude`` must be what the list leaves out."""
-        total = self._eligible(mask, exclude)
-        found = lists.first_k(best, row, k, mask, total)
-        return None if found is None else (*found, total)
+    def _top(
+        self,
+        best: tuple[lists.BestLists, int] | None,
+        scores: Callable[[], np.ndarray],
+        k: int,
+        mask: np.ndarray | None,
+        exclude: np.ndarray,
+        fill: bool = True,
+    ) -> tuple[slice | np.ndarray | None, np.ndarray, np.ndarray, int, int]:
+        """Top k as (list positions or None, idx, scores, n_own, number of eligible items): from the
+        precomputed list row ``best`` when it holds the answer (it must leave out exactly ``exclude``),
+        else by ranking ``scores()`` (called only then) as ``_rank`` does."""
+        if best is not None:
+            total = self._eligible(mask, exclude)
+            found = lists.first_k(best[0], best[1], k, mask, total)
+            if found is not None:
+                pos, idx, top = found
+                return pos, idx, top, idx.size, total
+        return (None, *self._rank(scores(), k, mask, exclude, fill))
 
     def _records(self, idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]) -> list[dict[str, Any]]:
         """The response's items. ``scores``: float32 from ranking (rounded here), or float64 already rounded
@@ -743,19 +755,20 @@ class Runtime:
                 reasons += self._reasons_popular(more, None, trending)
                 idx, top = np.concatenate([idx, more]), np.concatenate([top, more_top])
                 notes.append(f"only {in_genres} item(s) match the seed genres; the rest are popular overall")
+            total = self._eligible(mask, exclude)
         else:
-            ranked = None
-            if exclude.size == 0 and self._popular_best is not None:
-                ranked = self._from_best(self._popular_best, int(trending), k, mask, exclude)
-            idx, top = ranked[1:3] if ranked is not None else self._rank(scores, k, mask, exclude, fill=False)[:2]
+            best = (self._popular_best, int(trending)) if exclude.size == 0 and self._popular_best is not None else None
+            _, idx, top, _, total = self._top(best, lambda: scores, k, mask, exclude, fill=False)
             reasons = self._reasons_popular(idx, genre_cols, trending)
-        total = self._eligible(mask, exclude)
         return self._finish(
             Result(
                 "popular", requested, fallback, strategy, self._records(idx, top, reasons), total, notes, unknown_seeds
             ),
             k,
         )
+
+    def _item_cosines(self, i: int) -> np.ndarray:
+        return self._similar_table[i] if self._similar_table is not None else self.item_unit @ self.item_unit[i]
 
     def _scores(self, engine: str, u: int, row: sp.csr_matrix | None) -> np.ndarray:
         """The engine's scores over the catalogue for user ``u`` (or, with u = -1, for the history ``row``)."""
@@ -794,16 +807,12 @@ class Runtime:
         """``seen_excluded``: ``exclude`` is exactly the user's seen items (the precomputed list may answer)."""
         if row is None and engine != "nn":
             row = self._history_row(u)  # the engines score, and the baseline explains, from the history row
-        ranked = None
+        best = None
         if engine == "nn" and u >= 0 and seen_excluded and self._user_best is not None:
-            ranked = self._from_best(self._user_best, u, k, mask, exclude)
-        if ranked is not None:
-            pos, idx, top, total = ranked
-            n_own = idx.size
-        else:
-            idx, top, n_own, total = self._rank(self._scores(engine, u, row), k, mask, exclude)
+            best = (self._user_best, u)  # the list leaves out exactly the seen items
+        pos, idx, top, n_own, total = self._top(best, lambda: self._scores(engine, u, row), k, mask, exclude)
         own = idx[:n_own]
-        if ranked is not None and self._user_why is not None:
+        if pos is not None and self._user_why is not None:
             reasons = self._similar_to(self._user_why[u][pos], liked)
         elif engine == "baseline":
             reasons = self._reasons_baseline(row, own)
@@ -878,14 +887,8 @@ class Runtime:
         u = self.user_index(user_id) if user_id is not None else None
         seen = self.seen(u) if (exclude_seen and u is not None) else None
         exclude = self._exclusion(seen, np.array([i]))
-        ranked = None
-        if seen is None and self._item_best is not None:
-            ranked = self._from_best(self._item_best, i, k, mask, exclude)
-        if ranked is not None:
-            _, idx, top, total = ranked
-        else:
-            scores = self._similar_table[i] if self._similar_table is not None else self.item_unit @ self.item_unit[i]
-            idx, top, _, total = self._rank(scores, k, mask, exclude, fill=False)
+        best = (self._item_best, i) if seen is None and self._item_best is not None else None
+        _, idx, top, _, total = self._top(best, lambda: self._item_cosines(i), k, mask, exclude, fill=False)
         reasons = [[self._similar_text[i]] for _ in range(idx.size)]
         return self._finish(Result("nn", "nn", False, "similar_item", self._records(idx, top, reasons), total), k)
 
