@@ -1,4 +1,4 @@
-"""Serving benchmark: one uvicorn worker on loopback, driven by wrk, impression logging on.
+"""Serving benchmark: one uvicorn worker on loopback, driven by wrk, impression logging on (``--no-impressions``: off, for comparison).
 
     PYTHONPATH=backend python benchmarks/serving.py                      # import ML-100K, train, measure
     PYTHONPATH=backend python benchmarks/serving.py --model-dir DIR      # reuse a trained model
@@ -179,9 +179,9 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn in a subprocess, one worker, uvloop + httptools, access log off, impression logging on."""
+    """uvicorn in a subprocess, one worker, uvloop + httptools, access log off, impression logging on unless asked."""
 
-    def __init__(self, model_dir: Path, data_dir: Path):
+    def __init__(self, model_dir: Path, data_dir: Path, log_impressions: bool = True):
         self.model_dir = model_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -190,7 +190,7 @@ class Server:
         e.update(
             RECOMMENDER_MODEL_DIR=str(model_dir),
             RECOMMENDER_DATA_DIR=str(data_dir),
-            RECOMMENDER_LOG_IMPRESSIONS="true",
+            RECOMMENDER_LOG_IMPRESSIONS=str(log_impressions).lower(),
             RECOMMENDER_MODEL_POLL_SECONDS="0",
         )
         e.pop("DATABASE_URL", None)
@@ -547,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthetic-users", type=int, default=20_000)
     p.add_argument("--load-generator", choices=("auto", "wrk", "httpx"), default="auto")
     p.add_argument(
+        "--no-impressions", action="store_true", help="serve with impression logging off (the targets assume it on)"
+    )
+    p.add_argument(
         "--ratio-rounds", type=int, default=5, help="alternating 2 s /health and /recommendations runs for the ratio"
     )
     p.add_argument("--json", type=Path, help="also write the runs as JSON here")
@@ -566,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(dir=work) as tmp_name:
         tmp = Path(tmp_name)
-        server = Server(model_dir, tmp / "db-ml100k")
+        server = Server(model_dir, tmp / "db-ml100k", not args.no_impressions)
         try:
             runs += measure(server, "ml-100k", concurrencies, args.duration, None, use_wrk, tmp)
             ratios = interleaved_ratio(server, use_wrk, tmp, args.ratio_rounds, 2) if args.ratio_rounds else []
@@ -576,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             synth = write_synthetic_model(
                 work / f"model-synthetic-{args.synthetic_items}", args.synthetic_items, args.synthetic_users
             )
-            server = Server(synth, tmp / "db-synthetic")
+            server = Server(synth, tmp / "db-synthetic", not args.no_impressions)
             try:
                 runs += measure(
                     server,
