@@ -63,7 +63,7 @@ interactions = sa.Table(
 #: One row per recommendation response. ``item_ids``/``scores`` are the ranked list as shown.
 #: Indexed by time only: both keys grow with time (UUIDv7 ids), so a batch of rows appends to the end of
 #: each B-tree. A (user_id, ts) index put every row on a random page: the writer's cost per row grew
-#: from 12 to 26 us over 140,000 rows, against a flat 10-12 without it (benchmarks/impression_writes.py),
+#: from 10 to 26 us over 140,000 rows, against a flat 7-8 without it (benchmarks/impression_writes.py),
 #: for a debug listing.
 rec_impressions = sa.Table(
     "rec_impressions",

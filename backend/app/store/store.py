@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -36,6 +36,8 @@ T = TypeVar("T")
 #: Rows per INSERT statement in bulk loads (seed) and in ``IN (...)`` lookups.
 CHUNK = 5_000
 MAX_PAGE = 1_000
+#: The order of the values in a queued impression row (``Store.log_impression``).
+IMPRESSION_COLUMNS = tuple(c.name for c in t.rec_impressions.columns)
 
 
 class NotFound(LookupError):
@@ -54,6 +56,37 @@ class Conflict(ValueError):
 def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start:start + size]
+
+
+def impression_row(
+    recset_id: str,
+    user_id: str | None,
+    endpoint: str,
+    engine: str,
+    model_version: str | None,
+    item_ids: Sequence[str],
+    scores: Sequence[float],
+    platform: str | None = None,
+    is_fallback: bool = False,
+    latency_ms: float | None = None,
+    ts: float | None = None,
+) -> tuple:
+    """One impression as the writer inserts it (``db.insert_rows``): values in ``IMPRESSION_COLUMNS``
+    order, the item and score lists as JSON text (NaN scores become null). Built once, on the
+    request, so the writer thread has no Python work per row."""
+    return (
+        str(recset_id),
+        None if user_id is None or user_id == "" else str(user_id),
+        str(endpoint)[:64],
+        str(engine)[:64],
+        None if model_version is None else str(model_version)[:128],
+        orjson.dumps([str(i) for i in item_ids]).decode(),
+        orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+        None if not platform else str(platform)[:64],
+        bool(is_fallback),
+        None if latency_ms is None else float(latency_ms),
+        time.time() if ts is None else float(ts),
+    )
 
 
 class Store:
@@ -168,28 +201,18 @@ class Store:
         ts: float | None = None,
     ) -> bool:
         """Queue one shown list for writing (non-blocking); False if the queue was full and it was dropped."""
-        row = {
-            "recset_id": str(recset_id),
-            "user_id": None if user_id is None or user_id == "" else str(user_id),
-            "endpoint": str(endpoint)[:64],
-            "engine": str(engine)[:64],
-            "model_version": None if model_version is None else str(model_version)[:128],
-            "item_ids": [str(i) for i in item_ids],
-            "scores": [f if math.isfinite(f := float(s)) else None for s in scores],
-            "platform": None if not platform else str(platform)[:64],
-            "is_fallback": bool(is_fallback),
-            "latency_ms": None if latency_ms is None else float(latency_ms),
-            "ts": time.time() if ts is None else float(ts),
-        }
+        row = impression_row(
+            recset_id, user_id, endpoint, engine, model_version, item_ids, scores, platform, is_fallback, latency_ms, ts
+        )
         with self._stats_lock:
-            self.impression_counts[(row["endpoint"], row["engine"], row["is_fallback"])] += 1
-        return self.writer.put(row)
+            self.impression_counts[(row[2], row[3], row[8])] += 1
+        return self.writer.put(row[0], row)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every impression logged so far is in the database."""
         return self.writer.flush(timeout)
 
-    def _insert_impressions(self, rows: list[dict[str, Any]]) -> None:
+    def _insert_impressions(self, rows: list[tuple]) -> None:
         with self._write() as conn:
             insert_rows(conn, t.rec_impressions, rows)
 
@@ -197,7 +220,8 @@ class Store:
         """The impression, from the writer queue when it is not written yet."""
         row = self.writer.pending(recset_id)
         if row is not None:
-            return dict(row)
+            found = dict(zip(IMPRESSION_COLUMNS, row))
+            return {**found, "item_ids": orjson.loads(found["item_ids"]), "scores": orjson.loads(found["scores"])}
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(t.rec_impressions).where(t.rec_impressions.c.recset_id == recset_id)).mappings().first()
         return dict(found) if found else None

@@ -1,12 +1,13 @@
-"""``insert_rows`` on SQLite (one multi-row statement per 512 rows) and ``create_schema``."""
+"""``insert_rows`` on SQLite (tuples, one multi-row statement per ``ROWS_PER_INSERT`` rows) and ``create_schema``."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from app.store import schema as t
-from app.store.db import create_schema, make_engine, insert_rows
+from app.store.db import ROWS_PER_INSERT, create_schema, insert_rows, make_engine
 
 
 def _row(i: int) -> dict:
@@ -25,12 +26,17 @@ def _row(i: int) -> dict:
     }
 
 
+def _tuple(row: dict) -> tuple:
+    """The row as the impression writer queues it: column order, JSON columns as JSON text."""
+    return tuple(orjson.dumps(row[c.name]).decode() if isinstance(c.type, sa.JSON) else row[c.name] for c in t.rec_impressions.columns)
+
+
 def test_rows_round_trip_across_statement_chunks(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     create_schema(engine)
-    rows = [_row(i) for i in range(1100)]  # 512 + 512 + 76
+    rows = [_row(i) for i in range(ROWS_PER_INSERT * 3 + 17)]  # three full statements and a short one
     with engine.begin() as conn:
-        insert_rows(conn, t.rec_impressions, rows)
+        insert_rows(conn, t.rec_impressions, [_tuple(r) for r in rows])
     with engine.connect() as conn:
         back = [dict(r._mapping) for r in conn.execute(sa.select(t.rec_impressions).order_by("recset_id"))]
     assert back == rows  # JSON, booleans and NULLs decode as SQLAlchemy's own insert would have written them
@@ -39,9 +45,9 @@ def test_rows_round_trip_across_statement_chunks(tmp_path):
 def test_a_failing_chunk_rolls_back_the_transaction(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     create_schema(engine)
-    rows = [_row(i) for i in range(600)] + [_row(3)]  # duplicate key in the second statement
+    rows = [_row(i) for i in range(ROWS_PER_INSERT * 2)] + [_row(3)]  # duplicate key in the last statement
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        insert_rows(conn, t.rec_impressions, rows)
+        insert_rows(conn, t.rec_impressions, [_tuple(r) for r in rows])
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.rec_impressions)).scalar_one() == 0
 

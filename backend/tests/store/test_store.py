@@ -162,7 +162,7 @@ def test_writer_survives_a_bad_row_and_keeps_going(sqlite_url: str) -> None:
         rid = _imp(s)
         s.flush()
         s.writer.retries = 0
-        s.writer.put({**s.get_impression(rid)})  # same recset_id again: the batch fails, the row is dropped
+        s.log_impression(rid, "u1", "/recommendations", "nn", "v1", ["a"], [1.0])  # same recset_id again: the batch fails, the row is dropped
         good = _imp(s)
         s.flush()
         assert s.get_impression(good) is not None and s.writer.dropped == 1 and s.writer.running
@@ -176,7 +176,7 @@ def test_log_impression_does_not_block() -> None:
     w.start()
     started = time.perf_counter()
     for n in range(1000):
-        w.put({"recset_id": str(n)})
+        w.put(str(n), (n,))
     assert time.perf_counter() - started < 0.5  # the writer is stuck; puts still return at once
     assert w.backlog() == 1000
     gate.set()
@@ -207,3 +207,22 @@ def test_postgres_urls_use_psycopg3() -> None:
     assert normalise_url("postgresql://h/db") == "postgresql+psycopg://h/db"
     assert normalise_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_drain_writes_the_rows_it_found_not_those_added_meanwhile() -> None:
+    """Chasing the rows that arrive during a write made a busy server write a few rows per transaction."""
+    batches: list[int] = []
+
+    def write(rows: list[tuple]) -> None:
+        batches.append(len(rows))
+        if len(batches) == 1:
+            for n in range(3):  # requests keep logging while the batch is written
+                w.put(f"late{n}", (n,))
+
+    w = ImpressionWriter(write, batch_size=100)
+    for n in range(5):
+        w.put(str(n), (n,))
+    assert w.flush()  # not started: drains inline
+    assert batches == [5] and w.backlog() == 3
+    w.close()
+    assert batches == [5, 3] and w.backlog() == 0
