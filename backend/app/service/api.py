@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
 from app.service.deps import AppState  # noqa: E402
 from app.service.responses import OrjsonResponse, install_error_handlers  # noqa: E402
+from app.service.routing import DirectRoute  # noqa: E402
 from app.service.routes import ROUTER_MODULES  # noqa: E402
 from app.service.loading import ModelManager  # noqa: E402
 from app.store import Store, monitoring  # noqa: E402
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     monitoring.install(app)  # request counter + latency histogram per route for GET /metrics
     for module in ROUTER_MODULES:
         _add_routes(app, importlib.import_module(module).router)
+    # The router tries routes in order: the hot ones first, FastAPI's /docs, /redoc and /openapi.json
+    # (which it put first, and which are not in the schema) last. Schema order is unchanged.
+    app.router.routes.sort(key=lambda route: not isinstance(route, DirectRoute))
     return app
 
 

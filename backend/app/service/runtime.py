@@ -536,28 +536,23 @@ class Runtime:
         sims = self.item_unit[seeds] @ self.item_unit[top].T  # s x k
         return self._similar_to(seeds[sims.argmax(axis=0)])
 
-    def _item_genre(self, i: int, prefer: np.ndarray | None = None) -> str | None:
+    def _item_genre(self, i: int, prefer: list[int] | None = None) -> str | None:
         """The item's genre to name: the first of ``prefer`` (genre columns) it has, else its first genre."""
         cols = self._item_genre_cols[i]
         if not cols:
             return None
-        if prefer is not None:
-            for c in prefer.tolist():
-                if c in cols:
-                    return self.genre_names[c]
+        for c in prefer or ():
+            if c in cols:
+                return self.genre_names[c]
         return self.genre_names[cols[0]]
 
     def _reasons_popular(self, top: np.ndarray, genre_cols: np.ndarray | None, trending: bool) -> list[list[str]]:
-        out = []
-        for i in top.tolist():
-            if trending:
-                out.append(["trending"])
-            elif genre_cols is not None and genre_cols.size:
-                g = self._item_genre(i, genre_cols)
-                out.append([f"popular in {g}" if g else "popular overall"])
-            else:
-                out.append(["popular overall"])
-        return out
+        if trending:
+            return [["trending"] for _ in range(top.size)]
+        if genre_cols is None or not genre_cols.size:
+            return [["popular overall"] for _ in range(top.size)]
+        prefer = genre_cols.tolist()
+        return [[f"popular in {g}" if (g := self._item_genre(i, prefer)) else "popular overall"] for i in top.tolist()]
 
     def _reasons_baseline(self, history_row: sp.csr_matrix, top: np.ndarray) -> list[list[str]]:
         """The heuristic's three parts for each item, largest first: genre match, popularity, rating."""
@@ -566,7 +561,7 @@ class Runtime:
         if self.features.genres is not None and self.features.genres.shape[1] and history_row.nnz:
             match = genre_match(history_row, self.features.genres)[0][top] * W_GENRE
             profile = np.asarray((history_row @ self.features.genres).todense()).ravel()  # genre counts of the history
-            prefer = np.argsort(-profile, kind="stable")[: int(np.count_nonzero(profile))]
+            prefer = np.argsort(-profile, kind="stable")[: int(np.count_nonzero(profile))].tolist()
         else:
             match = np.zeros(top.size)
             prefer = None
