@@ -1,11 +1,11 @@
 """Batched impression writer: requests append rows to a buffer, one background thread inserts them.
 
 Why: a commit per recommendation would put a disk write on every request's path. The thread wakes
-every ``flush_seconds``, or as soon as ``batch_size`` rows are waiting, and writes everything
-buffered in batches. Appending does not wake the thread (a ``queue.Queue`` would, once per row: the
+every ``flush_seconds``, or as soon as ``batch_size`` rows are waiting, and writes the rows waiting
+then, in batches. Appending does not wake the thread (a ``queue.Queue`` would, once per row: the
 thread switches cost more server CPU than the inserts). Rows not yet written stay visible through
-``pending()`` by key (an engagement may arrive before its impression is on disk); ``flush()`` waits until
-everything appended so far is written. Impressions are telemetry: on a process kill the last
+``pending()`` by key (an engagement may arrive before its impression is on disk); ``flush()`` waits
+until everything appended so far is written. Impressions are telemetry: on a process kill the last
 ``flush_seconds`` of them can be lost, never an engagement or event (those are written synchronously).
 """
 from __future__ import annotations
