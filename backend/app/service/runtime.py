@@ -89,7 +89,6 @@ class Filters:
 NO_FILTERS = Filters()
 _NO_INDEX = np.zeros(0, dtype=np.int64)
 _NO_INDEX.flags.writeable = False
-_NO_INDEX.flags.writeable = False
 
 
 @dataclass
@@ -448,13 +447,20 @@ class Runtime:
 
     # ----- ranking -----------------------------------------------------------------------------------------
     def _rank(
-        self, scores: np.ndarray, k: int, mask: np.ndarray | None, exclude: np.ndarray, fill: bool = True
+        self,
+        scores: np.ndarray,
+        k: int,
+        mask: np.ndarray | None,
+        exclude: np.ndarray,
+        fill: bool = True,
+        total: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Top k over the eligible items; returns (idx, scores, n_own, number of eligible items).
 
         Items an engine scores -inf (outside its pool) are filled from the popular list (same mask):
-        the first ``n_own`` items are the engine's own, the rest (if any) come from the fill."""
-        total = self._eligible(mask, exclude)
+        the first ``n_own`` items are the engine's own, the rest (if any) come from the fill.
+        ``total``: the eligible count when the caller has it already."""
+        total = self._eligible(mask, exclude) if total is None else total
         idx, top = top_k_row(_masked(scores, mask, exclude), k)
         n_own = idx.size
         want = min(k, total)
@@ -476,13 +482,14 @@ class Runtime:
         """Top k as (list positions or None, idx, scores, n_own, number of eligible items): from the
         precomputed list row ``best`` when it holds the answer (it must leave out exactly ``exclude``),
         else by ranking ``scores()`` (called only then) as ``_rank`` does."""
+        total = None
         if best is not None:
             total = self._eligible(mask, exclude)
             found = lists.first_k(best[0], best[1], k, mask, total)
             if found is not None:
                 pos, idx, top = found
                 return pos, idx, top, idx.size, total
-        return (None, *self._rank(scores(), k, mask, exclude, fill))
+        return (None, *self._rank(scores(), k, mask, exclude, fill, total))
 
     def _records(self, idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]) -> list[dict[str, Any]]:
         """The response's items. ``scores``: float32 from ranking (rounded here), or float64 already rounded
@@ -552,7 +559,11 @@ class Runtime:
         if genre_cols is None or not genre_cols.size:
             return [["popular overall"] for _ in range(top.size)]
         prefer = genre_cols.tolist()
-        return [[f"popular in {g}" if (g := self._item_genre(i, prefer)) else "popular overall"] for i in top.tolist()]
+        return [[self._popular_text(i, prefer)] for i in top.tolist()]
+
+    def _popular_text(self, i: int, prefer: list[int] | None) -> str:
+        g = self._item_genre(i, prefer)
+        return f"popular in {g}" if g else "popular overall"
 
     def _reasons_baseline(self, history_row: sp.csr_matrix, top: np.ndarray) -> list[list[str]]:
         """The heuristic's three parts for each item, largest first: genre match, popularity, rating."""
@@ -570,8 +581,7 @@ class Runtime:
             parts = []
             if match[n] > 0:
                 parts.append((float(match[n]), "matches your genres"))
-            g = self._item_genre(i, prefer)
-            parts.append((float(self._pop_part[i]), f"popular in {g}" if g else "popular overall"))
+            parts.append((float(self._pop_part[i]), self._popular_text(i, prefer)))
             if np.isfinite(self.avg_rating[i]) and self.avg_rating[i] >= HIGHLY_RATED:
                 parts.append((float(self._rating_part[i]), f"highly rated ({self.avg_rating[i]:.1f}/5)"))
             parts.sort(key=lambda p: -p[0])

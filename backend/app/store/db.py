@@ -44,6 +44,14 @@ def _multirow_insert(table: sa.Table, n_rows: int) -> str:
     return f"INSERT INTO {table.name} ({','.join(c.name for c in table.columns)}) VALUES " + ",".join([row] * n_rows)
 
 
+def row_dict(table: sa.Table, row: tuple) -> dict:
+    """A row tuple (``insert_rows``' shape) as the dict SQLAlchemy reads back: JSON columns decoded."""
+    return {
+        c.name: orjson.loads(v) if v is not None and isinstance(c.type, sa.JSON) else v
+        for c, v in zip(table.columns, row, strict=True)
+    }
+
+
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None:
     """Insert rows given as tuples of ``table``'s columns in order, JSON columns already as JSON text.
 
@@ -54,12 +62,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None
     ``executemany`` would retake the GIL for every row. Other databases get dicts through
     SQLAlchemy's executemany (psycopg batches it)."""
     if conn.dialect.name != "sqlite":
-        json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-        names = [c.name for c in table.columns]
-        conn.execute(
-            table.insert(),
-            [{n: orjson.loads(v) if n in json_cols and v is not None else v for n, v in zip(names, r)} for r in rows],
-        )
+        conn.execute(table.insert(), [row_dict(table, r) for r in rows])
         return
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start:start + ROWS_PER_INSERT]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from functools import partial
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from app.config import DEFAULT_EVENT_WEIGHTS, Settings
 from app.store import metrics
 from app.store import schema as t
-from app.store.db import create_schema, insert_ignore, insert_rows, is_sqlite, make_engine
+from app.store.db import create_schema, insert_ignore, insert_rows, is_sqlite, make_engine, row_dict
 from app.store.metrics import EngagementRecord, ImpressionRecord, InteractionRecord
 from app.store.writer import ImpressionWriter
 
@@ -36,8 +37,10 @@ T = TypeVar("T")
 #: Rows per INSERT statement in bulk loads (seed) and in ``IN (...)`` lookups.
 CHUNK = 5_000
 MAX_PAGE = 1_000
-#: The order of the values in a queued impression row (``Store.log_impression``).
+#: The order of the values in a queued impression row (``impression_row``).
 IMPRESSION_COLUMNS = tuple(c.name for c in t.rec_impressions.columns)
+#: (endpoint, engine, is_fallback) of a queued row: the key of ``Store.impression_counts``.
+_counted_as = itemgetter(*(IMPRESSION_COLUMNS.index(c) for c in ("endpoint", "engine", "is_fallback")))
 
 
 class NotFound(LookupError):
@@ -186,26 +189,12 @@ class Store:
 
     # ----------------------------------------------------------------- impressions
 
-    def log_impression(
-        self,
-        recset_id: str,
-        user_id: str | None,
-        endpoint: str,
-        engine: str,
-        model_version: str | None,
-        item_ids: Sequence[str],
-        scores: Sequence[float],
-        platform: str | None = None,
-        is_fallback: bool = False,
-        latency_ms: float | None = None,
-        ts: float | None = None,
-    ) -> bool:
-        """Queue one shown list for writing (non-blocking); False if the queue was full and it was dropped."""
-        row = impression_row(
-            recset_id, user_id, endpoint, engine, model_version, item_ids, scores, platform, is_fallback, latency_ms, ts
-        )
+    def log_impression(self, *args: Any, **kwargs: Any) -> bool:
+        """Queue one shown list for writing (non-blocking; ``impression_row``'s arguments); False if the
+        queue was full and it was dropped."""
+        row = impression_row(*args, **kwargs)
         with self._stats_lock:
-            self.impression_counts[(row[2], row[3], row[8])] += 1
+            self.impression_counts[_counted_as(row)] += 1
         return self.writer.put(row[0], row)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
@@ -220,8 +209,7 @@ class Store:
         """The impression, from the writer queue when it is not written yet."""
         row = self.writer.pending(recset_id)
         if row is not None:
-            found = dict(zip(IMPRESSION_COLUMNS, row))
-            return {**found, "item_ids": orjson.loads(found["item_ids"]), "scores": orjson.loads(found["scores"])}
+            return row_dict(t.rec_impressions, row)
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(t.rec_impressions).where(t.rec_impressions.c.recset_id == recset_id)).mappings().first()
         return dict(found) if found else None
