@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ HIGHLY_RATED = 4.0
 CHECK_USERS = 4
 #: Filter masks (genres x year range) kept per runtime; the cache is emptied when it is full.
 MASK_CACHE_SIZE = 1024
+#: Popular lists (k x filters x trending) kept per runtime, same policy: they are the same for every user.
+POPULAR_CACHE_SIZE = 1024
 #: Scores in responses (and impressions) are rounded to this many decimals.
 SCORE_DECIMALS = 6
 
@@ -223,6 +225,7 @@ class Runtime:
             tuple(g.indices[g.indptr[i] : g.indptr[i + 1]].tolist()) for i in range(self.n_items)
         ]
         self._mask_cache: dict[tuple, np.ndarray] = {}
+        self._popular_cache: dict[tuple[int, bool, Filters], Result] = {}
         self.engines: dict[str, Recommender] = {}
         self._fit_locks: dict[str, asyncio.Lock] = {}
         self._als_unit: dict[int, np.ndarray] = {}  # ALS item factors, unit rows (reasons), once per fit
@@ -906,16 +909,29 @@ class Runtime:
         user_id: str | None = None,
         exclude_seen: bool = False,
     ) -> Result:
-        """Most popular items (or trending: recency-weighted), filtered."""
+        """Most popular items (or trending: recency-weighted), filtered.
+
+        Lists that exclude no user's history are cached per runtime: they depend only on the model and the
+        query, and ranking them was most of this endpoint's cost. Callers get their own ``notes`` list; the
+        items are shared and never changed after they are built."""
+        u = self.user_index(user_id) if (exclude_seen and user_id is not None) else None
+        key = (k, trending, filters)
+        cached = self._popular_cache.get(key) if u is None else None
+        if cached is not None:
+            return replace(cached, notes=list(cached.notes))
         mask = self.candidates(filters)
-        u = self.user_index(user_id) if user_id is not None else None
-        exclude = self._exclusion(self.seen(u) if (exclude_seen and u is not None) else None)
+        exclude = self._exclusion(self.seen(u) if u is not None else None)
         genre_cols = (
             np.array([self.genre_index(g, "genre") for g in filters.genres], dtype=np.int64) if filters.genres else None
         )
-        return self._popular_result(
+        result = self._popular_result(
             k, mask, exclude, "popular", [], [], fallback=False, trending=trending, genre_cols=genre_cols
         )
+        if u is None:
+            if len(self._popular_cache) >= POPULAR_CACHE_SIZE:
+                self._popular_cache.clear()
+            self._popular_cache[key] = replace(result, notes=list(result.notes))
+        return result
 
     # ----- catalogue -------------------------------------------------------------------------------------------
     def item_details(self, item_id: str) -> dict[str, Any] | None:

@@ -25,7 +25,8 @@ from app.service.runtime import ENGINE_NAMES, MAX_SEEDS
 #: printable text: no ASCII/C1 control characters
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
 ID_MAX = 128
-Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=_PRINTABLE)]
+#: ids are stripped, as the event reader strips them: " 196" is user 196, a blank id is a 422
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ID_MAX, pattern=_PRINTABLE)]
 Genre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)]
 Platform = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
 EngineName = Literal[ENGINE_NAMES]  # type: ignore[valid-type]  # auto + every engine in app.model.engines

@@ -22,19 +22,30 @@ def _uuid7_int(now_ns: int | None = None) -> int:
     """48-bit Unix milliseconds, version 7, 74 random bits, RFC 4122 variant.
 
     Ids made in the same millisecond (or after the clock stepped back) continue from the previous
-    one plus one (RFC 9562 section 6.2, method 2), so they are strictly increasing in this process."""
+    one plus one (RFC 9562 section 6.2, method 2), so they are strictly increasing in this process;
+    fresh random bits are drawn once per millisecond (one ``getrandom`` call, not one per id)."""
     global _last
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
     with _lock:
         last_ms, last_rand = _last
-        if ms <= last_ms:
+        if ms > last_ms:
+            rand = int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
+        else:
             ms, rand = last_ms, last_rand + 1
             if rand >> _RAND_BITS:  # 2**74 ids in one millisecond: borrow the next millisecond
-                ms, rand = ms + 1, 0
+                ms, rand = ms + 1, int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
         _last = (ms, rand)
     rand_a, rand_b = rand >> 62, rand & ((1 << 62) - 1)
     return (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+
+
+def _forget_last() -> None:
+    """A forked child must not continue its parent's sequence (both would make the same next id)."""
+    global _last
+    _last = (0, 0)
+
+
+os.register_at_fork(after_in_child=_forget_last)
 
 
 def uuid7(now_ns: int | None = None) -> uuid.UUID:

@@ -16,7 +16,7 @@ def store_events(url: str, rows: list[tuple]) -> None:
 
 def test_logs_and_database_events_are_ingested_once(tmp_path):
     root = tmp_path / "reg"
-    log = write_jsonl(tmp_path / "new" / "a.jsonl", [
+    write_jsonl(tmp_path / "new" / "a.jsonl", [
         {"user_id": "u1", "item_id": "i1", "event": "play", "ts": 1_700_000_000},
         {"user_id": "u2", "item_id": "i2", "event": "rating", "rating": 5, "ts": "2023-11-14T22:13:21Z"},
         b"not json",

@@ -17,7 +17,11 @@ from tests.service.modeldir import HISTORY, ITEM_IDS, TITLES, USER_IDS, write_mo
 
 
 def ids(resp) -> list[str]:
-    return [it["item_id"] for it in resp.json()["items"]]
+    return ids_of(resp.json())
+
+
+def ids_of(body: dict) -> list[str]:
+    return [it["item_id"] for it in body["items"]]
 
 
 def test_personal_list_is_ranked_by_the_dot_product_and_excludes_seen(client):
@@ -222,6 +226,18 @@ def test_trending_weights_recent_interactions(client):
     body = r.json()
     assert ids(r) == ["d1", "c1", "d3"] and body["strategy"] == "trending"
     assert body["items"][0]["reasons"] == ["trending"]
+
+
+def test_popular_lists_are_cached_per_query_but_not_per_user_history(client):
+    query = {"k": 5, "year_min": 1990, "year_max": 1992}  # 3 items match: a short list with a note
+    first, again = client.get("/popular", params=query).json(), client.get("/popular", params=query).json()
+    assert ids_of(first) == ids_of(again) == ["a1", "c1", "a2"]
+    assert first["recset_id"] != again["recset_id"]
+    assert again["notes"] == first["notes"] and len(first["notes"]) == 1  # a cached list's note is not repeated
+    # u1 has seen a1 and a2: with exclude_seen the list is their own, not the cached one
+    mine = client.get("/popular", params={**query, "user_id": "u1", "exclude_seen": True}).json()
+    assert ids_of(mine) == ["c1"] and mine["total_candidates"] == 1
+    assert ids_of(client.get("/popular", params=query).json()) == ["a1", "c1", "a2"]
 
 
 def test_every_recommendation_response_logs_one_impression(client):

@@ -54,6 +54,7 @@ def test_query_form_needs_a_user(client):
         ({"user_id": "u1", "genre": ["Drama"]}, "genre"),  # unknown field (typo of genres)
         ({"user_id": "x" * 129}, "user_id"),
         ({"user_id": ""}, "user_id"),
+        ({"user_id": "   "}, "user_id"),
         ({"user_id": "bad\nid"}, "user_id"),
         ({"user_id": "u1", "exclude_seen": "perhaps"}, "exclude_seen"),
         ({"user_id": "u1", "seed_item_ids": "a1"}, "seed_item_ids"),
@@ -67,6 +68,12 @@ def test_recommend_body_validation(client, body, field):
 def test_numeric_ids_are_accepted_as_strings(client):
     r = client.post("/recommend", json={"user_id": 12345, "k": 1})
     assert r.status_code == 200 and r.json()["user_id"] == "12345"
+
+
+def test_ids_are_stripped_like_ingested_ids_and_a_blank_one_is_422(client):
+    assert error_fields(client.get("/recommendations/%20")) == ["user_id"]
+    r = client.get("/recommendations/%20u1%20", params={"limit": 2})
+    assert r.status_code == 200 and r.json()["user_id"] == "u1" and r.json()["fallback_used"] is False
 
 
 def test_invalid_json_and_wrong_body_type(client):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from types import SimpleNamespace
 
 from app.store import ids as ids_module
 from app.store.ids import new_recset_id, uuid7
@@ -29,3 +31,29 @@ def test_a_clock_that_steps_back_keeps_ids_increasing(monkeypatch):
     late = uuid7(now_ns=4_000_000_000_000_000_000)
     early = uuid7(now_ns=1_000_000_000_000_000_000)
     assert early.int > late.int and early.version == 7 and early.variant == uuid.RFC_4122
+
+
+def test_each_millisecond_draws_new_random_bits(monkeypatch):
+    monkeypatch.setattr(ids_module, "_last", (0, 0))
+    t = 1_700_000_000_000 * 1_000_000
+    a, same_ms, next_ms = uuid7(now_ns=t), uuid7(now_ns=t + 500_000), uuid7(now_ns=t + 1_000_000)
+    rand = lambda u: u.int & ((1 << 62) - 1) | ((u.int >> 64) & 0xFFF) << 62  # noqa: E731
+    assert rand(same_ms) == rand(a) + 1  # same millisecond: the counter continues
+    assert rand(next_ms) != rand(same_ms) + 1  # a new millisecond: fresh random bits (fails with p = 2**-74)
+
+
+def test_a_forked_child_does_not_repeat_its_parents_next_id(monkeypatch):
+    frozen = time.time_ns()
+    monkeypatch.setattr(ids_module, "time", SimpleNamespace(time_ns=lambda: frozen))  # one millisecond for both
+    read, write = os.pipe()
+    uuid7()
+    pid = os.fork()
+    if pid == 0:  # child: its next id, then exit at once
+        os.write(write, new_recset_id().encode())
+        os._exit(0)
+    os.close(write)
+    mine = new_recset_id()
+    os.waitpid(pid, 0)
+    theirs = os.read(read, 100).decode()
+    os.close(read)
+    assert theirs and theirs != mine
