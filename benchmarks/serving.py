@@ -67,9 +67,10 @@ class Run:
 
 
 # ----- model preparation -------------------------------------------------------------------------------------------
-def env() -> dict[str, str]:
+def env(backend: Path = BACKEND) -> dict[str, str]:
+    """The environment for a child process that imports ``app`` from ``backend``."""
     e = dict(os.environ)
-    e["PYTHONPATH"] = str(BACKEND) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    e["PYTHONPATH"] = str(backend) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
     e.setdefault("OPENBLAS_NUM_THREADS", "1")
     e.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return e
@@ -182,14 +183,15 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn in a subprocess, one worker, uvloop + httptools, access log off, impression logging on unless asked."""
+    """uvicorn in a subprocess, one worker, uvloop + httptools, access log off, impression logging on unless asked;
+    ``backend``: the source tree to serve (another revision's, for an A/B)."""
 
-    def __init__(self, model_dir: Path, data_dir: Path, log_impressions: bool = True):
+    def __init__(self, model_dir: Path, data_dir: Path, log_impressions: bool = True, backend: Path = BACKEND):
         self.model_dir = model_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
-        e = env()
+        e = env(backend)
         e.update(
             RECOMMENDER_MODEL_DIR=str(model_dir),
             RECOMMENDER_DATA_DIR=str(data_dir),
