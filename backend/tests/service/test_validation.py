@@ -74,6 +74,9 @@ def test_ids_are_stripped_like_ingested_ids_and_a_blank_one_is_422(client):
     assert error_fields(client.get("/recommendations/%20")) == ["user_id"]
     r = client.get("/recommendations/%20u1%20", params={"limit": 2})
     assert r.status_code == 200 and r.json()["user_id"] == "u1" and r.json()["fallback_used"] is False
+    assert error_fields(client.get("/items/%20")) == ["item_id"]
+    assert client.get("/items/%20a1").json()["item_id"] == "a1"
+    assert client.post("/similar", json={"item_id": " a1 ", "k": 1}).status_code == 200
 
 
 def test_invalid_json_and_wrong_body_type(client):

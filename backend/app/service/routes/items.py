@@ -12,7 +12,7 @@ from app.service.responses import ApiError, OrjsonResponse, field_error
 from app.service.runtime import UnknownGenre
 from app.service.schemas import (
     ERROR_RESPONSES,
-    ID_MAX,
+    Id,
     ItemDetails,
     ItemsQuery,
     SearchResponse,
@@ -20,16 +20,7 @@ from app.service.schemas import (
 
 router = APIRouter(tags=["items"])
 
-ItemIdPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=ID_MAX,
-        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
-        description="The item's id.",
-        examples=["50"],
-    ),
-]
+ItemIdPath = Annotated[Id, Path(description="The item's id.", examples=["50"])]
 
 
 @router.get(
