@@ -9,8 +9,9 @@ app.service.api:app`` (uvloop + httptools, one worker) on 127.0.0.1 with a fresh
 (3) for each endpoint and concurrency (1, 8, 64) run wrk for ``--duration`` seconds over many user
 and item ids, and print requests/s and p50/p95/p99; (4) repeat the main endpoints on a synthetic
 27,000-item model (random factors). Steps 3 and 4 go over every endpoint ``--rounds`` times (3); the
-table and the verdicts are medians over the rounds, with the worst round's p95 beside them. wrk comes from Debian's ``wrk`` package; without it an asyncio
-httpx load generator is used (much slower client: the figures are then a lower bound).
+table and the verdicts are medians over the rounds, with the worst round's p95 beside them. wrk
+comes from Debian's ``wrk`` package; without it an asyncio httpx load generator is used (much slower
+client: the figures are then a lower bound).
 
 The issue's targets (2-core machine, concurrency 8): /recommendations p95 < 5 ms and >= 2,500 req/s
 and >= 40% of /health's throughput in the same run; /recommend with filters, /similar, /popular
@@ -456,13 +457,17 @@ def measure(
                 run = server.drive(s, c, duration, tmp, model, use_wrk)
                 run.round = r
                 runs.append(run)
-                print(
-                    f"  round {r} {model:<10} {s.name:<22} c={c:<3} {run.rps:>9.1f} req/s  p50 {run.p50_ms:6.2f}  "
-                    f"p95 {run.p95_ms:6.2f}  p99 {run.p99_ms:6.2f} ms  cpu {run.cpu_us:6.0f} us/req  "
-                    f"errors {run.errors} non-2xx {run.non_2xx}",
-                    flush=True,
-                )
+                print(f"  round {r} {describe(run)}", flush=True)
     return runs
+
+
+def describe(run: Run) -> str:
+    """One run as a progress line."""
+    return (
+        f"{run.model:<10} {run.endpoint:<22} c={run.concurrency:<3} {run.rps:>9.1f} req/s  p50 {run.p50_ms:6.2f}  "
+        f"p95 {run.p95_ms:6.2f}  p99 {run.p99_ms:6.2f} ms  cpu {run.cpu_us:6.0f} us/req  "
+        f"errors {run.errors} non-2xx {run.non_2xx}"
+    )
 
 
 def summarise(runs: list[Run]) -> list[Run]:

@@ -72,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name in order if r % 2 == 0 else order[::-1]:
                     run = servers[name].drive(scenario, args.concurrency, args.duration, tmp, name, True)
                     runs[name].append(run)
-                    print(
-                        f"  round {r + 1} {name:<28} {run.rps:>9,.0f} req/s  p95 {run.p95_ms:6.2f} ms  "
-                        f"cpu {run.cpu_us:6.0f} us/req  errors {run.errors + run.non_2xx}",
-                        flush=True,
-                    )
+                    print(f"  round {r + 1} {S.describe(run)}", flush=True)
         finally:
             for server in servers.values():
                 server.stop()

@@ -139,6 +139,14 @@ def item_features(
     return ItemFeatures(genres=genres, genre_names=names, avg_rating=avg_rating, last_ts=last_ts)
 
 
+def _remember(cache: dict, key: Any, value: Any, limit: int) -> None:
+    """Keep ``value`` in a per-runtime cache, emptied when it holds ``limit`` entries (clients repeat a few
+    keys; a client cycling through many only costs the recomputation)."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
 def _masked(scores: np.ndarray, mask: np.ndarray | None, exclude: np.ndarray) -> np.ndarray:
     """float32 copy of ``scores`` with the items outside ``mask`` and the ``exclude`` indices at -inf
     (top_k_row drops them)."""
@@ -429,9 +437,7 @@ class Runtime:
             if filters.year_max is not None:
                 mask &= self.years <= filters.year_max
             mask.flags.writeable = False
-            if len(self._mask_cache) >= MASK_CACHE_SIZE:
-                self._mask_cache.clear()
-            self._mask_cache[key] = mask
+            _remember(self._mask_cache, key, mask, MASK_CACHE_SIZE)
         if filters.exclude_items:
             idx = self.items.indices(filters.exclude_items)
             mask = mask.copy()
@@ -928,9 +934,7 @@ class Runtime:
             k, mask, exclude, "popular", [], [], fallback=False, trending=trending, genre_cols=genre_cols
         )
         if u is None:
-            if len(self._popular_cache) >= POPULAR_CACHE_SIZE:
-                self._popular_cache.clear()
-            self._popular_cache[key] = replace(result, notes=list(result.notes))
+            _remember(self._popular_cache, key, replace(result, notes=list(result.notes)), POPULAR_CACHE_SIZE)
         return result
 
     # ----- catalogue -------------------------------------------------------------------------------------------

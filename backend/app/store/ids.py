@@ -18,6 +18,10 @@ _lock = threading.Lock()
 _last = (0, 0)  # (milliseconds, random part) of the previous id
 
 
+def _random_bits() -> int:
+    return int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
+
+
 def _uuid7_int(now_ns: int | None = None) -> int:
     """48-bit Unix milliseconds, version 7, 74 random bits, RFC 4122 variant.
 
@@ -29,11 +33,11 @@ def _uuid7_int(now_ns: int | None = None) -> int:
     with _lock:
         last_ms, last_rand = _last
         if ms > last_ms:
-            rand = int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
+            rand = _random_bits()
         else:
             ms, rand = last_ms, last_rand + 1
             if rand >> _RAND_BITS:  # 2**74 ids in one millisecond: borrow the next millisecond
-                ms, rand = ms + 1, int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS)
+                ms, rand = ms + 1, _random_bits()
         _last = (ms, rand)
     rand_a, rand_b = rand >> 62, rand & ((1 << 62) - 1)
     return (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
