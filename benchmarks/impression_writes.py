@@ -3,7 +3,7 @@
     PYTHONPATH=backend python benchmarks/impression_writes.py              # 140,000 rows, batches of 1,000
     PYTHONPATH=backend python benchmarks/impression_writes.py --rows 56000
 
-Rows are built by ``store.impression_row`` (as a request builds them) and each batch is written the way
+Rows are built by ``app.store.impressions.impression_row`` (as a request builds them) and each batch is written the way
 the writer thread writes it (``db.insert_rows`` in one transaction, SQLite in WAL mode) into a fresh
 database in a scratch directory: once with the current schema, once with the ``(user_id, ts)`` index
 that ``schema.DROPPED_INDEXES`` removed. Users are drawn across 943 ids, as ML-100K's are.
@@ -28,9 +28,9 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 
 from app.store import schema as t  # noqa: E402
-from app.store.db import create_schema, insert_rows, make_engine  # noqa: E402
+from app.store.db import create_db_engine, create_schema, insert_rows  # noqa: E402
 from app.store.ids import new_recset_id  # noqa: E402
-from app.store.store import impression_row  # noqa: E402
+from app.store.impressions import impression_row  # noqa: E402
 
 #: Gaps in the stand-in request thread's loop longer than this count as waiting for the GIL.
 GAP_S = 0.0003
@@ -78,7 +78,7 @@ class GilWatch:
 
 
 def measure(path: Path, old_index: bool, n_rows: int, batch: int) -> tuple[list[float], float, float]:
-    engine = make_engine(f"sqlite:///{path}")
+    engine = create_db_engine(f"sqlite:///{path}")
     create_schema(engine)
     if old_index:
         with engine.begin() as conn:

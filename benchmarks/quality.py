@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "backend"))
 
 from app.eval.data import load_eval_data  # noqa: E402
-from app.eval.report import MODEL_LABELS, write_atomic, write_report  # noqa: E402
+from app.eval.report import MODEL_LABELS, write_report  # noqa: E402
 from app.eval.runner import run_evaluation  # noqa: E402
+from app.files import write_bytes_atomic  # noqa: E402
 
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 DEFAULT_MODELS = "popular,itemknn,als,ease,baseline,nn"
@@ -96,7 +97,7 @@ def replace_section(readme: Path, text: str) -> bool:
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     if not pattern.search(content):
         return False
-    write_atomic(readme, pattern.sub(lambda _: text, content, count=1).encode("utf-8"))
+    write_bytes_atomic(readme, pattern.sub(lambda _: text, content, count=1).encode("utf-8"))
     return True
 
 

@@ -3,7 +3,7 @@
     PYTHONPATH=backend python benchmarks/train_ml100k.py [--source ../shared/datasets/ml-100k] [--seeds 42,43,44]
 
 ML-100K is imported into a temporary directory (its licence forbids redistribution: nothing is
-written inside the repository), then ``python -m app.model.train`` runs with its defaults once per
+written inside the repository), then ``python -m app.registry.train`` runs with its defaults once per
 seed, exactly as a user would run it. Prints the wall time of each run and the held-out figures (each
 user's latest positive, full ranking, training items excluded) beside the most-popular baseline.
 Exits 0 with a message when the dataset is absent.
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", type=Path, default=Path(os.environ.get("ML100K_DIR", DEFAULT_SOURCE)),
                    help="ML-100K folder or ml-100k.zip (default: ../shared/datasets/ml-100k or $ML100K_DIR)")
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one training run each")
-    p.add_argument("train_args", nargs="*", help="extra flags for app.model.train (after --)")
+    p.add_argument("train_args", nargs="*", help="extra flags for app.registry.train (after --)")
     args = p.parse_args(argv)
     if not args.source.exists():
         print(f"SKIPPED: MovieLens 100K not found at {args.source} (give --source or set ML100K_DIR)")
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         summary = import_movielens(args.source, Path(tmp) / "data")
         for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
             model_dir = Path(tmp) / f"model-{seed}"
-            cmd = [sys.executable, "-m", "app.model.train", "--data-path", summary.interactions_path,
+            cmd = [sys.executable, "-m", "app.registry.train", "--data-path", summary.interactions_path,
                    "--items-path", summary.items_path, "--model-dir", str(model_dir), "--seed", str(seed),
                    *args.train_args]
-            print("$ PYTHONPATH=backend python -m app.model.train --data-path ML100K/interactions.jsonl "
+            print("$ PYTHONPATH=backend python -m app.registry.train --data-path ML100K/interactions.jsonl "
                   f"--items-path ML100K/items.jsonl --model-dir MODEL --seed {seed} {' '.join(args.train_args)}", flush=True)
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, env=env, cwd=ROOT)

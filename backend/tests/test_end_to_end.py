@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.data.sample import generate
-from app.service.api import create_app
+from app.service.http.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_ingest_train_serve_log(tmp_path: Path) -> None:
     (tmp_path / "items.jsonl").write_bytes(items)
     model_dir = tmp_path / "model"
 
-    cmd = [sys.executable, "-m", "app.model.train", "--data-path", str(log), "--items-path",
+    cmd = [sys.executable, "-m", "app.registry.train", "--data-path", str(log), "--items-path",
            str(tmp_path / "items.jsonl"), "--model-dir", str(model_dir), "--epochs", "3", "--ensemble", "1",
            "--embedding-dim", "16", "--rejects-path", str(tmp_path / "rejects.jsonl"), "--version", "e2e-v1"]
     done = subprocess.run(cmd, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "backend"), "PATH": "/usr/bin:/bin",

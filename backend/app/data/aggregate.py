@@ -6,7 +6,9 @@ weights summed with ``np.bincount`` and the latest timestamp kept with ``np.maxi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,27 +20,55 @@ from app.data.types import EventLog, Positives
 log = logging.getLogger(__name__)
 
 
-def event_weights(log_: EventLog, weights: Mapping[str, float], rating_threshold: float) -> np.ndarray:
-    """Weight of every event (0 = not a positive).
+@dataclass(frozen=True)
+class PositiveRule:
+    """When an event is a positive and how much it weighs: the one rule of training, the store, replay and PaC.
 
-    An explicit ``weight`` field overrides the event type's weight; a ``rating`` event counts only
-    when its rating is >= ``rating_threshold``; event types missing from ``weights`` weigh 0.
-    """
-    n = len(log_)
-    if n == 0:
-        return np.zeros(0, dtype=np.float32)
-    kinds, inverse = np.unique(log_.event.astype(str), return_inverse=True)
-    table = np.array([float(weights.get(k, 0.0)) for k in kinds], dtype=np.float32)
-    unknown = [k for k in kinds if k not in weights]
-    if unknown:
-        log.info("event types without a weight (never positives): %s", ", ".join(unknown))
-    w = table[inverse.reshape(-1)]
-    explicit = ~np.isnan(log_.weight)
-    w[explicit] = log_.weight[explicit]
-    is_rating = log_.event == "rating"
-    low = is_rating & ~(log_.rating >= rating_threshold)  # NaN ratings are not positives either
-    w[low] = 0.0
-    return w
+    An event's weight is its type's weight (``weights``), or its explicit ``weight`` field when it has
+    one; a ``rating`` event weighs 0 below ``rating_threshold`` (and without a rating), whatever its
+    weight; a type missing from ``weights`` weighs 0 unless the event has an explicit weight. Weight
+    0 means "accepted and stored, never a positive" (dislike, skip by default)."""
+
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    rating_threshold: float = 4.0
+
+    def weight(self, event: str, rating: float | None = None, weight: float | None = None) -> float:
+        """The weight of one event (0: not a positive)."""
+        if event == "rating" and not (rating is not None and rating >= self.rating_threshold):
+            return 0.0
+        if weight is not None and not math.isnan(weight):
+            return float(weight)
+        return float(self.weights.get(event, 0.0))
+
+    def is_positive(self, event: str, rating: float | None = None, weight: float | None = None) -> bool:
+        return self.weight(event, rating, weight) > 0
+
+    @property
+    def positive_types(self) -> frozenset[str]:
+        """Event types that are positives by their type weight (what an engagement counts as a hit)."""
+        return frozenset(name for name, w in self.weights.items() if w > 0)
+
+    def event_weights(self, log_: EventLog) -> np.ndarray:
+        """``weight`` of every event of a log, vectorised (float32, 0 = not a positive)."""
+        n = len(log_)
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        kinds, inverse = np.unique(log_.event.astype(str), return_inverse=True)
+        table = np.array([float(self.weights.get(k, 0.0)) for k in kinds], dtype=np.float32)
+        unknown = [k for k in kinds if k not in self.weights]
+        if unknown:
+            log.info("event types without a weight (never positives): %s", ", ".join(unknown))
+        w = table[inverse.reshape(-1)]
+        explicit = ~np.isnan(log_.weight)
+        w[explicit] = log_.weight[explicit]
+        low = (log_.event == "rating") & ~(log_.rating >= self.rating_threshold)  # NaN ratings are not positives
+        w[low] = 0.0
+        return w
+
+
+def event_weights(log_: EventLog, weights: Mapping[str, float], rating_threshold: float) -> np.ndarray:
+    """Weight of every event (0 = not a positive), by ``PositiveRule``."""
+    return PositiveRule(weights, rating_threshold).event_weights(log_)
 
 
 def to_positives(

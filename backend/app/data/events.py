@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gzip
 import logging
-from array import array
 import os
 import time
+from array import array
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +23,7 @@ import orjson
 
 from app.data.schema import KNOWN_EVENT_TYPES, BadEvent, check_event
 from app.data.types import EventLog
+from app.files import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -137,55 +138,42 @@ def read_events(
     nan = float("nan")
     now = time.time()
     loads = orjson.loads
-    rejects_tmp = Path(str(rejects_path) + ".tmp") if rejects_path is not None else None
-
-    try:
-        with ExitStack() as stack:
-            rejects_fh = None
-            for path in files:
-                name = str(path)
-                for lineno, raw in _lines(path):
-                    summary.lines += 1
-                    if not raw.strip():
-                        summary.blank += 1
-                        continue
+    # Rejects stream into a temporary file that replaces ``rejects_path`` only once every input is read
+    # (empty when nothing was rejected, which replaces a stale file); on an error the old file stays.
+    with (atomic_file(rejects_path) if rejects_path is not None else nullcontext()) as rejects_fh:
+        for path in files:
+            name = str(path)
+            for lineno, raw in _lines(path):
+                summary.lines += 1
+                if not raw.strip():
+                    summary.blank += 1
+                    continue
+                try:
                     try:
-                        try:
-                            obj = loads(raw)
-                        except orjson.JSONDecodeError as exc:
-                            raise BadEvent("invalid_json", f"invalid JSON: {exc}") from None
-                        user_id, item_id, event, ts, rating, weight, platform = check_event(obj, types, now)
-                    except BadEvent as exc:
-                        if strict:
-                            raise IngestError(name, lineno, f"{exc.code}: {exc.message}") from None
-                        reasons[exc.code] += 1
-                        summary.rejected += 1
-                        if rejects_tmp is not None:
-                            if rejects_fh is None:
-                                rejects_tmp.parent.mkdir(parents=True, exist_ok=True)
-                                rejects_fh = stack.enter_context(rejects_tmp.open("wb"))
-                            rejects_fh.write(orjson.dumps({
-                                "file": name, "line": lineno, "code": exc.code, "reason": exc.message,
-                                "raw": raw.decode("utf-8", "replace").rstrip("\r\n"),
-                            }) + b"\n")
-                        continue
-                    for table, column, value in zip(tables, codes, (user_id, item_id, event, platform)):
-                        code = table.get(value)
-                        if code is None:
-                            code = table[value] = len(table)
-                        column.append(code)
-                    tss.append(ts)
-                    ratings.append(nan if rating is None else rating)
-                    weights.append(nan if weight is None else weight)
-    except BaseException:
-        if rejects_tmp is not None:
-            rejects_tmp.unlink(missing_ok=True)
-        raise
-    if rejects_tmp is not None and rejects_path is not None:
-        if not summary.rejected:  # an empty file says "no rejects" and replaces a stale one
-            rejects_tmp.parent.mkdir(parents=True, exist_ok=True)
-            rejects_tmp.write_bytes(b"")
-        os.replace(rejects_tmp, rejects_path)
+                        obj = loads(raw)
+                    except orjson.JSONDecodeError as exc:
+                        raise BadEvent("invalid_json", f"invalid JSON: {exc}") from None
+                    user_id, item_id, event, ts, rating, weight, platform = check_event(obj, types, now)
+                except BadEvent as exc:
+                    if strict:
+                        raise IngestError(name, lineno, f"{exc.code}: {exc.message}") from None
+                    reasons[exc.code] += 1
+                    summary.rejected += 1
+                    if rejects_fh is not None:
+                        rejects_fh.write(orjson.dumps({
+                            "file": name, "line": lineno, "code": exc.code, "reason": exc.message,
+                            "raw": raw.decode("utf-8", "replace").rstrip("\r\n"),
+                        }) + b"\n")
+                    continue
+                for table, column, value in zip(tables, codes, (user_id, item_id, event, platform)):
+                    code = table.get(value)
+                    if code is None:
+                        code = table[value] = len(table)
+                    column.append(code)
+                tss.append(ts)
+                ratings.append(nan if rating is None else rating)
+                weights.append(nan if weight is None else weight)
+    if rejects_path is not None:
         summary.rejects_path = str(rejects_path)
     summary.accepted = len(tss)
     summary.reasons = dict(reasons)

@@ -43,8 +43,5 @@ class IdMap:
     def id(self, idx: int) -> str:
         return self._ids[idx]
 
-    def to_list(self) -> list[str]:
-        return list(self._ids)
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, IdMap) and self._ids == other._ids

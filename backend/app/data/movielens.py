@@ -15,8 +15,8 @@ Usage (from the repository root, ``PYTHONPATH=backend``):
     python -m app.data.movielens import --source ml-100k.zip --out /tmp/ml100k
     python -m app.data.movielens download --dataset ml-100k --dest /tmp/downloads [--out /tmp/ml100k]
 
-Output: ``OUT/interactions.jsonl`` (one ``rating`` event per rating) and ``OUT/items.jsonl``, each
-written to a temporary file and renamed into place. MovieLens may not be redistributed: keep the
+Output: ``OUT/interactions.jsonl`` (one ``rating`` event per rating) and ``OUT/items.jsonl``, both
+written to temporary files and renamed into place once both are complete. MovieLens may not be redistributed: keep the
 output outside the repository.
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ from typing import IO, Any
 import orjson
 
 from app.data.events import IngestError
+from app.files import atomic_file
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 DATASETS = ("ml-100k", "ml-1m", "ml-latest-small", "ml-25m")
@@ -262,15 +263,15 @@ def import_movielens(source_path: str | os.PathLike[str], out_dir: str | os.Path
     """Convert one MovieLens dataset; both output files appear only when both are complete."""
     start = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     src = Source(Path(source_path))
-    tmp_events, tmp_items = out / ".interactions.jsonl.tmp", out / ".items.jsonl.tmp"
     try:
         fmt, ratings_member, items_member = detect(src)
         items = ITEM_READERS[fmt](src, items_member)
         users: set[str] = set()
         n_events = 0
-        with tmp_events.open("wb") as fh:
+        # Both files are written beside their targets and renamed only when both are complete (the
+        # inner block, items, first): a bad row or a crash before the renames leaves neither.
+        with atomic_file(out / "interactions.jsonl") as fh, atomic_file(out / "items.jsonl") as items_fh:
             buf: list[bytes] = []
             for user, _item, line in iter_ratings(src, fmt, ratings_member):
                 users.add(user)
@@ -282,13 +283,7 @@ def import_movielens(source_path: str | os.PathLike[str], out_dir: str | os.Path
             if buf:
                 fh.write(b"\n".join(buf) + b"\n")
                 n_events += len(buf)
-        tmp_items.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in items))
-        os.replace(tmp_items, out / "items.jsonl")
-        os.replace(tmp_events, out / "interactions.jsonl")
-    except BaseException:
-        tmp_events.unlink(missing_ok=True)
-        tmp_items.unlink(missing_ok=True)
-        raise
+            items_fh.write(b"".join(orjson.dumps(item) + b"\n" for item in items))
     finally:
         src.close()
     return ImportSummary(
@@ -308,23 +303,20 @@ def download(dataset: str, dest: str | os.PathLike[str], timeout: float = DOWNLO
     url = f"{BASE_URL}/{dataset}.zip"
     target = Path(dest) / f"{dataset}.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, part.open("wb") as fh:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_file(target) as fh:
             while chunk := resp.read(1 << 20):
                 fh.write(chunk)
+            fh.flush()
+            if not zipfile.is_zipfile(fh.name):  # the temporary file: an error page never becomes the archive
+                raise MovieLensError(f"{url} did not return a zip archive; try again later or download it by hand")
     except (urllib.error.URLError, OSError) as exc:
-        part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise MovieLensError(
             f"could not download {url} ({reason}); are you offline? Get the archive from "
             f"https://grouplens.org/datasets/movielens/ and run: python -m app.data.movielens import "
             f"--source {dataset}.zip --out DIR"
         ) from None
-    if not zipfile.is_zipfile(part):
-        part.unlink(missing_ok=True)
-        raise MovieLensError(f"{url} did not return a zip archive; try again later or download it by hand")
-    os.replace(part, target)
     return target
 
 

@@ -11,11 +11,12 @@ same bytes:
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 import orjson
+
+from app.files import write_bytes_atomic
 
 GENRES = [
     "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
@@ -174,12 +175,6 @@ def generate(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> tuple[b
     return interactions, catalogue
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.data.sample", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "data",
@@ -192,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--users must be >= 1 and --items >= 20")
     interactions, catalogue = generate(args.users, args.items, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "interactions.jsonl", interactions)
-    write_atomic(args.out / "items.jsonl", catalogue)
+    write_bytes_atomic(args.out / "interactions.jsonl", interactions)
+    write_bytes_atomic(args.out / "items.jsonl", catalogue)
     n_events = interactions.count(b"\n")
     print(f"wrote {n_events} events to {args.out / 'interactions.jsonl'} "
           f"and {args.items} items to {args.out / 'items.jsonl'}")

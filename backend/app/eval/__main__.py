@@ -1,3 +1,4 @@
+"""``python -m app.eval ...``: see ``app.eval.cli``."""
 from app.eval.cli import main
 
 raise SystemExit(main())

@@ -13,17 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from app.config import DEFAULT_EVENT_WEIGHTS
 from app.data.aggregate import to_positives
 from app.data.catalog import read_items
 from app.data.dataset import build_dataset
 from app.data.events import read_events
+from app.data.features import ItemFeatures, average_ratings, item_features, last_seen
 from app.data.types import Dataset, EventLog
 from app.eval.splits import Split, Stage, concat
-from app.model.base import ItemFeatures
-from app.model.heuristic import item_features
 
 MOVIELENS_FILES = ("u.data", "ratings.dat", "ratings.csv")
 
@@ -80,38 +77,6 @@ def _read(data_path: Path, items_path: Path | None, weights: Mapping[str, float]
     source = {"data_path": str(data_path), "items_path": str(items_path) if items_path else None,
               "events": len(events), "rejected": summary.rejected, "positives": len(dataset)}
     return EvalData(dataset, events, catalogue, source)
-
-
-def average_ratings(
-    events: EventLog, dataset: Dataset, *, exclude: Dataset | None = None, before_ts: int | None = None
-) -> np.ndarray:
-    """Mean explicit rating per item of ``dataset`` (NaN when none), from events that a model may see.
-
-    ``exclude``: held-out positives whose (user, item) ratings must not leak into the feature;
-    ``before_ts``: only events strictly older (temporal protocol).
-    """
-    mask = (events.event == "rating") & np.isfinite(events.rating)
-    if before_ts is not None:
-        mask &= events.ts < before_ts
-    u = dataset.users.indices(events.user_id[mask])
-    i = dataset.items.indices(events.item_id[mask])
-    r = events.rating[mask].astype(np.float64)
-    keep = i >= 0
-    if exclude is not None and len(exclude):
-        held = np.unique(exclude.user_idx.astype(np.int64) * dataset.n_items + exclude.item_idx)
-        key = u * dataset.n_items + i
-        keep &= ~((u >= 0) & np.isin(key, held))
-    total = np.bincount(i[keep], weights=r[keep], minlength=dataset.n_items)
-    count = np.bincount(i[keep], minlength=dataset.n_items)
-    return np.divide(total, count, out=np.full(dataset.n_items, np.nan), where=count > 0).astype(np.float32)
-
-
-def last_seen(dataset: Dataset) -> np.ndarray:
-    """Latest positive timestamp per item (0 when the item has none)."""
-    out = np.zeros(dataset.n_items, dtype=np.int64)
-    if len(dataset):
-        np.maximum.at(out, dataset.item_idx, dataset.ts)
-    return out
 
 
 def stage_features(data: EvalData, split: Split, stage: Stage) -> ItemFeatures:

@@ -1,12 +1,12 @@
 """Markdown and JSON evaluation reports, written side by side and atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from app.files import write_bytes_atomic
 
 MAIN_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hitrate@10", "mrr", "coverage@100")
 MODEL_LABELS = {
@@ -17,19 +17,6 @@ MODEL_LABELS = {
     "baseline": "baseline heuristic",
     "nn": "Keras embedding (nn)",
 }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -130,6 +117,6 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """``report.json`` and ``report.md`` in ``out_dir``."""
     out_dir = Path(out_dir)
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-    write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    write_atomic(md_path, render_markdown(report).encode())
+    write_bytes_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    write_bytes_atomic(md_path, render_markdown(report).encode())
     return md_path, json_path

@@ -15,7 +15,7 @@ import numpy as np
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate
 from app.eval.splits import Split, Stage
-from app.model.base import ItemFeatures
+from app.data.features import ItemFeatures
 from app.model.engines import ENGINES, make_engine
 
 SELECT_BY = "ndcg@10"

@@ -19,9 +19,9 @@ import numpy as np
 import orjson
 
 from app.eval.data import EvalData, load_eval_data, stage_features
-from app.eval.report import write_atomic
 from app.eval.runner import SELECT_BY, fit_and_evaluate, grid, run_model
 from app.eval.splits import Split, filter_positives, make_split
+from app.files import write_bytes_atomic
 from app.model.engines import ENGINES
 
 #: Default search space for the Keras embedding model ("nn"); names are its constructor arguments.
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
               f"Recall@20 {m['recall@20']:.4f}, coverage@100 {m['coverage@100']:.3f}, fit {res.fit_seconds:.1f}s")
     if args.out:
         path = Path(args.out) / "tune.json"
-        write_atomic(path, orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        write_bytes_atomic(path, orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
         print(f"wrote {path}")
     return 0
 

@@ -1,1 +1,1 @@
-"""Models behind one contract: the Keras embedding model and the baselines; training CLI; runtime scoring."""
+"""Engines behind one contract (``base``): the Keras embedding model and the baselines, and the model directory format."""

@@ -11,7 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from app.model.base import ItemFeatures
+from app.data.features import ItemFeatures
+from app.model.base import Explanation, history_items, unit_rows
 from app.model.itemknn import binary
 
 
@@ -19,6 +20,7 @@ class ALSRecommender:
     """Confidence = ``alpha`` on a binary positive (implicit's convention), 1 elsewhere."""
 
     name: ClassVar[str] = "als"
+    max_items: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class ALSRecommender:
         self.seed = int(seed)
         self.num_threads = int(num_threads)
         self.model_: Any = None
+        self._item_unit: np.ndarray | None = None  # unit item factors, for explanations
 
     def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "ALSRecommender":
         from implicit.cpu.als import AlternatingLeastSquares
@@ -55,6 +58,7 @@ class ALSRecommender:
         with threadpool_limits(1, "blas"):  # implicit's own threads do the work; nested BLAS threads only slow it
             model.fit(binary(matrix), show_progress=False)
         self.model_ = model
+        self._item_unit = unit_rows(np.asarray(model.item_factors, dtype=np.float32))
         return self
 
     def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
@@ -67,6 +71,16 @@ class ALSRecommender:
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return self.user_factors(history) @ np.asarray(self.model_.item_factors, dtype=np.float32).T
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """The cosine of the ALS item factors between each history item and the item: ALS re-solves the
+        user as a whole, so there is no exact additive split of its score; the nearest history item in
+        the factor space is what the score is most like."""
+        if self._item_unit is None:
+            raise RuntimeError("fit the recommender before explaining")
+        hist = history_items(history)
+        f = self._item_unit
+        return Explanation(items, hist, f[hist] @ f[items].T)
 
     def params(self) -> dict[str, Any]:
         return {

@@ -17,10 +17,7 @@ load together. TensorFlow is imported only by ``load_keras`` and by saving a Ker
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -31,9 +28,11 @@ import numpy as np
 import orjson
 import scipy.sparse as sp
 
+from app.data.catalog import read_items
+from app.data.events import IngestError
 from app.data.idmap import IdMap
-from app.model.base import ItemFeatures
-from app.model.embedding import POOLINGS, user_vectors  # NumPy only: embedding imports TensorFlow lazily
+from app.files import atomic_file, replace_dir_atomic, sha256_file
+from app.model.embedding_scoring import POOLINGS, SavedEmbedding, user_vectors
 
 METADATA = "metadata.json"
 ARRAYS = "arrays.npz"
@@ -49,14 +48,6 @@ ARRAY_NAMES = (
 
 class ModelLoadError(RuntimeError):
     """The model directory is missing files, or its files do not belong together; the message says which."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -79,59 +70,21 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def write_model_dir(target: Path, write_files, metadata: dict[str, Any]) -> Path:
-    """Write a model directory atomically.
+    """Write a model directory atomically (``app.files.replace_dir_atomic``).
 
-    ``write_files(tmp_dir)`` writes every file except ``metadata.json`` into a fresh temporary
-    directory beside ``target``; their sha256 go into ``metadata["files"]``, then metadata is written
-    and the directory renamed to ``target``. An existing ``target`` is first renamed aside and removed
-    only after the new one is in place. On any error the temporary directory is removed and
-    ``target`` is left as it was.
+    ``write_files(tmp_dir)`` writes every file except ``metadata.json``; their sha256 go into
+    ``metadata["files"]``, then metadata is written, and the directory replaces ``target`` in one
+    rename. On any error ``target`` is left as it was.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    old: Path | None = None
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a model directory is read by the service
+
+    def write(tmp: Path) -> None:
         write_files(tmp)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != METADATA}
-        _write_bytes(tmp / METADATA, orjson.dumps({**metadata, "files": files}, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-        _fsync_dir(tmp)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        if old is not None and not target.exists():
-            os.replace(old, target)  # put the previous model back
-            old = None
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return target
+        with atomic_file(tmp / METADATA, durable=False) as fh:  # the directory is fsynced as a whole
+            fh.write(orjson.dumps({**metadata, "files": files}, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+    return replace_dir_atomic(Path(target), write)
 
 
 def history_arrays(history: sp.spmatrix) -> dict[str, np.ndarray]:
@@ -189,9 +142,7 @@ def save_arrays_bundle(
     def write(tmp: Path) -> None:
         with open(tmp / ARRAYS, "wb") as f:
             np.savez(f, **{n: np.asarray(arrays[n]) for n in ARRAY_NAMES})
-            f.flush()
-            os.fsync(f.fileno())
-        _write_bytes(tmp / ITEMS, _catalogue_bytes(catalogue or {}))
+        (tmp / ITEMS).write_bytes(_catalogue_bytes(catalogue or {}))
         if keras_model is not None:
             keras_model.save(tmp / KERAS)
 
@@ -226,25 +177,6 @@ def _validate_arrays(arrays: Mapping[str, np.ndarray], n_users: int, n_items: in
         raise ModelLoadError("history_indptr/indices/data do not form a CSR matrix")
     if indices.size and (indices.min() < 0 or indices.max() >= n_items):
         raise ModelLoadError(f"history_indices out of range for {n_items} items")
-
-
-class BundleScorer:
-    """The ``Recommender`` scoring contract over a loaded bundle, NumPy only (the service's "nn" engine)."""
-
-    name: ClassVar[str] = "nn"
-
-    def __init__(self, bundle: "ModelBundle"):
-        self.bundle = bundle
-
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "BundleScorer":
-        raise TypeError("a loaded model is already trained; retrain with `python -m app.model.train`")
-
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        b = self.bundle
-        return (b.user_vectors(users, history) @ b.item_factors.T + b.item_bias[None, :]).astype(np.float32, copy=False)
-
-    def params(self) -> dict[str, Any]:
-        return dict(self.bundle.metadata.get("hyperparameters", {}))
 
 
 class ModelBundle:
@@ -287,15 +219,23 @@ class ModelBundle:
         return sp.csr_matrix((np.ones(idx.size, np.float32), (np.zeros(idx.size, np.int64), idx)),
                              shape=(1, len(self.items)))
 
-    def scorer(self) -> BundleScorer:
-        return BundleScorer(self)
+    def scorer(self) -> SavedEmbedding:
+        """The trained model as an engine (the ``Recommender`` contract, NumPy only): the service's "nn"."""
+        return SavedEmbedding(
+            self.user_factors,
+            self.history_factors,
+            self.item_factors,
+            self.item_bias,
+            self.pooling,
+            dict(self.metadata.get("hyperparameters", {})),
+        )
 
     def load_keras(self):
         """The trained Keras model (imports TensorFlow); ``ModelLoadError`` for arrays-only bundles."""
         path = self.path / KERAS
         if not path.is_file():
             raise ModelLoadError(f"{self.path}: no {KERAS} in this model directory (arrays-only bundle)")
-        from app.model.embedding import load_keras_model
+        from app.model.embedding_training import load_keras_model
 
         return load_keras_model(path)
 
@@ -304,7 +244,7 @@ def load_bundle(model_dir: str | os.PathLike[str]) -> ModelBundle:
     """Load and verify a model directory; ``ModelLoadError`` with the reason when it is not usable."""
     path = Path(model_dir)
     if not path.is_dir():
-        raise ModelLoadError(f"{path}: model directory not found (train one with `python -m app.model.train`)")
+        raise ModelLoadError(f"{path}: model directory not found (train one with `python -m app.registry.train`)")
     meta_path = path / METADATA
     if not meta_path.is_file():
         raise ModelLoadError(f"{path}: {METADATA} is missing")
@@ -344,12 +284,8 @@ def load_bundle(model_dir: str | os.PathLike[str]) -> ModelBundle:
     _validate_arrays(arrays, len(metadata["user_ids"]), len(metadata["item_ids"]), pooling)
     catalogue: dict[str, dict[str, Any]] = {}
     if (path / ITEMS).is_file():
-        for lineno, line in enumerate((path / ITEMS).read_bytes().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = orjson.loads(line)
-                catalogue[str(item["item_id"])] = item
-            except (orjson.JSONDecodeError, KeyError, TypeError) as e:
-                raise ModelLoadError(f"{path / ITEMS}:{lineno}: bad catalogue line ({e})") from None
+        try:
+            catalogue = read_items(path / ITEMS, strict=True)
+        except IngestError as e:
+            raise ModelLoadError(f"bad catalogue line: {e}") from None
     return ModelBundle(path, metadata, arrays, catalogue)

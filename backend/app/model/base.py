@@ -1,31 +1,72 @@
-"""The one recommender contract every engine follows, and the one place for seen-item and filter rules.
+"""The one recommender contract every engine follows, and the one place for ranking, seen-item and filter rules.
 
 An engine is fitted on a users x items CSR matrix and scores users given their history rows, so a
 user who is unknown to the fit (new events, seed items) can still be scored by engines that build
-the user from their items. Ranking, exclusions and candidate filters live in ``top_k`` only.
+the user from their items. It explains its own scores (``explain``: which history items or named
+features made them), and says how large a catalogue it can take (``max_items``). Ranking, exclusions
+and candidate filters live in ``top_k`` (batches) and ``top_k_row`` (one user, the serving path) only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
+from app.data.features import ItemFeatures
 
-@dataclass
-class ItemFeatures:
-    """Side information some engines use (baseline heuristic, trending); all optional."""
+_NONE = np.zeros(0, dtype=np.intp)
+_NONE.flags.writeable = False
 
-    genres: sp.csr_matrix | None = None  # n_items x n_genres binary
-    genre_names: list[str] = field(default_factory=list)
-    avg_rating: np.ndarray | None = None  # float32, NaN when unknown
-    last_ts: np.ndarray | None = None  # int64 latest interaction per item
+
+@dataclass(frozen=True)
+class Explanation:
+    """What made an engine score ``items`` for one user, in the engine's own terms.
+
+    ``contributions[h, j]`` is how much history item ``history[h]`` adds to the score of ``items[j]``
+    (the engine's similarity or weight between them); ``features[name][j]`` is a named part of the
+    score of ``items[j]`` (a heuristic's terms). Either may be empty: an engine that cannot split its
+    score says nothing rather than something made up."""
+
+    items: np.ndarray
+    history: np.ndarray = field(default_factory=lambda: _NONE)
+    contributions: np.ndarray | None = None
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def strongest_history(self) -> np.ndarray:
+        """Per item, the history item that adds most to its score (-1 for every item when there is none)."""
+        if self.contributions is None or not self.history.size:
+            return np.full(len(self.items), -1, dtype=np.intp)
+        return self.history[np.asarray(self.contributions).argmax(axis=0)]
+
+
+def history_items(history: sp.csr_matrix) -> np.ndarray:
+    """The items of a one-row history (positive entries), as intp indices."""
+    return history.indices[history.data > 0].astype(np.intp, copy=False)
+
+
+def csr_row(matrix: sp.csr_matrix, u: int) -> sp.csr_matrix:
+    """Row ``u`` of a CSR matrix as a 1 x n CSR sharing its arrays (scipy's row indexing costs ~10x more)."""
+    lo, hi = matrix.indptr[u], matrix.indptr[u + 1]
+    return sp.csr_matrix(
+        (matrix.data[lo:hi], matrix.indices[lo:hi], np.array([0, hi - lo])), shape=(1, matrix.shape[1])
+    )
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), float32: cosine similarity is then a dot product."""
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return np.divide(m, norms, out=np.zeros(m.shape, np.float32), where=norms > 0).astype(np.float32, copy=False)
 
 
 @runtime_checkable
 class Recommender(Protocol):
     name: ClassVar[str]
+    #: Largest catalogue the engine can be fitted on (None: any); above it ``fit`` raises a ValueError saying why.
+    max_items: ClassVar[int | None]
 
     def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "Recommender":
         """Fit on users x items weights (the row index is the user index)."""
@@ -34,6 +75,10 @@ class Recommender(Protocol):
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """Scores (len(users) x n_items, float32). ``users`` are fitted row indices, -1 for a user the fit
         did not see; ``history`` holds the same users' interaction rows (may include items added since)."""
+        ...
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """Why ``items`` scored as they did for one user (``user`` and a one-row ``history`` as in ``score``)."""
         ...
 
     def params(self) -> dict[str, Any]:
@@ -79,12 +124,23 @@ def top_k(
     return idx.astype(np.int64), top
 
 
-def top_k_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k_row(
+    scores: np.ndarray, k: int, candidates: np.ndarray | None = None, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``top_k`` for one score vector (the serving hot path): the k best indices and scores, best first.
 
-    Items scored ``-inf`` (masked out) are dropped, so fewer than k come back when fewer are eligible.
-    Equal scores are ranked by item index, also across the k-th place (deterministic, whatever the path).
-    Half the cost of the batched version on a catalogue of 1,700 items (no 2-D index bookkeeping)."""
+    ``candidates``: boolean mask of the items that may be returned (filters); ``exclude``: indices of
+    items never to return (seen items, the query item). Items scored ``-inf`` (masked out) are dropped,
+    so fewer than k come back when fewer are eligible. Equal scores are ranked by item index, also
+    across the k-th place (deterministic, whatever the path). Half the cost of the batched version on
+    a catalogue of 1,700 items (no 2-D index bookkeeping); ``exclude`` as indices rather than a mask
+    because a user's seen items are a slice of the history CSR, used as it is."""
+    if candidates is not None or (exclude is not None and exclude.size):
+        scores = scores.astype(np.float32)  # a copy: the caller's scores (often a shared table row) stay as they are
+        if candidates is not None:
+            scores[~candidates] = -np.inf
+        if exclude is not None:
+            scores[exclude] = -np.inf
     n = scores.shape[0]
     k = max(0, min(int(k), n))
     if k == 0:

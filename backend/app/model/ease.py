@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from app.model.base import ItemFeatures
+from app.data.features import ItemFeatures
+from app.model.base import Explanation, history_items
 from app.model.itemknn import binary
 
 
@@ -14,23 +15,27 @@ class EASERecommender:
     """B = I - P diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1; score = history @ B.
 
     The item x item inverse is dense, so the catalogue size is capped (``max_items``) with a clear
-    error instead of running out of memory.
+    error instead of running out of memory: at 20,000 items fitting takes about 6.4 GB (two float64
+    matrices) and the fitted weights 1.6 GB, in training and in the service alike.
     """
 
     name: ClassVar[str] = "ease"
+    max_items: ClassVar[int | None] = 20_000
 
-    def __init__(self, l2: float = 200.0, max_items: int = 30_000):
+    def __init__(self, l2: float = 200.0):
         if l2 <= 0:
             raise ValueError("l2 (lambda) must be positive")
         self.l2 = float(l2)
-        self.max_items = int(max_items)
         self.weights_: np.ndarray | None = None
 
     def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "EASERecommender":
         x = binary(matrix)
         n_items = x.shape[1]
         if n_items > self.max_items:
-            raise ValueError(f"EASE needs a dense {n_items}x{n_items} inverse; raise max_items or filter the catalogue")
+            raise ValueError(
+                f"EASE needs a dense {n_items}x{n_items} inverse; it is fitted on at most {self.max_items} items "
+                "(filter the catalogue, or use another engine)"
+            )
         gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
         gram[np.diag_indices(n_items)] += self.l2
         p = np.linalg.inv(gram)
@@ -43,6 +48,13 @@ class EASERecommender:
         if self.weights_ is None:
             raise RuntimeError("fit the recommender before scoring")
         return np.asarray(binary(history) @ self.weights_, dtype=np.float32)
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """Each history item contributes its learned weight towards the item (the terms the score sums)."""
+        if self.weights_ is None:
+            raise RuntimeError("fit the recommender before explaining")
+        hist = history_items(history)
+        return Explanation(items, hist, self.weights_[np.ix_(hist, items)])
 
     def params(self) -> dict[str, Any]:
         return {"l2": self.l2}

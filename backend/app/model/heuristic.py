@@ -7,41 +7,17 @@ pool but the ranking stays complete.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from app.model.base import ItemFeatures
+from app.data.features import ItemFeatures
+from app.model.base import Explanation
 from app.model.itemknn import binary
 from app.model.popularity import item_counts
 
 W_POPULARITY, W_RATING, W_GENRE = 0.55, 0.25, 0.20
-
-
-def genre_matrix(items: list[str], catalogue: Mapping[str, Mapping[str, Any]]) -> tuple[sp.csr_matrix, list[str]]:
-    """Binary items x genres matrix for ``items`` (in that order; unknown items have no genre) and the genre names."""
-    names = sorted({g for i in items for g in (catalogue.get(i, {}).get("genres") or [])})
-    col = {g: j for j, g in enumerate(names)}
-    rows, cols = [], []
-    for r, item in enumerate(items):
-        for g in set(catalogue.get(item, {}).get("genres") or []):
-            rows.append(r)
-            cols.append(col[g])
-    m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(items), len(names)))
-    return m, names
-
-
-def item_features(
-    items: list[str],
-    catalogue: Mapping[str, Mapping[str, Any]],
-    avg_rating: np.ndarray | None = None,
-    last_ts: np.ndarray | None = None,
-) -> ItemFeatures:
-    """``ItemFeatures`` for the fitted item order from a catalogue (item_id -> {genres, ...}) and per-item arrays."""
-    genres, names = genre_matrix(items, catalogue)
-    return ItemFeatures(genres=genres if names else None, genre_names=names, avg_rating=avg_rating, last_ts=last_ts)
 
 
 def normalised_rating(avg_rating: np.ndarray | None, n_items: int) -> np.ndarray:
@@ -70,13 +46,16 @@ def genre_match(history: sp.csr_matrix, genres: sp.csr_matrix) -> np.ndarray:
 
 class HeuristicRecommender:
     name: ClassVar[str] = "baseline"
+    max_items: ClassVar[int | None] = None
 
     def __init__(self, pool_size: int = 200):
         if pool_size < 1:
             raise ValueError("pool_size must be >= 1")
         self.pool_size = int(pool_size)
         self.popularity_: np.ndarray | None = None
-        self.base_: np.ndarray | None = None
+        self.base_: np.ndarray | None = None  # popularity part + rating part, per item
+        self.popularity_part_: np.ndarray | None = None
+        self.rating_part_: np.ndarray | None = None
         self.genres_: sp.csr_matrix | None = None
 
     def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "HeuristicRecommender":
@@ -86,7 +65,9 @@ class HeuristicRecommender:
         self.popularity_ = counts
         pop = np.log1p(counts) / top
         rating = normalised_rating(features.avg_rating if features else None, n_items)
-        self.base_ = W_POPULARITY * pop + W_RATING * rating
+        self.popularity_part_ = W_POPULARITY * pop
+        self.rating_part_ = W_RATING * rating
+        self.base_ = self.popularity_part_ + self.rating_part_
         genres = features.genres if features is not None else None
         if genres is not None and genres.shape[0] != n_items:
             raise ValueError(f"ItemFeatures.genres has {genres.shape[0]} rows for {n_items} items")
@@ -111,6 +92,17 @@ class HeuristicRecommender:
             np.put_along_axis(in_pool, pool, True, axis=1)
             scores -= np.where(in_pool, 0.0, 1.0)
         return scores.astype(np.float32)
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """The three weighted parts of each item's score: genre match, popularity and average rating."""
+        if self.popularity_part_ is None or self.rating_part_ is None:
+            raise RuntimeError("fit the recommender before explaining")
+        if self.genres_ is not None and self.genres_.shape[1] and history.nnz:
+            match = W_GENRE * genre_match(history, self.genres_)[0][items]
+        else:
+            match = np.zeros(len(items))
+        parts = {"genre_match": match, "popularity": self.popularity_part_[items], "rating": self.rating_part_[items]}
+        return Explanation(items, features=parts)
 
     def params(self) -> dict[str, Any]:
         return {"pool_size": self.pool_size, "weights": [W_POPULARITY, W_RATING, W_GENRE]}

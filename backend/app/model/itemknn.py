@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from app.model.base import ItemFeatures
+from app.data.features import ItemFeatures
+from app.model.base import Explanation, history_items
 
 
 def binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -55,6 +56,7 @@ class ItemKNNRecommender:
     """score(u, j) = sum of cosine(i, j) over the items i in u's history that are among j's neighbours."""
 
     name: ClassVar[str] = "itemknn"
+    max_items: ClassVar[int | None] = None
 
     def __init__(self, neighbours: int = 100, shrink: float = 0.0):
         if neighbours < 1:
@@ -73,6 +75,14 @@ class ItemKNNRecommender:
         if self.similarity_ is None:
             raise RuntimeError("fit the recommender before scoring")
         return np.asarray((binary(history) @ self.similarity_).todense(), dtype=np.float32)
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """Each history item contributes its cosine to the item (the terms the score sums)."""
+        if self.similarity_ is None:
+            raise RuntimeError("fit the recommender before explaining")
+        hist = history_items(history)
+        contributions = np.asarray(self.similarity_[hist][:, items].todense())
+        return Explanation(items, hist, contributions)
 
     def params(self) -> dict[str, Any]:
         return {"neighbours": self.neighbours, "shrink": self.shrink}

@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from app.model.base import ItemFeatures
+from app.data.features import ItemFeatures
+from app.model.base import Explanation
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -46,6 +47,7 @@ class PopularityRecommender:
     """
 
     name: ClassVar[str] = "popular"
+    max_items: ClassVar[int | None] = None
 
     def __init__(self, half_life_days: float | None = None, now: float | None = None):
         if half_life_days is not None and half_life_days <= 0:
@@ -69,6 +71,13 @@ class PopularityRecommender:
         if self.item_scores_ is None:
             raise RuntimeError("fit the recommender before scoring")
         return np.tile(self.item_scores_, (len(users), 1))
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """The whole score is popularity (recency-weighted when trending)."""
+        if self.item_scores_ is None:
+            raise RuntimeError("fit the recommender before explaining")
+        name = "popularity" if self.half_life_days is None else "trending"
+        return Explanation(items, features={name: self.item_scores_[items]})
 
     def params(self) -> dict[str, Any]:
         return {"half_life_days": self.half_life_days, "now": self.now}

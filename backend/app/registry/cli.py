@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from app.config import get_settings
 from app.registry.notify import reload_service
-from app.registry.store import Registry, RegistryError, default_actor
+from app.registry.run_report import format_list
 from app.registry.tracking import sync_if_enabled
+from app.registry.versions import Registry, RegistryError, default_actor
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,23 +56,6 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("version")
     change(ar)
     return p
-
-
-def _fmt(x: Any) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) else "-"
-
-
-def format_list(rows: list[dict[str, Any]]) -> str:
-    header = f"{'#':>3}  {'version':<34} {'stage':<10} {'val ndcg@10':>11} {'registered':<20} decision"
-    lines = [header]
-    for r in rows:
-        mark = "*" if r["is_production"] else " "
-        ndcg = r["validation_metrics"].get("ndcg@10", r["metrics"].get("ndcg@10"))
-        lines.append(f"{r['number'] or '?':>3}{mark} {r['version']:<34} {r['stage']:<10} {_fmt(ndcg):>11} "
-                     f"{r['registered_at'] or '-':<20} {r['decision'] or '-'}")
-    if len(lines) == 1:
-        lines.append("(no versions registered)")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from app.data.idmap import IdMap
 from app.eval.evaluate import evaluate
 from app.eval.splits import Split
-from app.model.base import ItemFeatures, Recommender
+from app.data.features import ItemFeatures
+from app.model.base import Recommender
 
 
 class Remapped:

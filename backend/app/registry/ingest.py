@@ -9,7 +9,6 @@ last ingested id on. Training data = the base file(s) + every batch in the manif
 """
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ import orjson
 
 from app.data.events import IngestSummary, list_log_files, read_events
 from app.data.types import EventLog
-from app.registry.files import TMP_PREFIX, read_json, write_bytes_atomic, write_json_atomic
-from app.registry.store import utc_now
+from app.files import TMP_PREFIX, read_json, sha256_file, write_bytes_atomic, write_json_atomic
+from app.registry.versions import utc_now
 
 DATA_DIR = "data"
 MANIFEST = "manifest.json"
@@ -59,14 +58,6 @@ def log_to_jsonl(log: EventLog) -> bytes:
     return b"\n".join(out) + (b"\n" if out else b"")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_manifest(root: Path) -> dict[str, Any]:
     path = Path(root) / DATA_DIR / MANIFEST
     if not path.is_file():
@@ -84,10 +75,10 @@ def read_database_events(database_url: str, after_id: int) -> tuple[list[dict[st
     """Rows of the service's ``events`` table with id > ``after_id`` (as JSONL dicts) and the largest id read."""
     import sqlalchemy as sa  # noqa: PLC0415 - only needed with --database-url
 
-    from app.store.db import make_engine  # noqa: PLC0415
+    from app.store.db import create_db_engine  # noqa: PLC0415
     from app.store.schema import events  # noqa: PLC0415
 
-    engine = make_engine(database_url)
+    engine = create_db_engine(database_url)
     try:
         if not sa.inspect(engine).has_table(events.name):
             raise ValueError(f"{database_url}: no '{events.name}' table; is this the service's database (DATABASE_URL)?")

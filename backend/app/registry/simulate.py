@@ -19,10 +19,9 @@ import numpy as np
 import orjson
 
 from app.config import Settings
-from app.registry.cli import format_list
-from app.registry.report import format_record, summary_table
-from app.registry.retrain import RetrainOptions, run_once
-from app.registry.store import Registry
+from app.registry.pipeline import RetrainOptions, run_once
+from app.registry.run_report import format_list, format_record, summary_table
+from app.registry.versions import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WEEK = 7 * 86400

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.registry.store import Registry
+from app.registry.versions import Registry
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +163,6 @@ class Tracker:
                 except Exception:  # alias did not exist
                     pass
         return synced
-
-    def alias_version(self, alias: str) -> str | None:
-        """Registry version id behind an MLflow alias (None when unset)."""
-        try:
-            mv = self.client.get_model_version_by_alias(self.model_name, alias)
-        except Exception:
-            return None
-        return (mv.tags or {}).get(VERSION_TAG)
 
 
 def track_retraining_run(registry: Registry, version: str, stage: str, *, params: dict[str, Any],

@@ -1,4 +1,5 @@
 """Logging and analytics database: impressions, engagements, online events, the seeded training log."""
-from app.store.store import Conflict, NotFound, Store
+from app.store.feedback import Conflict, NotFound
+from app.store.store import Store
 
 __all__ = ["Conflict", "NotFound", "Store"]

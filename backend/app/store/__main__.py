@@ -21,7 +21,8 @@ from pathlib import Path
 import orjson
 
 from app.config import get_settings
-from app.store.report import daily_rows, render_html, render_markdown, write_atomic
+from app.files import write_bytes_atomic
+from app.store.online_report import daily_rows, render_html, render_markdown
 from app.store.store import Store
 from app.store.timeparse import parse_time
 
@@ -74,7 +75,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     render = render_html if args.format == "html" else render_markdown
     text = render(rows, k=args.k, window_hours=args.window_hours)
     if args.out:
-        write_atomic(Path(args.out), text)
+        write_bytes_atomic(Path(args.out), text.encode("utf-8"))
         print(f"wrote {args.out} ({len(rows) - 1} days)")
     else:
         sys.stdout.write(text)

@@ -1,4 +1,4 @@
-"""Engine creation and schema setup for SQLite (default) and PostgreSQL (``postgresql+psycopg://``).
+"""Engine creation, schema setup and insert helpers for SQLite (default) and PostgreSQL (``postgresql+psycopg://``).
 
 SQLite durability: the database runs in WAL mode. A transaction is durable against a *process* crash
 (SIGKILL, OOM kill) as soon as ``COMMIT`` returns, whatever ``synchronous`` says, because the WAL
@@ -10,9 +10,11 @@ of one fsync per acknowledged request.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -31,6 +33,18 @@ def _json_dumps(value: object) -> str:
 
 #: JSON columns (item lists, scores) through orjson: the impression writer's main cost was json.dumps.
 _JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
+#: Rows per INSERT statement in bulk loads (seed, event batches).
+CHUNK = 5_000
+#: Ids per ``IN (...)`` lookup: SQLite's variable limit is 999 on old builds.
+IN_CHUNK = 900
+
+
+def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """``seq`` in slices of at most ``size`` (statements and parameter lists stay bounded)."""
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
 
 
 #: Rows per INSERT on SQLite: the GIL is held while a statement's parameters are bound (about 0.4 ms
@@ -64,8 +78,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None
     if conn.dialect.name != "sqlite":
         conn.execute(table.insert(), [row_dict(table, r) for r in rows])
         return
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start:start + ROWS_PER_INSERT]
+    for chunk in chunks(rows, ROWS_PER_INSERT):
         conn.exec_driver_sql(_multirow_insert(table, len(chunk)), tuple(chain.from_iterable(chunk)))
 
 
@@ -85,7 +98,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     """An engine for ``url``; for a SQLite file, creates the parent directory and sets the pragmas."""
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":

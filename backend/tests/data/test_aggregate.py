@@ -1,4 +1,5 @@
-"""Aggregation into positives (weights, rating threshold, latest ts), weight parsing, ID maps, datasets."""
+"""The positive rule (``PositiveRule``), aggregation into positives (weights, rating threshold, latest ts),
+weight parsing, ID maps, datasets."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import orjson
 import pytest
 
 from app.config import DEFAULT_EVENT_WEIGHTS
-from app.data.aggregate import parse_weights, to_positives
+from app.data.aggregate import PositiveRule, parse_weights, to_positives
 from app.data.dataset import build_dataset, load_dataset
 from app.data.idmap import IdMap
 from app.data.types import EventLog
@@ -44,6 +45,53 @@ ROWS = [
 
 def as_dict(pos):
     return {(u, i): (float(w), int(t)) for u, i, w, t in zip(pos.user_id, pos.item_id, pos.weight, pos.ts)}
+
+
+NAN = float("nan")
+
+#: (event, rating, weight) -> weight under the default weights and threshold 4 (worked by hand).
+WEIGHT_CASES = [
+    ("watch", None, None, 3.0),  # a plain type: its type weight
+    ("like", 1.0, None, 4.0),  # a rating value on another type is ignored
+    ("dislike", None, None, 0.0),  # a weight-0 type is never a positive by itself
+    ("dislike", None, 2.5, 2.5),  # ... but an explicit weight overrides the type weight
+    ("view", None, 0.0, 0.0),  # an explicit 0 overrides a positive type weight
+    ("view", None, NAN, 1.0),  # NaN (a log's "no weight") is no explicit weight
+    ("rating", 4.5, None, 4.0),  # above the threshold: the rating type's weight
+    ("rating", 4.0, None, 4.0),  # at the threshold counts
+    ("rating", 3.5, None, 0.0),  # below it does not
+    ("rating", 3.0, 5.0, 0.0),  # below it, even with an explicit weight
+    ("rating", 5.0, 0.5, 0.5),  # above it, the explicit weight replaces the type's
+    ("rating", None, None, 0.0),  # a rating event without a rating value
+    ("rating", NAN, 2.0, 0.0),  # ... NaN as in a log
+    ("teleport", None, None, 0.0),  # a type missing from the weights weighs 0
+    ("teleport", None, 1.5, 1.5),  # ... unless the event carries a weight
+]
+
+
+@pytest.mark.parametrize(("event", "rating", "weight", "expected"), WEIGHT_CASES)
+def test_positive_rule_weight(event, rating, weight, expected):
+    rule = PositiveRule()
+    assert rule.weight(event, rating, weight) == expected
+    assert rule.is_positive(event, rating, weight) is (expected > 0)
+
+
+def test_positive_rule_types_and_custom_settings():
+    rule = PositiveRule({"click": 1.0, "rating": 2.0, "skip": 0.0}, rating_threshold=3.0)
+    assert rule.positive_types == {"click", "rating"}  # skip weighs 0; what an engagement counts as a hit
+    assert rule.weight("rating", 3.0) == 2.0 and rule.weight("rating", 2.9) == 0.0
+    assert rule.weight("view") == 0.0  # not in these weights
+    assert PositiveRule().positive_types == {k for k, w in DEFAULT_EVENT_WEIGHTS.items() if w > 0}
+
+
+def test_event_weights_agree_with_weight_row_by_row():
+    rows = [("u", f"i{n}", e, 100 + n, r, w) for n, (e, r, w, _) in enumerate(WEIGHT_CASES)]
+    log_ = event_log(rows + ROWS)  # None and NaN both become the log's NaN
+    for rule in (PositiveRule(), PositiveRule({"view": 2.0, "rating": 1.0}, rating_threshold=3.0)):
+        vectorised = rule.event_weights(log_)
+        one_by_one = [rule.weight(str(e), float(r), float(w)) for e, r, w in zip(log_.event, log_.rating, log_.weight)]
+        assert vectorised.dtype == np.float32 and vectorised.tolist() == one_by_one
+    assert PositiveRule().event_weights(log_)[: len(WEIGHT_CASES)].tolist() == [c[3] for c in WEIGHT_CASES]
 
 
 def test_positives_hand_computed():

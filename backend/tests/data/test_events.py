@@ -162,7 +162,15 @@ def test_rejects_file_is_replaced_and_empty_when_all_good(tmp_path):
     rejects.write_text("stale\n")
     _, summary = read_events(write(tmp_path / "log.jsonl", [GOOD]), rejects_path=rejects)
     assert summary.rejected == 0 and rejects.read_bytes() == b""
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_read_that_stops_leaves_the_old_rejects_file(tmp_path):
+    rejects = tmp_path / "rejects.jsonl"
+    rejects.write_text("from the last run\n")
+    with pytest.raises(IngestError):
+        read_events(write(tmp_path / "log.jsonl", ["oops", GOOD]), rejects_path=rejects, strict=True)
+    assert rejects.read_text() == "from the last run\n" and not list(tmp_path.glob(".tmp-*"))
 
 
 def test_event_in_accepts_ints_and_keeps_ids_as_strings():

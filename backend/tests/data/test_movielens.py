@@ -1,6 +1,7 @@
 """MovieLens importers on tiny hand-made files in each format, on the real ML-100K, and the download command."""
 from __future__ import annotations
 
+import io
 import shutil
 import urllib.error
 import zipfile
@@ -97,7 +98,7 @@ def test_100k_folder_and_zips(tmp_path):
     flat = zip_folder(folder, tmp_path / "flat.zip", nested=False)
     check_100k_output(tmp_path / "c", import_movielens(flat, tmp_path / "c"))
     check_100k_output(tmp_path / "d", import_movielens(tmp_path, tmp_path / "d"))  # parent of the unpacked folder
-    assert not list((tmp_path / "a").glob(".*.tmp"))
+    assert not list((tmp_path / "a").glob(".tmp-*"))
 
 
 def test_1m(tmp_path):
@@ -145,7 +146,7 @@ def test_clear_errors_on_bad_sources(tmp_path, capsys):
         import_movielens(folder, tmp_path / "out")
     assert err.value.line == 4 and "u.data" in err.value.file
     assert not (tmp_path / "out" / "interactions.jsonl").exists()  # nothing half-written
-    assert not list((tmp_path / "out").glob(".*.tmp"))
+    assert not list((tmp_path / "out").glob(".tmp-*"))
     (folder / "u.genre").unlink()
     with pytest.raises(MovieLensError, match="u.genre is missing"):
         import_movielens(folder, tmp_path / "out")
@@ -177,6 +178,13 @@ def test_download_offline_fails_clearly(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "could not download" in err and "offline" in err
     assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
+def test_download_that_is_not_a_zip_leaves_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(movielens.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"<html>maintenance</html>"))
+    code = movielens.main(["download", "--dataset", "ml-100k", "--dest", str(tmp_path)])
+    assert code == 2 and "did not return a zip archive" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither the archive nor its temporary file
 
 
 def test_download_saves_and_imports(tmp_path, monkeypatch):

@@ -82,4 +82,5 @@ def test_cli_writes_files(tmp_path, capsys):
     interactions, items = sample.generate(50, 40, 1)
     assert (tmp_path / "interactions.jsonl").read_bytes() == interactions
     assert (tmp_path / "items.jsonl").read_bytes() == items
+    assert not list(tmp_path.glob(".tmp-*"))  # written atomically, nothing left beside the files
     assert "wrote" in capsys.readouterr().out

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.model.base import ItemFeatures, Recommender, top_k
+from app.data.features import ItemFeatures
+from app.model.base import Recommender, top_k
 from app.model.ease import EASERecommender
 from app.model.engines import ENGINES, make_engine
 from app.model.heuristic import HeuristicRecommender

@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 from app.data.types import EventLog
-from app.eval.data import EvalData, average_ratings, stage_features
-from app.model.heuristic import genre_matrix
+from app.data.features import average_ratings, genre_matrix
+from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate
 from app.eval.splits import leave_last_out, temporal_split
 

@@ -19,7 +19,7 @@ from app.model.artifacts import (
     save_arrays_bundle,
     write_model_dir,
 )
-from app.model.embedding import pooled_rows
+from app.model.embedding_scoring import pooled_rows
 
 from .conftest import N_ITEMS, N_USERS
 

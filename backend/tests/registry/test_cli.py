@@ -11,7 +11,7 @@ import orjson
 import app.registry.cli as cli
 from app.config import Settings
 from app.registry.cli import main
-from app.registry.store import Registry
+from app.registry.versions import Registry
 
 BACKEND = Path(__file__).resolve().parents[2]
 

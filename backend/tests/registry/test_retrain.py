@@ -1,109 +1,37 @@
-"""An end-to-end retraining run on tiny synthetic data: first model promoted, then a gated candidate
-with new logs and stored service events, then a run with nothing new."""
+"""``python -m app.registry.retrain``: flag handling and its errors (no training here), run as a module too."""
 from __future__ import annotations
 
-import orjson
-import pytest
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import app.registry.retrain as retrain
+import app.registry.retrain as retrain_cli
 from app.config import Settings
-from app.data.aggregate import to_positives
-from app.data.dataset import build_dataset
-from app.data.events import read_events
-from app.eval.splits import leave_last_out
-from app.model.artifacts import load_bundle
-from app.registry.gate import decide
-from app.registry.report import format_record
-from app.registry.retrain import RetrainOptions, production_scorer, run_once
-from app.registry.store import Registry, production_model_dir
-from app.store import Store
-from tests.registry.helpers import synthetic_items, synthetic_log, write_jsonl
+from app.registry.retrain import _params, main
 
-TINY = {"epochs": 1, "embedding_dim": 8, "batch_size": 256, "num_negatives": 5}
+BACKEND = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def data(tmp_path):
-    base = write_jsonl(tmp_path / "base.jsonl", synthetic_log())
-    items = write_jsonl(tmp_path / "items.jsonl", synthetic_items())
-    new_rows = synthetic_log(n_users=20, per_user=2, seed=1, day0=10)  # 40 events of known users
-    new_rows += [{"user_id": u, "item_id": i, "event": "watch", "ts": 1_701_000_000 + k}
-                 for k, (u, i) in enumerate([("u100", "i0"), ("u100", "i3"), ("u100", "i99"),
-                                             ("u101", "i1"), ("u101", "i4"), ("u101", "i99")])]
-    new = write_jsonl(tmp_path / "new" / "day10.jsonl", [*new_rows, b'{"user_id": "u1", "item_id": "i1", "event": "play"'])
-    return {"base": base, "items": items, "new": new}
+def test_params_are_json_or_plain_strings():
+    assert _params(["epochs=5", "loss=softmax", "l2=1e-4", "user_embedding=false"]) == {
+        "epochs": 5, "loss": "softmax", "l2": 1e-4, "user_embedding": False}
 
 
-def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    reloads = []
-    monkeypatch.setattr(retrain, "reload_service", lambda url: reloads.append(url) or {"ok": True, "status": 200})
-    root = tmp_path / "registry"
-    common = dict(registry_dir=root, data_paths=[data["base"]], items_path=data["items"], train_params=TINY,
-                  baselines=("popular", "itemknn"), service_url="http://service:8000", n_boot=50)
-
-    # 1. No production model: the candidate is promoted and the service told to reload.
-    first = run_once(RetrainOptions(**common, settings=Settings()))
-    v1 = first["candidate"]
-    assert first["decision"] == "promote" and first["stage"] == "production" and reloads == ["http://service:8000"]
-    assert production_model_dir(root) == root / "versions" / v1
-    bundle = load_bundle(root / "versions" / v1)
-    assert (bundle.history.nnz, len(bundle.users), len(bundle.items)) == (320, 40, 30)  # history = all positives
-    assert {"ndcg@10", "hitrate@10", "loss", "popular"} <= set(bundle.metadata["metrics"])
-    evaluation = orjson.loads((root / "versions" / v1 / "evaluation.json").read_bytes())
-    assert evaluation["production"] == {"version": None, "error": None}
-    assert set(evaluation["models"]) == {"candidate", "popular", "itemknn"}
-    assert evaluation["evaluated_users"] == 40 == evaluation["split"]["evaluated_users_validation"]
-
-    # 2. New logs + events stored by the service; a gate that cannot be passed (needs +1000%) keeps production.
-    url = f"sqlite:///{tmp_path / 'service.db'}"
-    with Store.from_url(url) as store:
-        store.start()
-        store.record_events([("u102", "i2", "like", 1_701_100_000, None, None, "ios"),
-                             ("u102", "i5", "play", 1_701_100_100, None, None, "ios"),
-                             ("u5", "i2", "rating", 1_701_100_200, 5.0, None, None)])
-    strict = Settings(promotion_min_improvement=10.0)
-    second = run_once(RetrainOptions(**common, new_logs=[tmp_path / "new"], database_url=url, settings=strict))
-    new = second["data"]["new"]
-    assert (new["events"], new["users"], new["items"], new["rejected"]) == (49, 3, 1, 1)  # u100-u102; i99
-    assert new["items_not_in_catalogue"] == 1 and new["reasons"] == {"invalid_json": 1}
-    assert second["data"]["events"] == 320 + 49
-    v2 = second["candidate"]
-    assert second["decision"] == "keep" and second["stage"] == "archived" and reloads == ["http://service:8000"]
-    assert Registry(root).production() == v1
-    ev2 = orjson.loads((root / "versions" / v2 / "evaluation.json").read_bytes())
-    assert ev2["production"]["version"] == v1
-    assert ev2["production"]["n_users"] == ev2["candidate"]["n_users"]  # the same users, the same split
-    assert ev2["production"]["mapping"]["items_known"] == 30 and ev2["production"]["mapping"]["items"] == 31
-    recorded = orjson.loads((root / "versions" / v2 / "decision.json").read_bytes())
-    again = decide(ev2["candidate"]["metrics"], ev2["production"]["metrics"], min_improvement=10.0, max_regression=0.05)
-    assert recorded["decision"] == again.decision == "keep"
-    assert [r["rule"] for r in recorded["rules"]] == ["primary_improvement", "no_secondary_regression"]
-    assert {m["metric"] for m in recorded["metrics"]} >= {"ndcg@10", "recall@20", "mrr", "coverage@100"}
-    assert "## Gate (validation split)" in (root / "versions" / v2 / "report.md").read_text()
-    audit = Registry(root).audit(v2)
-    assert [(a["from"], a["to"]) for a in audit] == [(None, "staging"), ("staging", "archived")]
-    assert audit[-1]["reason"].startswith("kept production") and audit[-1]["actor"] == "retrain"
-
-    # 3. Nothing new (the same log is recognised, no new database rows): no training.
-    third = run_once(RetrainOptions(**common, new_logs=[tmp_path / "new"], database_url=url, settings=strict))
-    assert third["decision"] == "skip" and third["data"]["new"]["skipped_already_ingested"] == [str(data["new"])]
-    assert "decision: skip" in format_record(third)
-    runs = [orjson.loads(x) for x in (root / "runs.jsonl").read_bytes().splitlines()]
-    assert [r["decision"] for r in runs] == ["promote", "keep"]  # a skipped run leaves no record
-    assert not (root / "work").exists() or not any((root / "work").iterdir())
+def test_bad_flags_and_missing_paths_say_what_to_give(monkeypatch, capsys):
+    assert main(["--param", "epochs"]) == 2
+    assert "--param 'epochs': use KEY=VALUE" in capsys.readouterr().err
+    monkeypatch.setattr(retrain_cli, "get_settings", lambda: Settings(registry_dir=None))
+    assert main(["--data-path", "base.jsonl"]) == 2
+    assert "give --registry-dir (or RECOMMENDER_REGISTRY_DIR) and --data-path" in capsys.readouterr().err
 
 
-def test_production_scorer_reports_an_unreadable_production_model(tmp_path, model_dir):
-    root = tmp_path / "reg"
-    reg = Registry(root)
-    assert production_scorer(root, None) == (None, None, None)
-    reg.register(model_dir("v1"))
-    reg.promote("v1", "production")
-    log, _ = read_events(write_jsonl(tmp_path / "log.jsonl", synthetic_log(n_users=3, n_items=4, per_user=2, groups=1)))
-    split = leave_last_out(build_dataset(to_positives(log)))
-    version, scorer, error = production_scorer(root, split)
-    assert version == "v1" and error is None and scorer.coverage["items_known"] == 3  # model: i1-i4, split: i0-i3
-    (root / "versions" / "v1" / "arrays.npz").write_bytes(b"broken")
-    version, scorer, error = production_scorer(root, split)
-    assert version == "v1" and scorer is None and "sha256" in error
+def test_the_module_runs_the_command(tmp_path):
+    """``python -m app.registry.retrain`` runs the command, which loads the pipeline once (and no other CLI)."""
+    env = {**os.environ, "PYTHONPATH": str(BACKEND), "RECOMMENDER_REGISTRY_DIR": str(tmp_path / "reg")}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "app.registry.retrain", "--param", "epochs"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "use KEY=VALUE" in proc.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert imported.count("app.registry.pipeline") == 1 and "app.registry.retrain" not in imported
+    assert "app.registry.cli" not in imported

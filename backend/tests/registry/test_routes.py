@@ -5,8 +5,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.registry.store import Registry
-from app.service.routes.models import router
+from app.registry.versions import Registry
+from app.service.http.routes.models import router
 
 
 def client_for(registry_dir) -> TestClient:

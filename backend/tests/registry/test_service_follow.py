@@ -5,11 +5,11 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.registry.cli import main as registry_cli
-from app.registry.store import Registry
+from app.registry.versions import Registry
 
 
 def test_service_serves_production_and_follows_promotion_and_rollback(tmp_path, model_dir, monkeypatch, capsys):
-    from app.service.api import create_app
+    from app.service.http.app import create_app
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     root = tmp_path / "reg"

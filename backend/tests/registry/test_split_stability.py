@@ -6,7 +6,7 @@ import numpy as np
 from app.data.dataset import build_dataset
 from app.data.types import Positives
 from app.eval.splits import leave_last_out
-from app.registry.retrain import stable_ids
+from app.registry.pipeline import stable_ids
 
 
 def positives(rows: list[tuple[str, str, int]]) -> Positives:

@@ -5,7 +5,7 @@ import pytest
 
 from app.registry.cli import main as registry_cli
 from app.registry.gate import decide
-from app.registry.store import Registry
+from app.registry.versions import Registry
 from app.registry.tracking import metric_key, sync_if_enabled, track_retraining_run, tracking_status
 
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.service.api import create_app
+from app.service.http.app import create_app
 from tests.service.modeldir import write_model_dir
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from app.store import Store
 from app.store import schema as t
-from app.store.db import create_schema, make_engine
+from app.store.db import create_db_engine, create_schema
 
 BACKEND = Path(__file__).resolve().parents[2]
 PG_BIN_DIRS = [Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)] if Path("/usr/lib/postgresql").is_dir() else []
@@ -95,7 +95,7 @@ def postgres_url() -> Iterator[str]:
 
 
 def _clear(url: str) -> None:
-    engine = make_engine(url)
+    engine = create_db_engine(url)
     try:
         t.metadata.create_all(engine)
         with engine.begin() as conn:
@@ -136,14 +136,14 @@ def make_app(store: Store, runtime: object | None = None):
 
     from fastapi import FastAPI
 
-    from app.service.responses import install_error_handlers
-    from app.store import monitoring
+    from app.service.http import monitoring
+    from app.service.http.responses import install_error_handlers
 
     app = FastAPI()
     install_error_handlers(app)
     monitoring.install(app)
     for name in ("events", "metrics", "debug"):
-        app.include_router(importlib.import_module(f"app.service.routes.{name}").router)
+        app.include_router(importlib.import_module(f"app.service.http.routes.{name}").router)
     app.state.store = store
     app.state.runtime = runtime
     return app
@@ -158,7 +158,7 @@ def client(store: Store):
 
 
 def count_rows(url: str, table: sa.Table) -> int:
-    engine = make_engine(url)
+    engine = create_db_engine(url)
     try:
         with engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())

@@ -60,6 +60,13 @@ EVENTS = [
 ]
 
 
+def show_list(store: Store, user: str | None = "u1", items: tuple[str, ...] = ("a", "b", "c"), **kw) -> str:
+    """Log one list (scores 0.9, 0.5, 0.1) under a fresh recset id, for the tests outside the scenario."""
+    rid = str(uuid.uuid4())
+    store.log_impression(rid, user, "/recommendations", "nn", "v1", list(items), [0.9, 0.5, 0.1][: len(items)], **kw)
+    return rid
+
+
 def impression_ts(name: str) -> int:
     return next(i[7] for i in IMPRESSIONS if i[0] == name)
 
@@ -68,18 +75,39 @@ def catalogue(n: int = 10) -> dict[str, dict]:
     return {f"i{j}": {"item_id": f"i{j}", "title": f"Item {j}", "genres": ["Drama"], "year": 2000 + j} for j in range(1, n + 1)}
 
 
-def seed_log() -> EventLog:
-    def obj(values: list[str]) -> np.ndarray:
+#: Events whose explicit ``weight`` decides, as in training: a dislike weighted 2 and an unknown type
+#: weighted 1.5 are positives; a view weighted 0 and a rating of 3 (below the threshold, whatever its
+#: weight) are not.
+EXPLICIT_WEIGHT_EVENTS = [
+    ("w", "a", "dislike", T0 + 10, None, 2.0, None),
+    ("w", "b", "view", T0 + 11, None, 0.0, None),
+    ("w", "c", "rating", T0 + 12, 3.0, 5.0, None),
+    ("w", "d", "teleport", T0 + 13, None, 1.5, None),
+]
+
+
+def event_log(rows: list[tuple]) -> EventLog:
+    """Event rows ``(user_id, item_id, event, ts, rating, weight, platform)`` as a training ``EventLog``."""
+    def obj(values: list) -> np.ndarray:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
 
+    u, i, e, ts, r, w, p = zip(*rows)
     return EventLog(
-        user_id=obj(["u1", "u1", "u2"]), item_id=obj(["i1", "i4", "i2"]), event=obj(["watch", "rating", "click"]),
-        ts=np.array([T0 - 3 * DAY, T0 - 2 * DAY, T0 - DAY], dtype=np.int64),
-        rating=np.array([np.nan, 5.0, np.nan], dtype=np.float32), weight=np.full(3, np.nan, dtype=np.float32),
-        platform=obj(["web", "", "ios"]),
+        user_id=obj(list(u)), item_id=obj(list(i)), event=obj(list(e)), ts=np.array(ts, dtype=np.int64),
+        rating=np.array([np.nan if x is None else x for x in r], dtype=np.float32),
+        weight=np.array([np.nan if x is None else x for x in w], dtype=np.float32),
+        platform=obj([x or "" for x in p]),
     )
+
+
+def seed_log() -> EventLog:
+    return event_log([
+        ("u1", "i1", "watch", T0 - 3 * DAY, None, None, "web"),
+        ("u1", "i4", "rating", T0 - 2 * DAY, 5.0, None, None),
+        ("u2", "i2", "click", T0 - DAY, None, None, "ios"),
+    ])
 
 
 def load(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""``insert_rows`` on SQLite (tuples, one multi-row statement per ``ROWS_PER_INSERT`` rows) and ``create_schema``."""
+"""``insert_rows`` on SQLite (tuples, one multi-row statement per ``ROWS_PER_INSERT`` rows), ``create_schema``
+and its version check, URL normalisation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import pytest
 import sqlalchemy as sa
 
 from app.store import schema as t
-from app.store.db import ROWS_PER_INSERT, create_schema, insert_rows, make_engine
+from app.store import Store
+from app.store.db import (
+    ROWS_PER_INSERT,
+    SchemaVersionError,
+    chunks,
+    create_db_engine,
+    create_schema,
+    insert_rows,
+    normalise_url,
+)
 
 
 def _row(i: int) -> dict:
@@ -32,7 +42,7 @@ def _tuple(row: dict) -> tuple:
 
 
 def test_rows_round_trip_across_statement_chunks(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     create_schema(engine)
     rows = [_row(i) for i in range(ROWS_PER_INSERT * 3 + 17)]  # three full statements and a short one
     with engine.begin() as conn:
@@ -43,7 +53,7 @@ def test_rows_round_trip_across_statement_chunks(tmp_path):
 
 
 def test_a_failing_chunk_rolls_back_the_transaction(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     create_schema(engine)
     rows = [_row(i) for i in range(ROWS_PER_INSERT * 2)] + [_row(3)]  # duplicate key in the last statement
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
@@ -54,10 +64,32 @@ def test_a_failing_chunk_rolls_back_the_transaction(tmp_path):
 
 def test_create_schema_drops_the_indexes_it_no_longer_wants(tmp_path):
     """A database made by earlier code keeps working, without the per-user impression index."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     create_schema(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE INDEX ix_rec_impressions_user_ts ON rec_impressions (user_id, ts)"))
     create_schema(engine)
     names = {ix["name"] for ix in sa.inspect(engine).get_indexes("rec_impressions")}
     assert "ix_rec_impressions_ts" in names and not names & set(t.DROPPED_INDEXES)
+
+
+def test_schema_version_is_stored_and_checked(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_version.c.version)).scalar_one() == t.SCHEMA_VERSION
+    assert create_schema(store.engine) == t.SCHEMA_VERSION  # idempotent
+    with store.engine.begin() as conn:
+        conn.execute(t.schema_version.update().values(version=t.SCHEMA_VERSION + 1))
+    with pytest.raises(SchemaVersionError, match="schema version"):
+        create_schema(store.engine)
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    assert normalise_url("postgres://u:p@h:5432/db") == "postgresql+psycopg://u:p@h:5432/db"
+    assert normalise_url("postgresql://h/db") == "postgresql+psycopg://h/db"
+    assert normalise_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_chunks_cover_the_sequence_in_order() -> None:
+    assert [list(c) for c in chunks(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(chunks([], 3)) == [] and [list(c) for c in chunks([1, 2], 5)] == [[1, 2]]

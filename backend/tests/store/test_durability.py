@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from app.store import Store
 from app.store import schema as t
-from app.store.db import make_engine
+from app.store.db import create_db_engine
 from tests.store.conftest import ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def _impressions(url: str, n: int) -> list[str]:
 
 
 def _stored(url: str) -> tuple[dict[str, int], set[int]]:
-    engine = make_engine(url)
+    engine = create_db_engine(url)
     try:
         with engine.connect() as conn:
             events = dict(conn.execute(sa.select(t.events.c.item_id, sa.func.count()).group_by(t.events.c.item_id)).all())

@@ -214,7 +214,7 @@ def test_prometheus_text(client: TestClient, store: Store) -> None:
 @pytest.fixture
 def service(tmp_path: Path, db_url: str):
     from app.config import Settings
-    from app.service.api import create_app
+    from app.service.http.app import create_app
     from tests.service.modeldir import write_model_dir
 
     model_dir = write_model_dir(tmp_path / "model", version="store-test-v1")

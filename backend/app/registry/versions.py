@@ -1,0 +1,411 @@
+"""The file model registry: immutable versions, a stage per version, a production pointer, an audit log.
+
+Layout of a registry directory::
+
+    versions/<version>/   one trained model directory each (model.keras, metadata.json, arrays.npz,
+                          items.jsonl, and evaluation.json / decision.json / report.md when the
+                          retraining pipeline made it); never overwritten
+    registry.json         stage of every version, the production pointer and its history, a change
+                          counter ``seq`` and the ``last_change`` (the audit lines of the last commit)
+    audit.jsonl           one line per stage change: seq, time, actor, reason, action, version, from, to
+
+Every change is one transaction under an exclusive lock: build the new state, write it to a temp
+file, fsync, ``os.replace`` it over ``registry.json`` (the commit point), then append the audit lines.
+A crash before the replace leaves the old state; a crash after it leaves the new state with the audit
+lines missing, which the next transaction appends from ``last_change`` (``seq`` tells which). A
+crash while a version directory is copied in leaves a ``.tmp-*`` directory that is never read and
+is removed by the next transaction; a crash after the directory rename but before the commit leaves
+an unlisted version, which the next transaction adopts with stage ``none``.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import getpass
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.files import (
+    TMP_PREFIX,
+    append_lines_durable,
+    copy_dir_atomic,
+    file_lock,
+    read_json,
+    read_jsonl,
+    write_json_atomic,
+)
+
+STAGES: tuple[str, ...] = ("none", "staging", "production", "archived")
+STATE_FILE = "registry.json"
+AUDIT_FILE = "audit.jsonl"
+VERSIONS_DIR = "versions"
+LOCK_FILE = ".lock"
+METADATA_FILE = "metadata.json"
+EVALUATION_FILE = "evaluation.json"
+DECISION_FILE = "decision.json"
+REPORT_FILE = "report.md"
+STATE_FORMAT = 1
+_ID_LISTS = ("user_ids", "item_ids")  # replaced by their lengths in version_info
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RegistryError(ValueError):
+    """A registry operation that cannot be done as asked; the message says why and what to do."""
+
+
+class UnknownVersionError(RegistryError):
+    pass
+
+
+class VersionExistsError(RegistryError):
+    pass
+
+
+class StageError(RegistryError):
+    pass
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def check_version_id(version: str) -> str:
+    """Version ids become directory names: letters, digits, ``.``, ``_``, ``-``; no path tricks."""
+    if not isinstance(version, str) or not _VERSION_RE.match(version) or version in (".", ".."):
+        raise RegistryError(
+            f"invalid version id {version!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return version
+
+
+def empty_state() -> dict[str, Any]:
+    return {"format": STATE_FORMAT, "seq": 0, "versions": {}, "production": None, "production_history": [], "last_change": []}
+
+
+def read_state(root: Path) -> dict[str, Any]:
+    """The committed state (no lock needed: the file is only ever replaced whole)."""
+    path = Path(root) / STATE_FILE
+    if not path.is_file():
+        return empty_state()
+    try:
+        state = read_json(path)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise RegistryError(f"{path}: cannot read the registry state: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise RegistryError(f"{path}: not a registry state file (format {STATE_FORMAT} expected)")
+    return state
+
+
+def production_model_dir(registry_dir: Path | str | None) -> Path | None:
+    """Directory of the production version, or None (no registry, or nothing promoted yet).
+
+    Cheap (one small JSON read, no lock, no TensorFlow): the service may call it on every poll.
+    """
+    if registry_dir is None:
+        return None
+    root = Path(registry_dir)
+    version = read_state(root).get("production")
+    if not version:
+        return None
+    path = root / VERSIONS_DIR / version
+    return path if path.is_dir() else None
+
+
+def read_model_metadata(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / METADATA_FILE
+    if not path.is_file():
+        raise RegistryError(f"{model_dir}: no {METADATA_FILE}; not a model directory")
+    try:
+        meta = read_json(path)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise RegistryError(f"{path}: unreadable metadata: {exc}") from None
+    if not isinstance(meta, dict):
+        raise RegistryError(f"{path}: metadata must be a JSON object")
+    return meta
+
+
+def verify_model_dir(model_dir: Path) -> None:
+    """Refuse a model the service could not load (missing files, sha256 mismatch, shapes that disagree)."""
+    from app.model.artifacts import ModelLoadError, load_bundle  # noqa: PLC0415 - NumPy only, no TensorFlow
+
+    try:
+        load_bundle(model_dir)
+    except ModelLoadError as exc:
+        raise RegistryError(f"not registering a model the service cannot load: {exc}") from None
+
+
+def _read_optional_json(path: Path) -> Any:
+    try:
+        return read_json(path) if path.is_file() else None
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+class Registry:
+    """One registry directory. Read methods need no lock; every change runs in ``_transaction``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.versions_dir = self.root / VERSIONS_DIR
+        self.state_path = self.root / STATE_FILE
+        self.audit_path = self.root / AUDIT_FILE
+
+    # ----------------------------------------------------------------- reading
+    def state(self) -> dict[str, Any]:
+        """Committed state, plus version directories not yet committed (an interrupted register) as stage ``none``."""
+        state = read_state(self.root)
+        for name in self._version_dirs():
+            if name not in state["versions"]:
+                state["versions"][name] = {"number": None, "stage": "none", "registered_at": None,
+                                           "stage_changed_at": None, "uncommitted": True}
+        return state
+
+    def production(self) -> str | None:
+        return read_state(self.root).get("production")
+
+    def version_dir(self, version: str) -> Path:
+        return self.versions_dir / check_version_id(version)
+
+    def resolve(self, ref: str) -> str:
+        """A version id, or its registration number ("3" or "#3") when no version has that id."""
+        return self._known(self.state(), ref)
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Summary of every version, in registration order."""
+        state = self.state()
+        rows = [self._summary(name, entry, state) for name, entry in state["versions"].items()]
+        return sorted(rows, key=lambda r: (r["number"] is None, r["number"] or 0, r["version"]))
+
+    def version_info(self, ref: str, *, detail: bool = True) -> dict[str, Any]:
+        """Summary plus (``detail``) the metadata (ID lists as counts), evaluation report, gate decision and audit lines."""
+        state = self.state()
+        version = self.resolve(ref)
+        info = self._summary(version, state["versions"][version], state)
+        if detail:
+            vdir = self.versions_dir / version
+            meta = _read_optional_json(vdir / METADATA_FILE)
+            if isinstance(meta, dict):  # the ID lists are as long as the data; counts say enough here
+                meta = {k: (len(v) if k in _ID_LISTS and isinstance(v, list) else v) for k, v in meta.items()}
+            info["metadata"] = meta
+            info["evaluation"] = _read_optional_json(vdir / EVALUATION_FILE)
+            info["decision"] = _read_optional_json(vdir / DECISION_FILE)
+            info["audit"] = self.audit(version)
+        return info
+
+    def audit(self, version: str | None = None) -> list[dict[str, Any]]:
+        rows = read_jsonl(self.audit_path)
+        state = read_state(self.root)
+        seen = {r.get("seq") for r in rows}
+        rows += [r for r in state.get("last_change", []) if r.get("seq") not in seen]  # not yet appended
+        return [r for r in rows if version is None or r.get("version") == version]
+
+    def _summary(self, version: str, entry: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        vdir = self.versions_dir / version
+        meta = _read_optional_json(vdir / METADATA_FILE) or {}
+        evaluation = _read_optional_json(vdir / EVALUATION_FILE) or {}
+        decision = _read_optional_json(vdir / DECISION_FILE) or {}
+        return {
+            "version": version,
+            "number": entry.get("number"),
+            "stage": entry.get("stage", "none"),
+            "is_production": state.get("production") == version,
+            "registered_at": entry.get("registered_at"),
+            "stage_changed_at": entry.get("stage_changed_at"),
+            "created_at": meta.get("created_at"),
+            "model_type": meta.get("model_type"),
+            "metrics": meta.get("metrics") or {},
+            "validation_metrics": (evaluation.get("candidate") or {}).get("metrics") or {},
+            "decision": decision.get("decision"),
+            "data_summary": meta.get("data_summary") or {},
+            "path": str(vdir),
+        }
+
+    def _version_dirs(self) -> list[str]:
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.versions_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(TMP_PREFIX) and (p / METADATA_FILE).is_file()
+        )
+
+    # ----------------------------------------------------------------- changing
+    def register(
+        self,
+        model_dir: Path | str,
+        *,
+        actor: str | None = None,
+        reason: str = "",
+        stage: str = "none",
+        move: bool = False,
+        verify: Callable[[Path], Any] | None = verify_model_dir,
+    ) -> str:
+        """Copy (or move) a trained model directory in as a new version; returns the version id.
+
+        The id is ``metadata.json``'s ``version`` (so the service reports the registry's id). ``stage`` may be ``none`` or ``staging``
+        (production is reached through ``promote``, normally by the gate). ``verify(model_dir)`` raises
+        to refuse a broken model before anything is written (default: it must load with ``load_bundle``).
+        """
+        model_dir = Path(model_dir)
+        meta = read_model_metadata(model_dir)
+        version = check_version_id(str(meta.get("version") or ""))
+        if stage not in ("none", "staging"):
+            raise StageError(f"register with stage 'none' or 'staging', not {stage!r}; promote to production afterwards")
+        if verify is not None:
+            verify(model_dir)
+        with self._transaction("register", actor, reason) as state:
+            dst = self.versions_dir / version
+            if version in state["versions"] or dst.exists():
+                raise VersionExistsError(f"version {version!r} is already registered; versions are never overwritten")
+            copy_dir_atomic(model_dir, dst, move=move)
+            numbers = [e.get("number") or 0 for e in state["versions"].values()]
+            state["versions"][version] = {
+                "number": max(numbers, default=0) + 1,
+                "stage": stage,
+                "registered_at": utc_now(),
+                "stage_changed_at": utc_now(),
+            }
+        return version
+
+    def promote(self, ref: str, to: str, *, actor: str | None = None, reason: str = "") -> dict[str, Any]:
+        """Move a version to ``staging`` or ``production``; the previous production version is archived."""
+        if to not in ("staging", "production"):
+            raise StageError(f"promote to 'staging' or 'production', not {to!r}")
+        with self._transaction(f"promote-{to}", actor, reason) as state:
+            version = self._known(state, ref)
+            current = state["versions"][version]["stage"]
+            if current == to:
+                raise StageError(f"version {version!r} is already in {to}")
+            if current == "production":
+                raise StageError(f"version {version!r} is in production; promote another version or roll back instead")
+            if to == "production":
+                previous = state["production"]
+                if previous:
+                    self._set_stage(state, previous, "archived")
+                state["production"] = version
+                state["production_history"].append(version)
+            self._set_stage(state, version, to)
+        return self.version_info(version, detail=False)
+
+    def archive(self, ref: str, *, actor: str | None = None, reason: str = "") -> dict[str, Any]:
+        with self._transaction("archive", actor, reason) as state:
+            version = self._known(state, ref)
+            current = state["versions"][version]["stage"]
+            if current == "production":
+                raise StageError(f"version {version!r} is in production: roll back or promote another version first")
+            if current == "archived":
+                raise StageError(f"version {version!r} is already archived")
+            self._set_stage(state, version, "archived")
+        return self.version_info(version, detail=False)
+
+    def rollback(self, *, actor: str | None = None, reason: str = "") -> tuple[str, str]:
+        """Production goes back to the version that was in production before the current one.
+
+        Returns (from, to). The current version is archived and leaves the history, so repeated
+        rollbacks walk further back; versions whose directory is gone are skipped.
+        """
+        with self._transaction("rollback", actor, reason) as state:
+            current = state["production"]
+            if not current:
+                raise StageError("nothing to roll back: no version is in production")
+            history = [v for v in state["production_history"] if v in state["versions"]]
+            while history and history[-1] == current:
+                history.pop()
+            while history and not (self.versions_dir / history[-1]).is_dir():
+                history.pop()
+            if not history:
+                raise StageError(f"cannot roll back: {current!r} has no earlier production version to return to")
+            target = history[-1]
+            self._set_stage(state, current, "archived")
+            self._set_stage(state, target, "production")
+            state["production"] = target
+            state["production_history"] = history
+        return current, target
+
+    @staticmethod
+    def _known(state: dict[str, Any], ref: str) -> str:
+        versions = state["versions"]
+        if ref in versions:
+            return ref
+        number = ref.lstrip("#")
+        if number.isdigit():
+            for name, entry in versions.items():
+                if entry.get("number") == int(number):
+                    return name
+        recent = sorted(versions, key=lambda v: versions[v].get("number") or 0)[-10:]
+        known = ", ".join(recent) if recent else "none registered"
+        raise UnknownVersionError(f"unknown model version {ref!r} (latest known: {known}; see the list command)")
+
+    @staticmethod
+    def _set_stage(state: dict[str, Any], version: str, stage: str) -> None:
+        assert stage in STAGES
+        entry = state["versions"][version]
+        entry["stage"] = stage
+        entry["stage_changed_at"] = utc_now()
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str, actor: str | None, reason: str) -> Iterator[dict[str, Any]]:
+        """Yield a copy of the state to change; commit it (state, then audit) when the block succeeds.
+
+        Transactions wait for each other (a blocking lock): they are short, and a CLI change made
+        during a retraining run should go through, not fail."""
+        with file_lock(self.root / LOCK_FILE):
+            before = self._recover()
+            after = copy.deepcopy(before)
+            yield after
+            self._commit(before, after, action, actor or default_actor(), reason)
+
+    def _commit(self, before: dict[str, Any], after: dict[str, Any], action: str, actor: str, reason: str) -> None:
+        seq = int(before["seq"]) + 1
+        now = utc_now()
+        entries = []
+        for version, entry in after["versions"].items():
+            old = before["versions"].get(version, {}).get("stage")
+            if old != entry["stage"] or version not in before["versions"]:
+                entries.append({
+                    "seq": seq, "time": now, "actor": actor, "reason": reason, "action": action,
+                    "version": version, "from": old, "to": entry["stage"],
+                    "production_before": before["production"], "production_after": after["production"],
+                })
+        if not entries:
+            return
+        after["seq"] = seq
+        after["last_change"] = entries
+        write_json_atomic(self.state_path, after)  # the commit point
+        append_lines_durable(self.audit_path, [orjson.dumps(e) for e in entries])
+
+    def _recover(self) -> dict[str, Any]:
+        """Finish what a crashed transaction left (under the lock): missing audit lines, temp files, orphans."""
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        state = read_state(self.root)
+        logged = {r.get("seq") for r in read_jsonl(self.audit_path)}
+        missing = [e for e in state.get("last_change", []) if e.get("seq") not in logged]
+        if missing:
+            append_lines_durable(self.audit_path, [orjson.dumps(e) for e in missing])
+        for stale in [*self.root.glob(f"{TMP_PREFIX}*"), *self.versions_dir.glob(f"{TMP_PREFIX}*")]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+        orphans = [v for v in self._version_dirs() if v not in state["versions"]]
+        if orphans:
+            after = copy.deepcopy(state)
+            numbers = [e.get("number") or 0 for e in after["versions"].values()]
+            for i, version in enumerate(orphans, start=1):
+                after["versions"][version] = {"number": max(numbers, default=0) + i, "stage": "none",
+                                              "registered_at": utc_now(), "stage_changed_at": utc_now()}
+            self._commit(state, after, "adopt", "registry", "version directory found without a committed registration")
+            state = after
+        return state

@@ -1,0 +1,77 @@
+"""The engines a loaded model serves: the trained model itself, and the others fitted on its history.
+
+The trained model ("nn") and the cheap engines are ready at load; the others are fitted on their
+first request, off the event loop, once (concurrent first requests wait for the same fit). An engine
+the catalogue is too large for (its ``max_items``) is refused with the reason instead of being fitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import scipy.sparse as sp
+
+from app.data.features import ItemFeatures
+from app.model.base import Recommender
+from app.model.engines import ENGINES, make_engine, too_large
+
+log = logging.getLogger(__name__)
+
+#: Fitted when a model is loaded (cheap at any catalogue size); the others on their first request.
+EAGER = ("popular", "baseline")
+
+
+class EngineUnavailable(ValueError):
+    """An engine that exists but cannot serve this model (e.g. EASE on a huge catalogue), or is not fitted yet."""
+
+
+class FittedEngines:
+    """Engines by name for one loaded model (read-only for requests once an engine is in)."""
+
+    def __init__(self, served: Recommender, history: sp.csr_matrix, features: ItemFeatures, version: str):
+        self.history = history
+        self.features = features
+        self.version = version
+        self._engines: dict[str, Recommender] = {"nn": served}
+        self._locks: dict[str, asyncio.Lock] = {}
+        for name in EAGER:
+            self._engines[name] = self._fit(name)
+
+    def get(self, name: str) -> Recommender:
+        engine = self._engines.get(name)
+        if engine is None:
+            raise EngineUnavailable(f"engine {name!r} is not fitted yet")
+        return engine
+
+    def is_ready(self, name: str) -> bool:
+        return name in self._engines
+
+    @property
+    def ready(self) -> dict[str, bool]:
+        return {name: name in self._engines for name in ENGINES}
+
+    def _fit(self, name: str) -> Recommender:
+        reason = too_large(name, self.history.shape[1])
+        if reason is not None:
+            raise EngineUnavailable(reason)
+        started = time.perf_counter()
+        engine = make_engine(name).fit(self.history, self.features)
+        log.info("fitted engine %s on model %s in %.2fs", name, self.version, time.perf_counter() - started)
+        return engine
+
+    async def ensure(self, name: str) -> None:
+        """Fit ``name`` if it is not fitted yet, in a worker thread, once."""
+        if name in self._engines:
+            return
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            if name in self._engines:
+                return
+            try:
+                self._engines[name] = await asyncio.to_thread(self._fit, name)
+            except EngineUnavailable:
+                raise
+            except (ValueError, MemoryError, RuntimeError) as exc:
+                raise EngineUnavailable(f"engine {name!r} could not be fitted on this model: {exc}") from exc

@@ -1,0 +1,175 @@
+"""The serving runtime: one loaded model with everything a request reads from it (``loading`` swaps them).
+
+A ``Runtime`` is built once per model (at start-up or on reload), checked, and then only read, so a
+request that took it at its start finishes on that object even if a reload swaps in a new one
+meanwhile. It holds the model's history (seen items), its engines, catalogue, filter masks and
+precomputed tables; ``strategies`` turns a request into a list with them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.config import Settings
+from app.data.features import item_features
+from app.model.artifacts import ModelBundle, ModelLoadError
+from app.model.base import csr_row
+from app.model.embedding_scoring import SavedEmbedding
+from app.model.popularity import PopularityRecommender
+from app.service.core.catalogue import Catalogue
+from app.service.core.filters import BoundedCache, CandidateMasks
+from app.service.core.fitted import FittedEngines
+from app.service.core.precompute import precompute
+from app.service.core.reasons import ReasonTexts
+
+#: Recency half-life of ``/popular?trending=true``.
+TRENDING_HALF_LIFE_DAYS = 30.0
+#: Users checked against the served model's own scores when a model is loaded.
+CHECK_USERS = 4
+#: Popular lists (k x filters x trending) kept per runtime: they are the same for every user.
+POPULAR_CACHE_SIZE = 1024
+
+
+def _finite(name: str, a: np.ndarray) -> None:
+    if a.size and not np.isfinite(a).all():
+        raise ModelLoadError(f"{name} contains NaN or infinite values")
+
+
+def _constant_scores(engine: Any, n_items: int) -> np.ndarray:
+    """The scores of an engine that ranks every user alike (popular, trending)."""
+    return np.asarray(engine.score(np.array([-1]), sp.csr_matrix((1, n_items), dtype=np.float32)), np.float32)[0]
+
+
+class Runtime:
+    """One model, its catalogue and engines, ready to answer requests (read-only after ``check``)."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        model_dir: Path,
+        settings: Settings,
+        catalogue: dict[str, dict[str, Any]] | None = None,
+        signature: tuple | None = None,
+    ):
+        self.settings = settings
+        self.model_dir = Path(model_dir)
+        self.signature = signature
+        self.loaded_at = time.time()
+        self.version: str = str(bundle.version)
+        self.metadata: dict[str, Any] = dict(bundle.metadata)
+        self.users = bundle.users
+        self.items = bundle.items
+        self.n_users, self.n_items = len(self.users), len(self.items)
+        self.history: sp.csr_matrix = sp.csr_matrix(bundle.history, dtype=np.float32)
+        self.history.sum_duplicates()  # sorted, unique indices: a user's seen items are an exclusion list as they are
+        if self.history.shape != (self.n_users, self.n_items):
+            raise ModelLoadError(f"history is {self.history.shape}, expected {(self.n_users, self.n_items)} (users x items)")
+        # The same indices as intp: NumPy converts int32 index arrays on every fancy index (3x the cost).
+        self._seen_idx = self.history.indices.astype(np.intp)
+        self._seen_ptr = self.history.indptr.tolist()
+
+        self.served: SavedEmbedding = bundle.scorer()
+        if self.served.item_factors.shape[0] != self.n_items or self.served.item_bias.shape[0] != self.n_items:
+            raise ModelLoadError(
+                f"item_factors {self.served.item_factors.shape} / item_bias {self.served.item_bias.shape} "
+                f"do not match {self.n_items} items"
+            )
+        records = catalogue if catalogue is not None else dict(bundle.catalogue)
+        popularity = np.asarray(bundle.item_popularity, dtype=np.float64)
+        avg_rating = np.asarray(bundle.item_avg_rating, dtype=np.float64)
+        self.features = item_features(self.items.ids, records, avg_rating, np.asarray(bundle.item_last_ts, np.int64))
+        self.engines = FittedEngines(self.served, self.history, self.features, self.version)
+        self.popular_scores = _constant_scores(self.engines.get("popular"), self.n_items)
+        trending = PopularityRecommender(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(self.history, self.features)
+        self.trending_scores = _constant_scores(trending, self.n_items)
+        self.catalogue = Catalogue(self.items, records, self.features, popularity, avg_rating, self.popular_scores)
+        self.masks = CandidateMasks(self.items, self.catalogue)
+        self.reasons = ReasonTexts(self.catalogue)
+        self.popular_cache: BoundedCache[Any] = BoundedCache(POPULAR_CACHE_SIZE)
+        self.tables = precompute(
+            self.served,
+            self.history,
+            self.served.item_unit,
+            self.popular_scores,
+            self.trending_scores,
+            settings.precompute_mb * 2**20,
+        )
+
+    def check(self) -> None:
+        """Refuse a model that cannot serve (before any swap): no items, non-finite arrays or scores, or
+        precomputed scores that disagree with the served model's own."""
+        if self.n_items == 0:
+            raise ModelLoadError("the model has no items")
+        s = self.served
+        for name, arr in (("item_factors", s.item_factors), ("item_bias", s.item_bias), ("user_factors", s.user_factors),
+                          ("history_factors", s.history_factors), ("popular scores", self.popular_scores)):
+            _finite(name, arr)
+        users = np.unique(np.linspace(0, max(0, self.n_users - 1), num=min(CHECK_USERS, self.n_users)).astype(np.int64))
+        for u in users.tolist():
+            ref = np.asarray(s.score(np.array([u]), self.history[u]), dtype=np.float32)[0]
+            _finite("scores", ref)
+            if self.tables.user_scores is not None and not np.allclose(
+                ref, self.tables.user_scores[u], rtol=1e-3, atol=1e-3
+            ):
+                raise ModelLoadError("the served model and its precomputed scores disagree (arrays do not belong together)")
+
+    # ----- lookups ---------------------------------------------------------------------------------------
+    def user_index(self, user_id: str) -> int | None:
+        return self.users.index(user_id)
+
+    def item_index(self, item_id: str) -> int | None:
+        return self.items.index(item_id)
+
+    def seen(self, u: int) -> np.ndarray:
+        """Item indices in the user's training history (a slice, no copy; sorted and unique)."""
+        return self._seen_idx[self._seen_ptr[u] : self._seen_ptr[u + 1]]
+
+    def history_row(self, u: int) -> sp.csr_matrix:
+        """The user's training row as a 1 x n_items CSR (what engines score and explain)."""
+        return csr_row(self.history, u)
+
+    def row(self, indices: np.ndarray) -> sp.csr_matrix:
+        """A one-row history of the given items (seed items), weight 1 each."""
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        return sp.csr_matrix(
+            (np.ones(indices.size, np.float32), indices, np.array([0, indices.size])), shape=(1, self.n_items)
+        )
+
+    def scores(self, engine: str, u: int, row: sp.csr_matrix | None = None) -> np.ndarray:
+        """The engine's scores over the catalogue for user ``u`` (-1: unknown) with history ``row`` (None: the
+        user's training history; the served model's scores of known users may come from the precomputed table)."""
+        if row is None:
+            if engine == "nn" and self.tables.user_scores is not None:
+                return self.tables.user_scores[u]
+            row = self.history_row(u)
+        return np.asarray(self.engines.get(engine).score(np.array([u]), row), dtype=np.float32)[0]
+
+    def item_cosines(self, i: int) -> np.ndarray:
+        """Cosine of every item's embedding to item ``i``'s (what ``/similar`` ranks by)."""
+        if self.tables.item_cosines is not None:
+            return self.tables.item_cosines[i]
+        unit = self.served.item_unit
+        return unit @ unit[i]
+
+    def item_details(self, item_id: str) -> dict[str, Any] | None:
+        return self.catalogue.details(item_id, self.item_index(item_id))
+
+    def ready_info(self) -> dict[str, Any]:
+        return {
+            "status": "ready",
+            "model_version": self.version,
+            "model_type": self.metadata.get("model_type"),
+            "trained_at": self.metadata.get("created_at"),
+            "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.loaded_at)),
+            "model_dir": str(self.model_dir),
+            "users": self.n_users,
+            "items": self.n_items,
+            "catalogue_items": len(self.catalogue.records),
+            "genres": self.catalogue.genre_names,
+            "engines": {name: ("ready" if ok else "fitted on first use") for name, ok in self.engines.ready.items()},
+        }

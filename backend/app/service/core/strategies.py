@@ -1,0 +1,249 @@
+"""What each kind of request returns: a user's list, items similar to an item, popular items, cold-start seeds.
+
+The policy lives here: which engine serves a request (``auto``), when a list falls back to popular
+items and says so, which notes explain the list, and how seed items and seed genres stand in for a
+history. The work is ranking (``ranking``) over the runtime's scores, masks and precomputed lists;
+reasons come from the engines' explanations (``reasons``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.model.engines import ENGINES
+from app.service.core.filters import NO_FILTERS, NO_INDEX, Filters, eligible, exclusion
+from app.service.core.fitted import EngineUnavailable
+from app.service.core.ranking import Result, finish, rank, records, top
+from app.service.core.runtime import Runtime
+
+#: Engines a client may ask for: ``auto`` picks one per user (see ``recommend``).
+ENGINE_NAMES: tuple[str, ...] = ("auto", *sorted(ENGINES))
+
+
+class UnknownItem(KeyError):
+    """An item the model has no embedding for (a 404 with an explanation)."""
+
+    def __init__(self, item_id: str, message: str):
+        super().__init__(message)
+        self.item_id = item_id
+        self.message = message
+
+
+def recommend(
+    rt: Runtime,
+    user_id: str | None,
+    k: int,
+    engine: str = "auto",
+    *,
+    exclude_seen: bool = True,
+    filters: Filters = NO_FILTERS,
+    seed_item_ids: Sequence[str] = (),
+    seed_genres: Sequence[str] = (),
+    user_is_new: bool = False,
+) -> Result:
+    """Top-k for a user (known or not) with the requested engine.
+
+    Known user with history: the engine asked for; ``auto`` is ``nn`` from ``min_history_for_nn``
+    positives, the baseline below that (``fallback_used``). Unknown user (or no history): with
+    known ``seed_item_ids``, the engine scores the seeds as a history; otherwise popular items,
+    ``seed_genres`` first (``fallback_used`` unless ``popular`` was asked for). ``user_is_new``: the
+    store has events for this user logged since training (we cannot personalise for them until the
+    next training run, and say so).
+    """
+    if engine not in ENGINE_NAMES:
+        raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    mask = rt.masks.mask(filters)
+    u = rt.user_index(user_id) if user_id is not None else None
+    notes: list[str] = []
+    unknown_seeds: list[str] = []
+    seed_idx = NO_INDEX
+    if seed_item_ids:
+        found = rt.items.indices(seed_item_ids)
+        unknown_seeds = [s for s, i in zip(seed_item_ids, found.tolist(), strict=True) if i < 0]
+        seed_idx = np.unique(found[found >= 0])
+        if unknown_seeds:
+            notes.append(
+                f"{len(unknown_seeds)} seed item(s) are unknown to the model and were ignored: "
+                + ", ".join(unknown_seeds[:10])
+            )
+    cat = rt.catalogue
+    seed_cols = cat.genre_columns(seed_genres, "seed_genres") if seed_genres else NO_INDEX
+    hist = rt.seen(u) if u is not None else NO_INDEX
+    exclude = exclusion(hist if exclude_seen else None, seed_idx if seed_idx.size else None)
+    if u is None and user_id is not None:
+        if user_is_new:
+            notes.append(
+                f"user {user_id!r} has events logged since the model was trained; "
+                "personalised recommendations start after the next training run"
+            )
+        else:
+            notes.append(f"user {user_id!r} is unknown to the model")
+
+    wanted = "nn" if engine == "auto" else engine
+    genre_cols = cat.genre_columns(filters.genres) if filters.genres else NO_INDEX
+    if wanted == "popular":
+        return _popular(rt, k, mask, exclude, engine, notes, unknown_seeds, False, genre_cols=genre_cols, seed_cols=seed_cols)
+    if u is not None and hist.size > 0:
+        if seed_item_ids or seed_genres:
+            notes.append("seed_item_ids and seed_genres are for users without history; this user's history is used")
+        if engine == "auto" and hist.size < rt.settings.min_history_for_nn:
+            wanted = "baseline"
+            notes.append(
+                f"the user has {hist.size} positive(s), fewer than {rt.settings.min_history_for_nn} "
+                "needed for the personalised model; using the baseline"
+            )
+        fallback = wanted != ("nn" if engine == "auto" else engine)
+        seen_excluded = exclude_seen and not seed_idx.size
+        return _personal(rt, wanted, u, None, k, mask, exclude, engine, notes, unknown_seeds, fallback, seen_excluded)
+    if seed_idx.size:
+        # Engines score a user from a history row (the served model pools its items' embeddings): the seeds stand in for one.
+        return _personal(
+            rt, wanted, -1, rt.row(seed_idx), k, mask, exclude, engine, notes, unknown_seeds, False, False,
+            liked=False, strategy="seed_items",
+        )
+    if u is not None and engine != "auto":
+        notes.append("the user has no history in the model")
+    if seed_item_ids and not seed_idx.size:
+        notes.append("no seed item is known to the model")
+    return _popular(rt, k, mask, exclude, engine, notes, unknown_seeds, True, genre_cols=genre_cols, seed_cols=seed_cols)
+
+
+def _personal(
+    rt: Runtime,
+    engine: str,
+    u: int,
+    row: sp.csr_matrix | None,
+    k: int,
+    mask: np.ndarray | None,
+    exclude: np.ndarray,
+    requested: str,
+    notes: list[str],
+    unknown_seeds: list[str],
+    fallback: bool,
+    seen_excluded: bool,
+    *,
+    liked: bool = True,
+    strategy: str = "personalised",
+) -> Result:
+    """The engine's list for user ``u``: a known user's training history when ``row`` is None (built only
+    when needed), else ``row`` (seed items, with u = -1). ``seen_excluded``: ``exclude`` is exactly the
+    user's seen items, so the precomputed list may answer."""
+    tables = rt.tables
+    best = (tables.user_best, u) if engine == "nn" and u >= 0 and seen_excluded and tables.user_best else None
+    ranked = top(best, lambda: rt.scores(engine, u, row), k, mask, exclude, rt.popular_scores, rt.n_items)
+    own = ranked.idx[: ranked.n_own]
+    if ranked.positions is not None and tables.user_why is not None:
+        reasons = rt.reasons.similar_to(tables.user_why[u][ranked.positions], liked)
+    else:
+        history = row if row is not None else rt.history_row(u)
+        reasons = rt.reasons.explained(rt.engines.get(engine).explain(u, history, own), history, engine, liked)
+    if ranked.n_own < ranked.idx.size:
+        reasons += rt.reasons.popular(ranked.idx[ranked.n_own :])
+        notes.append(f"{ranked.idx.size - ranked.n_own} item(s) filled from the popular list")
+        fallback = True
+    items = records(rt.catalogue.base, ranked.idx, ranked.scores, reasons)
+    return finish(Result(engine, requested, fallback, strategy, items, ranked.total, notes, unknown_seeds), k)
+
+
+def _popular(
+    rt: Runtime,
+    k: int,
+    mask: np.ndarray | None,
+    exclude: np.ndarray,
+    requested: str,
+    notes: list[str],
+    unknown_seeds: list[str],
+    fallback: bool,
+    *,
+    trending: bool = False,
+    genre_cols: np.ndarray | None = None,
+    seed_cols: np.ndarray | None = None,
+) -> Result:
+    """Popular (or trending) items; with ``seed_cols`` the seed genres come first, popular overall after."""
+    scores = rt.trending_scores if trending else rt.popular_scores
+    strategy = "trending" if trending else "popular"
+    if seed_cols is not None and seed_cols.size:
+        seed_mask = rt.catalogue.genre_masks[seed_cols].any(axis=0)
+        ranked = rank(scores, k, seed_mask if mask is None else (mask & seed_mask), exclude, None, rt.n_items)
+        idx, scores_out = ranked.idx, ranked.scores
+        reasons = rt.reasons.popular(idx, seed_cols)
+        strategy = "seed_genres"
+        if idx.size < k:
+            more = rank(scores, k - idx.size, mask, np.concatenate([exclude, idx]), None, rt.n_items)
+            reasons += rt.reasons.popular(more.idx, None, trending)
+            idx, scores_out = np.concatenate([idx, more.idx]), np.concatenate([scores_out, more.scores])
+            notes.append(f"only {ranked.total} item(s) match the seed genres; the rest are popular overall")
+        total = eligible(mask, exclude, rt.n_items)
+    else:
+        best = (rt.tables.popular_best, int(trending)) if exclude.size == 0 and rt.tables.popular_best else None
+        ranked = top(best, lambda: scores, k, mask, exclude, None, rt.n_items)
+        idx, scores_out, total = ranked.idx, ranked.scores, ranked.total
+        reasons = rt.reasons.popular(idx, genre_cols, trending)
+    items = records(rt.catalogue.base, idx, scores_out, reasons)
+    return finish(Result("popular", requested, fallback, strategy, items, total, notes, unknown_seeds), k)
+
+
+def similar(
+    rt: Runtime,
+    item_id: str,
+    k: int,
+    *,
+    filters: Filters = NO_FILTERS,
+    user_id: str | None = None,
+    exclude_seen: bool = False,
+    item_is_new: bool = False,
+) -> Result:
+    """Items closest to one item in the served model's item embeddings (cosine), the item itself excluded."""
+    i = rt.item_index(item_id)
+    if i is None:
+        if item_is_new:
+            msg = (
+                f"item {item_id!r} appears only in events logged since the model was trained; "
+                "it gets an embedding in the next training run"
+            )
+        elif item_id in rt.catalogue.records:
+            msg = f"item {item_id!r} is in the catalogue but has no interactions in the model's training data"
+        else:
+            msg = f"item {item_id!r} is unknown to the model and the catalogue"
+        raise UnknownItem(item_id, msg)
+    mask = rt.masks.mask(filters)
+    u = rt.user_index(user_id) if user_id is not None else None
+    seen = rt.seen(u) if (exclude_seen and u is not None) else None
+    exclude = exclusion(seen, np.array([i]))
+    best = (rt.tables.item_best, i) if seen is None and rt.tables.item_best else None
+    ranked = top(best, lambda: rt.item_cosines(i), k, mask, exclude, None, rt.n_items)
+    text = rt.catalogue.similar_text[i]
+    items = records(rt.catalogue.base, ranked.idx, ranked.scores, [[text] for _ in range(ranked.idx.size)])
+    return finish(Result("nn", "nn", False, "similar_item", items, ranked.total), k)
+
+
+def popular(
+    rt: Runtime,
+    k: int,
+    *,
+    filters: Filters = NO_FILTERS,
+    trending: bool = False,
+    user_id: str | None = None,
+    exclude_seen: bool = False,
+) -> Result:
+    """Most popular items (or trending: recency-weighted), filtered.
+
+    Lists that exclude no user's history are cached per runtime: they depend only on the model and the
+    query, and ranking them was most of this endpoint's cost. Callers get their own ``notes`` list; the
+    items are shared and never changed after they are built."""
+    u = rt.user_index(user_id) if (exclude_seen and user_id is not None) else None
+    key = (k, trending, filters)
+    cached = rt.popular_cache.get(key) if u is None else None
+    if cached is not None:
+        return replace(cached, notes=list(cached.notes))
+    mask = rt.masks.mask(filters)
+    exclude = exclusion(rt.seen(u) if u is not None else None)
+    genre_cols = rt.catalogue.genre_columns(filters.genres, "genre") if filters.genres else None
+    result = _popular(rt, k, mask, exclude, "popular", [], [], False, trending=trending, genre_cols=genre_cols)
+    if u is None:
+        rt.popular_cache.put(key, replace(result, notes=list(result.notes)))
+    return result

@@ -1,0 +1,92 @@
+"""The only way a route reaches the app's shared objects: settings, the serving runtime, the store, the model manager.
+
+Direct routes call the plain functions at their start; ordinary routes declare the ``*Dep`` aliases
+(async dependencies, so FastAPI does not send them to its thread pool).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.config import Settings
+from app.service.core.loading import ModelManager
+from app.service.core.runtime import Runtime
+from app.service.http.monitoring import Monitoring
+from app.service.http.responses import ApiError, field_error
+from app.store import Store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime serving right now; hold on to it for the whole request (a reload may swap it)."""
+    rt = getattr(request.app.state, "runtime", None)
+    if rt is None:
+        manager = getattr(request.app.state, "model_manager", None)
+        reason = getattr(manager, "error", None) or "the service is starting"
+        raise ApiError(503, f"no model loaded: {reason}; fix the model directory and POST /admin/reload")
+    return rt
+
+
+def current_runtime(request: Request) -> Runtime | None:
+    """The runtime serving right now, or None while no model is loaded (for views that work without one)."""
+    return getattr(request.app.state, "runtime", None)
+
+
+def get_store(request: Request) -> Store:
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ApiError(503, "the event store is not open (service starting or stopping)")
+    return store
+
+
+def get_manager(request: Request) -> ModelManager:
+    return request.app.state.model_manager
+
+
+def get_monitoring(request: Request) -> Monitoring | None:
+    return getattr(request.app.state, "monitoring", None)
+
+
+def check_k(request: Request, k: int, location: str, field: str) -> int:
+    """The upper bound of ``k`` is a setting, so it is checked here (422 in Pydantic's shape)."""
+    max_k = request.app.state.settings.max_k
+    if k > max_k:
+        raise field_error(location, field, f"Input should be less than or equal to {max_k}", "less_than_equal")
+    return k
+
+
+async def _settings(request: Request) -> Settings:
+    return get_settings(request)
+
+
+async def _runtime(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+async def _current_runtime(request: Request) -> Runtime | None:
+    return current_runtime(request)
+
+
+async def _store(request: Request) -> Store:
+    return get_store(request)
+
+
+async def _manager(request: Request) -> ModelManager:
+    return get_manager(request)
+
+
+async def _monitoring(request: Request) -> Monitoring | None:
+    return get_monitoring(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+CurrentRuntimeDep = Annotated[Runtime | None, Depends(_current_runtime)]
+StoreDep = Annotated[Store, Depends(_store)]
+ManagerDep = Annotated[ModelManager, Depends(_manager)]
+MonitoringDep = Annotated[Monitoring | None, Depends(_monitoring)]

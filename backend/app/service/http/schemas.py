@@ -1,0 +1,469 @@
+"""Request and response shapes of the recommendation API: validation at the boundary, examples for /docs.
+
+Every request model forbids unknown fields (a typo is a 422 naming the field, not a silently
+ignored filter). ``k`` has a lower bound here and an upper bound from ``Settings.max_k`` (checked
+in the handler, since it is a runtime setting; default 100). Response models document the JSON the
+handlers build as plain dicts (they are not used to re-validate responses: speed).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
+
+from app.model.engines import ENGINES
+
+#: printable text: no ASCII/C1 control characters
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+ID_MAX = 128
+#: ids are stripped, as the event reader strips them: " 196" is user 196, a blank id is a 422
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ID_MAX, pattern=_PRINTABLE)]
+Genre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)]
+Platform = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
+EngineName = Literal[("auto", *sorted(ENGINES))]  # type: ignore[valid-type]  # as app.service.core.strategies.ENGINE_NAMES
+Year = Annotated[int, Field(ge=0, le=3000)]
+MAX_LIST = 1_000
+#: Seed items a cold-start request may name (each one is a row of the pooled history).
+MAX_SEEDS = 100
+
+K_DESCRIPTION = "Number of items, 1..max_k (setting RECOMMENDER_MAX_K, default 100); default 10."
+LIMIT_DESCRIPTION = "The same as k (either name is accepted; give one)."
+DEFAULT_K = 10
+ENGINE_DESCRIPTION = (
+    "auto: nn when the model knows the user and they have enough history, else baseline when they have "
+    "history, else popular (seed items: similar to the seeds). nn: the embedding model. baseline: weighted "
+    "heuristic (popularity 0.55, average rating 0.25, genre match 0.20). popular. itemknn, ease, als: the "
+    "evaluation baselines (fitted on first use)."
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+def _one_size(cls: type[BaseModel], value: int | None, info: ValidationInfo) -> int | None:
+    """``k`` and ``limit`` name the same thing: both may be given only with the same value."""
+    other = "limit" if info.field_name == "k" else "k"
+    given = info.data.get(other)
+    if value is not None and given is not None and value != given:
+        raise ValueError(f"k and limit are the same parameter and differ ({other}={given}, {info.field_name}={value}); give one")
+    return value
+
+
+def list_size(request: BaseModel) -> tuple[int, str]:
+    """(number of items asked for, the name the client used: ``k`` or ``limit``) of a request with both."""
+    k, limit = getattr(request, "k"), getattr(request, "limit")
+    if k is not None:
+        return k, "k"
+    if limit is not None:
+        return limit, "limit"
+    return DEFAULT_K, "k"
+
+
+class _YearRange(_Strict):
+    year_min: Year | None = Field(
+        None, description="Only items released in or after this year (items without a year are dropped)."
+    )
+    year_max: Year | None = Field(None, description="Only items released in or before this year.")
+
+    @field_validator("year_max")
+    @classmethod
+    def _ordered(cls, v: int | None, info: ValidationInfo) -> int | None:
+        lo = info.data.get("year_min")
+        if v is not None and lo is not None and v < lo:
+            raise ValueError(f"year_max ({v}) must be >= year_min ({lo})")
+        return v
+
+
+class _Filters(_YearRange):
+    genres: list[Genre] = Field(
+        default_factory=list, max_length=50, description="Keep items with any of these genres (case-insensitive)."
+    )
+    exclude_items: list[Id] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Never return these item ids."
+    )
+
+
+class RecommendRequest(_Filters):
+    """Body of ``POST /recommend``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        coerce_numbers_to_str=True,
+        json_schema_extra={
+            "examples": [
+                {"user_id": "196", "k": 10, "engine": "auto", "genres": ["Comedy"], "year_min": 1990, "year_max": 1998},
+                {"user_id": "new-visitor-1", "k": 5, "seed_item_ids": ["50", "181"], "platform": "mobile"},
+                {"user_id": "new-visitor-2", "k": 5, "engine": "popular", "seed_genres": ["Sci-Fi"]},
+            ]
+        },
+    )
+
+    user_id: Id | None = Field(None, description="The user; unknown or omitted users get cold-start lists.")
+    k: int | None = Field(None, ge=1, description=K_DESCRIPTION)
+    limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
+    _size = field_validator("k", "limit")(_one_size)
+    engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION)
+    exclude_seen: bool = Field(True, description="Drop items in the user's training history.")
+    seed_item_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=MAX_SEEDS,
+        description="Cold start: items the user picked; the list is similar to them. Unknown ids are reported, not fatal.",
+    )
+    seed_genres: list[Genre] = Field(
+        default_factory=list, max_length=50, description="Cold start: popular items in these genres first."
+    )
+    platform: Platform | None = Field(
+        None, description="Client platform (web, mobile, ...), logged with the impression."
+    )
+
+
+class SimilarRequest(_Filters):
+    """Body of ``POST /similar``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        coerce_numbers_to_str=True,
+        json_schema_extra={
+            "examples": [{"item_id": "50", "k": 10}, {"item_id": "50", "k": 5, "genres": ["Action"], "year_min": 1980}]
+        },
+    )
+
+    item_id: Id = Field(description="The item to find neighbours of (cosine over the model's item embeddings).")
+    k: int | None = Field(None, ge=1, description=K_DESCRIPTION)
+    limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
+    _size = field_validator("k", "limit")(_one_size)
+    user_id: Id | None = Field(
+        None, description="Optional: logged with the impression; with exclude_seen, drops their history."
+    )
+    exclude_seen: bool = Field(True, description="With user_id: drop items in that user's training history.")
+    platform: Platform | None = None
+
+
+class RecommendationsPathQuery(_Strict):
+    """Query of ``GET /recommendations/{user_id}``."""
+
+    limit: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
+    k: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
+    _size = field_validator("k", "limit")(_one_size)
+    engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION)
+    platform: Platform | None = Field(None, examples=["web"])
+
+
+class RecommendationsQuery(_Strict):
+    """Query of ``GET /recommendations``."""
+
+    user_id: Id = Field(description="The user.", examples=["196"])
+    k: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
+    limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
+    _size = field_validator("k", "limit")(_one_size)
+    engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION, examples=["auto"])
+    platform: Platform | None = Field(None, examples=["mobile"])
+
+
+class PopularQuery(_YearRange):
+    """Query of ``GET /popular``."""
+
+    k: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
+    limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
+    _size = field_validator("k", "limit")(_one_size)
+    genre: list[Genre] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Any of these genres (repeat the parameter).",
+        examples=[["Comedy"]],
+    )
+    trending: bool = Field(
+        False, description="Recency-weighted popularity (half-life 30 days before the newest interaction)."
+    )
+    user_id: Id | None = Field(
+        None, description="Optional: logged with the impression; with exclude_seen, drops their history."
+    )
+    exclude_seen: bool = False
+    platform: Platform | None = None
+
+
+class ItemsQuery(_Strict):
+    """Query of ``GET /items``."""
+
+    query: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")] | None = Field(
+        None, description="Case-insensitive title substring; titles starting with it come first.", examples=["star"]
+    )
+    genre: Genre | None = Field(None, examples=["Sci-Fi"])
+    limit: int = Field(20, ge=1, description="Number of items, 1..max_k.", examples=[20])
+
+
+ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
+
+
+# ----- responses (documentation) -------------------------------------------------------------------------------
+class RecommendedItem(BaseModel):
+    item_id: str
+    title: str
+    genres: list[str]
+    year: int | None
+    score: float
+    rank: int
+    reasons: list[str] = Field(
+        description='What produced the item: "similar to <title> you liked", "matches your genres", '
+        '"popular in <genre>", "highly rated (4.3/5)", "trending", ...'
+    )
+
+
+class RecommendationResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recset_id": "0b6f1c54-3f4e-4c2e-9d77-5d2f7f1f2a10",
+                    "user_id": "196",
+                    "engine": "nn",
+                    "requested_engine": "auto",
+                    "model_version": "20261122-0512-ab12cd",
+                    "fallback_used": False,
+                    "strategy": "personalised",
+                    "k": 2,
+                    "total_candidates": 1643,
+                    "notes": [],
+                    "unknown_seed_item_ids": [],
+                    "items": [
+                        {
+                            "item_id": "50",
+                            "title": "Star Wars (1977)",
+                            "genres": ["Action", "Sci-Fi"],
+                            "year": 1977,
+                            "score": 4.21,
+                            "rank": 1,
+                            "reasons": ["similar to Return of the Jedi (1983) you liked"],
+                        },
+                        {
+                            "item_id": "181",
+                            "title": "Return of the Jedi (1983)",
+                            "genres": ["Action", "Sci-Fi"],
+                            "year": 1983,
+                            "score": 3.97,
+                            "rank": 2,
+                            "reasons": ["similar to Star Wars (1977) you liked"],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    recset_id: str = Field(description="UUID of this list; engagements refer to it.")
+    user_id: str | None
+    engine: str = Field(description="Engine that actually produced the list.")
+    requested_engine: str
+    model_version: str
+    fallback_used: bool = Field(
+        description="True when the list did not come from the engine asked for "
+        "(auto: the personalised model), or was filled from popular items."
+    )
+    strategy: Literal["personalised", "seed_items", "popular", "seed_genres", "similar_item", "trending"]
+    k: int
+    total_candidates: int = Field(
+        description="Items that passed the filters and exclusions (the list is shorter than k "
+        "only when this is smaller than k)."
+    )
+    notes: list[str] = Field(
+        description="Why the list is what it is (unknown user, seeds ignored, fewer matches, ...)."
+    )
+    unknown_seed_item_ids: list[str]
+    items: list[RecommendedItem]
+    item_id: str | None = Field(None, description="/similar only: the query item.")
+
+
+class ItemDetails(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "item_id": "50",
+                    "title": "Star Wars (1977)",
+                    "genres": ["Action", "Sci-Fi"],
+                    "year": 1977,
+                    "in_model": True,
+                    "popularity": 583,
+                    "popularity_rank": 1,
+                    "avg_rating": 4.358,
+                }
+            ]
+        },
+    )
+
+    item_id: str
+    title: str | None
+    genres: list[str]
+    year: int | None
+    in_model: bool
+    popularity: int = Field(description="Users with a positive interaction in the training data.")
+    popularity_rank: int | None
+    avg_rating: float | None = Field(description="Mean rating in the training data; null when unknown.")
+
+
+class SearchItem(BaseModel):
+    item_id: str
+    title: str | None
+    genres: list[str]
+    year: int | None
+    popularity: int | None
+
+
+class SearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "star",
+                    "genre": None,
+                    "total": 12,
+                    "items": [
+                        {
+                            "item_id": "50",
+                            "title": "Star Wars (1977)",
+                            "genres": ["Action", "Sci-Fi"],
+                            "year": 1977,
+                            "popularity": 583,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    query: str | None
+    genre: str | None
+    total: int = Field(description="Number of matches (the list holds the first `limit`).")
+    items: list[SearchItem]
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "model_loaded": True,
+                    "model_version": "20261122-0512-ab12cd",
+                    "users": 943,
+                    "items": 1682,
+                }
+            ]
+        }
+    )
+
+    status: Literal["ok"]
+    model_loaded: bool
+    model_version: str | None
+    users: int
+    items: int
+
+
+class ReadyResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "model_version": "20261122-0512-ab12cd",
+                    "model_type": "embedding",
+                    "trained_at": "2026-11-22T05:12:00Z",
+                    "loaded_at": "2026-11-22T06:00:00Z",
+                    "users": 943,
+                    "items": 1682,
+                }
+            ]
+        },
+    )
+
+    status: Literal["ready"]
+    model_version: str
+    trained_at: str | None
+    users: int
+    items: int
+
+
+class ReloadResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reloaded": True,
+                    "model_version": "20261122-0630-ef34ab",
+                    "previous_version": "20261122-0512-ab12cd",
+                    "changed": True,
+                    "model_dir": "backend/models/latest",
+                    "load_seconds": 0.41,
+                }
+            ]
+        }
+    )
+
+    reloaded: bool
+    model_version: str
+    previous_version: str | None
+    changed: bool
+    model_dir: str
+    load_seconds: float
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    detail: Any
+
+
+class FieldError(BaseModel):
+    field: str
+    location: str
+    reason: str
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": "k: Input should be less than or equal to 100",
+                    "detail": [
+                        {
+                            "field": "k",
+                            "location": "query",
+                            "reason": "Input should be less than or equal to 100",
+                            "loc": ["query", "k"],
+                            "msg": "Input should be less than or equal to 100",
+                            "type": "less_than_equal",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    message: str
+    detail: list[FieldError]
+
+
+#: ``responses=`` for routes: the error shapes every endpoint may return.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationErrorResponse, "description": "Invalid parameter: the field and the reason."},
+    503: {
+        "model": ErrorResponse,
+        "description": "No model is loaded yet.",
+        "content": {"application/json": {"example": {"detail": "no model loaded: ..."}}},
+    },
+}

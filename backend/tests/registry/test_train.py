@@ -1,0 +1,103 @@
+"""Training CLI and ``train_model``: metrics beside most-popular on the held-out slice, model directory written."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import scipy.sparse as sp
+
+from app.data.idmap import IdMap
+from app.data.types import Dataset
+from app.model.artifacts import load_bundle
+from app.registry.train import main, train_model
+from tests.model.conftest import planted_matrix
+
+FAST = ["--embedding-dim", "8", "--epochs", "3", "--batch-size", "64", "--learning-rate", "0.05", "--ensemble", "2"]
+
+
+def write_log(path: Path, n_users: int = 30, seed: int = 0) -> None:
+    """Two taste groups over 16 items, 5 positives per user, mixed event types, and one bad line (line 1)."""
+    rng = np.random.default_rng(seed)
+    lines = [b'{"user_id": "u1", "item_id": "i1", "event": "view"}']  # no ts: rejected
+    for u in range(n_users):
+        group = u % 2
+        for k, item in enumerate(rng.choice(8, size=5, replace=False) + 8 * group):
+            event = ["view", "like", "rating"][k % 3]
+            row = {"user_id": f"u{u}", "item_id": f"i{item}", "event": event, "ts": 1_700_000_000 + 3600 * (u + 37 * k),
+                   "platform": "web" if k % 2 else "mobile"}
+            if event == "rating":
+                row["rating"] = 5
+            lines.append(orjson.dumps(row))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def write_items(path: Path) -> None:
+    path.write_bytes(b"".join(orjson.dumps({"item_id": f"i{i}", "title": f"Film {i}", "genres": ["A" if i < 8 else "B"],
+                                            "year": 2000 + i}) + b"\n" for i in range(16)))
+
+
+def test_cli_trains_and_writes_model(tmp_path, capsys):
+    data, items, out = tmp_path / "log.jsonl", tmp_path / "items.jsonl", tmp_path / "models" / "latest"
+    write_log(data)
+    write_items(items)
+    rejects = tmp_path / "rejects.jsonl"
+    code = main(["--data-path", str(data), "--items-path", str(items), "--model-dir", str(out),
+                 "--rejects-path", str(rejects), "--version", "t1", *FAST])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "1 rejected" in printed and "member 2/2 epoch   3/3" in printed and "held-out HR@10" in printed and "most popular" in printed
+    assert len(rejects.read_bytes().splitlines()) == 1
+    bundle = load_bundle(out)
+    meta = bundle.metadata
+    assert bundle.version == "t1" and len(bundle.items) == 16 and len(bundle.users) == 30
+    assert meta["data_summary"]["rejected_lines"] == 1 and meta["data_summary"]["positives"] == 150
+    assert len(meta["data_summary"]["input_sha256"]) == 64
+    # the same value as before app.files: each input file's name, a NUL, then its bytes
+    assert meta["data_summary"]["input_sha256"] == hashlib.sha256(b"log.jsonl\0" + data.read_bytes()).hexdigest()
+    m = meta["metrics"]
+    assert m["heldout_users"] == 30  # every user has 5 positives: each one's latest is held out
+    for key in ("loss", "hitrate@10", "ndcg@10"):
+        assert np.isfinite(m[key]) and np.isfinite(m.get("popular", {}).get(key, 0.0))
+    assert 0.0 <= m["ndcg@10"] <= m["hitrate@10"] <= 1.0
+    assert meta["hyperparameters"]["epochs"] == 3 and meta["hyperparameters"]["embedding_dim"] == 8
+    assert bundle.item_factors.shape == (16, 16)  # two members of dimension 8 side by side
+    assert bundle.history.nnz == 150  # the shipped history holds every positive, held-out ones too
+    assert bundle.catalogue["i3"]["title"] == "Film 3"
+    assert set(meta["files"]) == {"arrays.npz", "items.jsonl", "model.keras"}
+
+
+def test_cli_strict_and_bad_flags(tmp_path, capsys):
+    data = tmp_path / "log.jsonl"
+    write_log(data)
+    out = tmp_path / "m"
+    assert main(["--data-path", str(data), "--model-dir", str(out), "--strict", *FAST]) == 2
+    assert "log.jsonl:1" in capsys.readouterr().err
+    assert main(["--data-path", str(data), "--model-dir", str(out), "--holdout-fraction", "2"]) == 2
+    assert main(["--data-path", str(data), "--model-dir", str(out), "--embedding-dim", "0"]) == 2
+    assert main(["--data-path", str(tmp_path / "missing.jsonl"), "--model-dir", str(out)]) == 2
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def planted() -> sp.csr_matrix:
+    """The model tests' two-group data (users 0-19 like items 0-9, users 20-39 items 10-19)."""
+    return planted_matrix()
+
+
+def test_train_model_refit_and_metrics(planted):
+    coo = planted.tocoo()
+    ds = Dataset(IdMap([f"u{i}" for i in range(planted.shape[0])]), IdMap([f"i{i}" for i in range(planted.shape[1])]),
+                 coo.row.astype(np.int32), coo.col.astype(np.int32), np.ones(coo.nnz, np.float32),
+                 np.arange(coo.nnz, dtype=np.int64))
+    lines: list[str] = []
+    params = {"embedding_dim": 8, "epochs": 2, "batch_size": 64, "learning_rate": 0.05, "ensemble": 1}
+    model, metrics = train_model(ds, {}, params, refit=True, log=lines.append)
+    assert metrics["heldout_users"] == planted.shape[0]
+    assert metrics["final_model"] == "refit on all positives" and metrics["refit_seconds"] >= 0
+    assert any(line.startswith("refitting") for line in lines)
+    assert model.item_factors.shape == (planted.shape[1], 8)
+    _, none = train_model(ds, {}, params, holdout_fraction=0.0, log=None)
+    assert none["heldout_users"] == 0 and "ndcg@10" not in none
