@@ -27,10 +27,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
 
-from app.store import schema as t  # noqa: E402
-from app.store.db import create_db_engine, create_schema, insert_rows  # noqa: E402
-from app.store.ids import new_recset_id  # noqa: E402
-from app.store.impressions import impression_row  # noqa: E402
+from app.store import schema as t
+from app.store.db import create_db_engine, create_schema, insert_rows
+from app.store.ids import new_recset_id
+from app.store.impressions import impression_row
 
 #: Gaps in the stand-in request thread's loop longer than this count as waiting for the GIL.
 GAP_S = 0.0003
@@ -68,7 +68,7 @@ class GilWatch:
                 self.gaps.append(now - last)
             last = now
 
-    def __enter__(self) -> "GilWatch":
+    def __enter__(self) -> GilWatch:
         self._thread.start()
         return self
 

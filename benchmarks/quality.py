@@ -9,6 +9,7 @@ rewrites only the README section between ``<!-- quality:start -->`` and ``<!-- q
 Skips (exit 0, with a message) when MovieLens 100K is absent. Reports go to ``--out`` (outside the
 repository by default: MovieLens results are fine to publish, the data itself is not).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import re
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +46,16 @@ def find_ml100k(given: str | None) -> Path | None:
 def table(reports: dict[str, dict]) -> str:
     t, loo = reports.get("temporal"), reports.get("leave-last-out")
     names = list((loo or t)["models"])
-    head = ["model", "temporal NDCG@10", "temporal Recall@20", "temporal Cov@100", "leave-last-out NDCG@10",
-            "LOO NDCG@10 95% CI", "LOO Recall@20", "LOO fit s"]
+    head = [
+        "model",
+        "temporal NDCG@10",
+        "temporal Recall@20",
+        "temporal Cov@100",
+        "leave-last-out NDCG@10",
+        "LOO NDCG@10 95% CI",
+        "LOO Recall@20",
+        "LOO fit s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
     def cell(rep: dict | None, name: str, metric: str, digits: int = 3) -> str:
@@ -58,35 +67,45 @@ def table(reports: dict[str, dict]) -> str:
 
     for name in names:
         ci = loo["models"][name]["ci"].get("ndcg@10") if loo and name in loo["models"] else None
-        lines.append("| " + " | ".join([
-            MODEL_LABELS.get(name, name),
-            cell(t, name, "ndcg@10"), cell(t, name, "recall@20"), cell(t, name, "coverage@100", 2),
-            cell(loo, name, "ndcg@10"),
-            f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-",
-            cell(loo, name, "recall@20"),
-            f"{loo['models'][name]['fit_seconds']:.1f}" if loo and name in loo["models"] else "-",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    MODEL_LABELS.get(name, name),
+                    cell(t, name, "ndcg@10"),
+                    cell(t, name, "recall@20"),
+                    cell(t, name, "coverage@100", 2),
+                    cell(loo, name, "ndcg@10"),
+                    f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-",
+                    cell(loo, name, "recall@20"),
+                    f"{loo['models'][name]['fit_seconds']:.1f}" if loo and name in loo["models"] else "-",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def section(reports: dict[str, dict], command: str, seconds: float) -> str:
     any_rep = next(iter(reports.values()))
     sizes = {p: r["split"]["evaluated_users_test"] for p, r in reports.items()}
-    return "\n".join([
-        START,
-        f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d')} on MovieLens 100K (ratings >= 4 are positives; items "
-        f"with < {any_rep['filter']['min_item']} positives, then users with < {any_rep['filter']['min_user']}, removed), "
-        f"full ranking over the catalogue, hyperparameters tuned on validation then refitted on train + validation; "
-        f"± is the standard deviation over seeds {','.join(map(str, any_rep['seeds']))} for stochastic models. "
-        f"Evaluated users: " + ", ".join(f"{p} {n}" for p, n in sizes.items()) + ". "
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"total {seconds / 60:.1f} min.",
-        "",
-        table(reports),
-        "",
-        f"Reproduce: `{command}`",
-        END,
-    ])
+    return "\n".join(
+        [
+            START,
+            f"Measured {datetime.now(UTC).strftime('%Y-%m-%d')} on MovieLens 100K (ratings >= 4 are positives; items "
+            f"with < {any_rep['filter']['min_item']} positives, then users with < {any_rep['filter']['min_user']}, removed), "
+            f"full ranking over the catalogue, hyperparameters tuned on validation then refitted on train + validation; "
+            f"± is the standard deviation over seeds {','.join(map(str, any_rep['seeds']))} for stochastic models. "
+            f"Evaluated users: " + ", ".join(f"{p} {n}" for p, n in sizes.items()) + ". "
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+            f"total {seconds / 60:.1f} min.",
+            "",
+            table(reports),
+            "",
+            f"Reproduce: `{command}`",
+            END,
+        ]
+    )
 
 
 def replace_section(readme: Path, text: str) -> bool:
@@ -113,13 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     path = find_ml100k(args.data_path)
     if path is None:
-        print("SKIPPED: MovieLens 100K not found. Put it at ../shared/datasets/ml-100k, set ML100K_DIR, or pass "
-              "--data-path (get it from https://grouplens.org/datasets/movielens/100k/).")
+        print(
+            "SKIPPED: MovieLens 100K not found. Put it at ../shared/datasets/ml-100k, set ML100K_DIR, or pass "
+            "--data-path (get it from https://grouplens.org/datasets/movielens/100k/)."
+        )
         return 0
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     command = "PYTHONPATH=backend OPENBLAS_NUM_THREADS=1 python benchmarks/quality.py" + (
-        f" --models {args.models}" if args.models != DEFAULT_MODELS else "")
+        f" --models {args.models}" if args.models != DEFAULT_MODELS else ""
+    )
     t0 = time.perf_counter()
     data = load_eval_data(path)
     reports: dict[str, dict] = {}

@@ -251,7 +251,7 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def drive(self, s: "Scenario", concurrency: int, duration: float, tmp: Path, model: str, use_wrk: bool) -> "Run":
+    def drive(self, s: Scenario, concurrency: int, duration: float, tmp: Path, model: str, use_wrk: bool) -> Run:
         """One load run, with the server's CPU time per request."""
         cpu0 = self.cpu_seconds()
         run = (
@@ -477,13 +477,26 @@ def summarise(runs: list[Run]) -> list[Run]:
         groups.setdefault((r.model, r.endpoint, r.concurrency), []).append(r)
     out = []
     for (model, endpoint, c), rs in groups.items():
-        med = lambda f: float(np.median([getattr(r, f) for r in rs]))  # noqa: E731
+
+        def med(f: str, rs: list[Run] = rs) -> float:
+            return float(np.median([getattr(r, f) for r in rs]))
+
         out.append(
             Run(
-                model, endpoint, c, sum(r.requests for r in rs), round(sum(r.seconds for r in rs), 2),
-                round(med("rps"), 1), med("p50_ms"), med("p95_ms"), med("p99_ms"),
-                sum(r.errors for r in rs), sum(r.non_2xx for r in rs), round(med("cpu_us"), 1),
-                0, max(r.p95_ms for r in rs),
+                model,
+                endpoint,
+                c,
+                sum(r.requests for r in rs),
+                round(sum(r.seconds for r in rs), 2),
+                round(med("rps"), 1),
+                med("p50_ms"),
+                med("p95_ms"),
+                med("p99_ms"),
+                sum(r.errors for r in rs),
+                sum(r.non_2xx for r in rs),
+                round(med("cpu_us"), 1),
+                0,
+                max(r.p95_ms for r in rs),
             )
         )
     return out

@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  throughput, working tree / baseline: median {statistics.median(ratios):.2f} "
         f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
     )
-    print("\ncommand: PYTHONPATH=backend python benchmarks/serving_ab.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(
+        "\ncommand: PYTHONPATH=backend python benchmarks/serving_ab.py "
+        + " ".join(argv if argv is not None else sys.argv[1:])
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ seed, exactly as a user would run it. Prints the wall time of each run and the h
 user's latest positive, full ranking, training items excluded) beside the most-popular baseline.
 Exits 0 with a message when the dataset is absent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ DEFAULT_SOURCE = ROOT.parent / "shared" / "datasets" / "ml-100k"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", type=Path, default=Path(os.environ.get("ML100K_DIR", DEFAULT_SOURCE)),
-                   help="ML-100K folder or ml-100k.zip (default: ../shared/datasets/ml-100k or $ML100K_DIR)")
+    p.add_argument(
+        "--source",
+        type=Path,
+        default=Path(os.environ.get("ML100K_DIR", DEFAULT_SOURCE)),
+        help="ML-100K folder or ml-100k.zip (default: ../shared/datasets/ml-100k or $ML100K_DIR)",
+    )
     p.add_argument("--seeds", default="42", help="comma-separated seeds, one training run each")
     p.add_argument("train_args", nargs="*", help="extra flags for app.registry.train (after --)")
     args = p.parse_args(argv)
@@ -43,18 +48,42 @@ def main(argv: list[str] | None = None) -> int:
         summary = import_movielens(args.source, Path(tmp) / "data")
         for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
             model_dir = Path(tmp) / f"model-{seed}"
-            cmd = [sys.executable, "-m", "app.registry.train", "--data-path", summary.interactions_path,
-                   "--items-path", summary.items_path, "--model-dir", str(model_dir), "--seed", str(seed),
-                   *args.train_args]
-            print("$ PYTHONPATH=backend python -m app.registry.train --data-path ML100K/interactions.jsonl "
-                  f"--items-path ML100K/items.jsonl --model-dir MODEL --seed {seed} {' '.join(args.train_args)}", flush=True)
+            cmd = [
+                sys.executable,
+                "-m",
+                "app.registry.train",
+                "--data-path",
+                summary.interactions_path,
+                "--items-path",
+                summary.items_path,
+                "--model-dir",
+                str(model_dir),
+                "--seed",
+                str(seed),
+                *args.train_args,
+            ]
+            print(
+                "$ PYTHONPATH=backend python -m app.registry.train --data-path ML100K/interactions.jsonl "
+                f"--items-path ML100K/items.jsonl --model-dir MODEL --seed {seed} {' '.join(args.train_args)}",
+                flush=True,
+            )
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, env=env, cwd=ROOT)
             wall = time.perf_counter() - t0
             meta = orjson.loads((model_dir / "metadata.json").read_bytes())
             m = meta["metrics"]
-            rows.append((seed, wall, m["train_seconds"], m["heldout_users"], m["hitrate@10"], m["ndcg@10"],
-                         m["popular"]["hitrate@10"], m["popular"]["ndcg@10"]))
+            rows.append(
+                (
+                    seed,
+                    wall,
+                    m["train_seconds"],
+                    m["heldout_users"],
+                    m["hitrate@10"],
+                    m["ndcg@10"],
+                    m["popular"]["hitrate@10"],
+                    m["popular"]["ndcg@10"],
+                )
+            )
     print()
     print("| seed | wall s (whole CLI) | fit s | held-out users | HR@10 | NDCG@10 | popular HR@10 | popular NDCG@10 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -62,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r[0]} | {r[1]:.1f} | {r[2]:.1f} | {r[3]} | {r[4]:.4f} | {r[5]:.4f} | {r[6]:.4f} | {r[7]:.4f} |")
     if len(rows) > 1:
         mean = [sum(r[i] for r in rows) / len(rows) for i in range(1, 8)]
-        print(f"| mean | {mean[0]:.1f} | {mean[1]:.1f} | {mean[2]:.0f} | {mean[3]:.4f} | {mean[4]:.4f} | {mean[5]:.4f} | {mean[6]:.4f} |")
+        print(
+            f"| mean | {mean[0]:.1f} | {mean[1]:.1f} | {mean[2]:.0f} | {mean[3]:.4f} | {mean[4]:.4f} | {mean[5]:.4f} | {mean[6]:.4f} |"
+        )
     return 0
 
 

@@ -2,6 +2,7 @@
 
 Paths default to the shipped sample data and model, so the service starts on a fresh clone.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """``app.files``: atomic writes, file hashes, locks, durable JSON lines and directory replacement, checked by hand."""
+
 from __future__ import annotations
 
 import fcntl
@@ -94,9 +95,15 @@ def test_a_held_lock_is_refused_at_once_without_blocking(tmp_path):
 def test_a_lock_held_by_another_process(tmp_path):
     path = tmp_path / ".lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX); "
-                               "print('locked', flush=True); sys.stdin.read()", str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
         assert holder.stdout.readline() == b"locked\n"

@@ -102,7 +102,7 @@ def test_there_is_no_import_cycle():
 
     def visit(m: str) -> None:
         if m in path:
-            cycle = path[path.index(m):] + [m]
+            cycle = [*path[path.index(m) :], m]
             pytest.fail("import cycle: " + " -> ".join(cycle))
         if m in done:
             return
@@ -124,7 +124,7 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
         MODULES[module_name(f)] = f
         found = {t for t, _ in imports(f)}
         assert found == {"app.eval.metrics", "app.service.core.runtime"}
-        with pytest.raises(AssertionError, match="app.model._probe_for_the_import_test imports app.eval.metrics"):
+        with pytest.raises(AssertionError, match=r"app\.model\._probe_for_the_import_test imports app\.eval\.metrics"):
             test_imports_follow_the_layers()
     finally:
         MODULES.pop(module_name(f), None)

@@ -3,6 +3,7 @@
 Pure NumPy: event weights are looked up per event type once, pairs are grouped with ``np.unique``,
 weights summed with ``np.bincount`` and the latest timestamp kept with ``np.maximum.at``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -121,7 +122,7 @@ def parse_weights(value: str | None) -> dict[str, float]:
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"event weights ({source}): invalid JSON: {exc}") from None
     if not isinstance(mapping, dict):
-        raise ValueError(f"event weights ({source}): expected a JSON object like {{\"view\": 1, \"like\": 4}}")
+        raise ValueError(f'event weights ({source}): expected a JSON object like {{"view": 1, "like": 4}}')
     for name, weight in mapping.items():
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
             raise ValueError(f"event weights ({source}): weight of {name!r} must be a number >= 0, got {weight!r}")

@@ -1,4 +1,5 @@
 """Read the item catalogue (JSONL, one ``ItemIn`` per line) into a dict keyed by item ID."""
+
 from __future__ import annotations
 
 import logging

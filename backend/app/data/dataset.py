@@ -1,4 +1,5 @@
 """Index positives with contiguous user and item IDs: the ``Dataset`` every model is fitted on."""
+
 from __future__ import annotations
 
 import logging
@@ -6,11 +7,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from app.config import DEFAULT_EVENT_WEIGHTS
 from app.data.aggregate import to_positives
 from app.data.events import IngestSummary, PathLike, read_events
 from app.data.idmap import IdMap
 from app.data.types import Dataset, Positives
-from app.config import DEFAULT_EVENT_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ def build_dataset(
     i = _lookup(item_map, positives.item_id) if len(positives) else np.zeros(0, np.int64)
     keep = (u >= 0) & (i >= 0)
     if not keep.all():
-        log.warning("build_dataset: dropped %d positives whose user or item is not in the given maps",
-                    int((~keep).sum()))
+        log.warning(
+            "build_dataset: dropped %d positives whose user or item is not in the given maps", int((~keep).sum())
+        )
     return Dataset(
         users=user_map,
         items=item_map,

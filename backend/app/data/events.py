@@ -4,6 +4,7 @@ Every line is accounted for: accepted, counted as blank, or rejected with file, 
 reason. Rejected lines go to a rejects JSONL file (when given) and into the summary counts;
 ``strict=True`` stops at the first bad line with an ``IngestError`` instead.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -140,7 +141,7 @@ def read_events(
     loads = orjson.loads
     # Rejects stream into a temporary file that replaces ``rejects_path`` only once every input is read
     # (empty when nothing was rejected, which replaces a stale file); on an error the old file stays.
-    with (atomic_file(rejects_path) if rejects_path is not None else nullcontext()) as rejects_fh:
+    with atomic_file(rejects_path) if rejects_path is not None else nullcontext() as rejects_fh:
         for path in files:
             name = str(path)
             for lineno, raw in _lines(path):
@@ -160,12 +161,20 @@ def read_events(
                     reasons[exc.code] += 1
                     summary.rejected += 1
                     if rejects_fh is not None:
-                        rejects_fh.write(orjson.dumps({
-                            "file": name, "line": lineno, "code": exc.code, "reason": exc.message,
-                            "raw": raw.decode("utf-8", "replace").rstrip("\r\n"),
-                        }) + b"\n")
+                        rejects_fh.write(
+                            orjson.dumps(
+                                {
+                                    "file": name,
+                                    "line": lineno,
+                                    "code": exc.code,
+                                    "reason": exc.message,
+                                    "raw": raw.decode("utf-8", "replace").rstrip("\r\n"),
+                                }
+                            )
+                            + b"\n"
+                        )
                     continue
-                for table, column, value in zip(tables, codes, (user_id, item_id, event, platform)):
+                for table, column, value in zip(tables, codes, (user_id, item_id, event, platform), strict=False):
                     code = table.get(value)
                     if code is None:
                         code = table[value] = len(table)
@@ -179,7 +188,7 @@ def read_events(
     summary.reasons = dict(reasons)
     if summary.rejected:
         log.warning("ingest: %s", summary.describe())
-    user_id, item_id, event, platform = (_decode(t, c) for t, c in zip(tables, codes))
+    user_id, item_id, event, platform = (_decode(t, c) for t, c in zip(tables, codes, strict=False))
     event_log = EventLog(
         user_id=user_id,
         item_id=item_id,

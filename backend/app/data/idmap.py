@@ -1,4 +1,5 @@
 """Contiguous indices for external string IDs, saved beside the model."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ class IdMap:
             raise ValueError("IdMap ids must be unique")
 
     @classmethod
-    def from_values(cls, values: Iterable[str]) -> "IdMap":
+    def from_values(cls, values: Iterable[str]) -> IdMap:
         """Sorted unique IDs, so the same data always gives the same indices."""
         return cls(sorted({str(v) for v in values}))
 

@@ -19,6 +19,7 @@ Output: ``OUT/interactions.jsonl`` (one ``rating`` event per rating) and ``OUT/i
 written to temporary files and renamed into place once both are complete. MovieLens may not be redistributed: keep the
 output outside the repository.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,9 @@ class Source:
 
     def find(self, filename: str) -> str | None:
         """Member path of ``filename`` at the top level or one folder down (top level wins)."""
-        hits = [n for n in self._names if n.rsplit("/", 1)[-1] == filename and n.count("/") <= 1
-                and "__MACOSX" not in n]
+        hits = [
+            n for n in self._names if n.rsplit("/", 1)[-1] == filename and n.count("/") <= 1 and "__MACOSX" not in n
+        ]
         return min(hits, key=lambda n: (n.count("/"), n)) if hits else None
 
     def sibling(self, member: str, filename: str) -> str | None:
@@ -149,13 +151,15 @@ def _rating_line(user: str, item: str, rating: str, ts: str) -> bytes:
     if not 0.0 < value <= 5.0:
         raise ValueError(f"rating {rating!r} is outside 0.5-5")
     value = max(value, 1.0)
-    return orjson.dumps({
-        "user_id": user.strip(),
-        "item_id": item.strip(),
-        "event": "rating",
-        "rating": int(value) if value.is_integer() else value,
-        "ts": int(ts),
-    })
+    return orjson.dumps(
+        {
+            "user_id": user.strip(),
+            "item_id": item.strip(),
+            "event": "rating",
+            "rating": int(value) if value.is_integer() else value,
+            "ts": int(ts),
+        }
+    )
 
 
 def iter_ratings(source: Source, fmt: str, member: str) -> Iterator[tuple[str, str, bytes]]:
@@ -193,14 +197,15 @@ def read_items_100k(source: Source, member: str) -> list[dict[str, Any]]:
         parts = line.split("|")
         flags = parts[5:]
         if len(parts) < 6 or len(flags) != len(names):
-            raise IngestError(source.label(member), lineno,
-                              f"expected 5 fields and {len(names)} genre flags, got {len(parts)} fields")
+            raise IngestError(
+                source.label(member), lineno, f"expected 5 fields and {len(names)} genre flags, got {len(parts)} fields"
+            )
         item_id, title, release, _video, url = parts[:5]
         year = int(release[-4:]) if re.fullmatch(r"\d{2}-\w{3}-\d{4}", release.strip()) else year_from_title(title)
         item: dict[str, Any] = {
             "item_id": item_id.strip(),
             "title": title.strip(),
-            "genres": _genres([n for n, f in zip(names, flags) if f.strip() == "1"]),
+            "genres": _genres([n for n, f in zip(names, flags, strict=False) if f.strip() == "1"]),
             "year": year,
         }
         if release.strip():
@@ -237,8 +242,12 @@ def read_items_csv(source: Source, member: str) -> list[dict[str, Any]]:
 
 def _movie(item_id: str, title: str, genres: str) -> dict[str, Any]:
     title = title.strip()
-    return {"item_id": item_id.strip(), "title": title, "genres": _genres(genres.strip().split("|")),
-            "year": year_from_title(title)}
+    return {
+        "item_id": item_id.strip(),
+        "title": title,
+        "genres": _genres(genres.strip().split("|")),
+        "year": year_from_title(title),
+    }
 
 
 ITEM_READERS = {"ml-100k": read_items_100k, "ml-1m": read_items_1m, "ml-csv": read_items_csv}
@@ -287,8 +296,13 @@ def import_movielens(source_path: str | os.PathLike[str], out_dir: str | os.Path
     finally:
         src.close()
     return ImportSummary(
-        source=str(source_path), format=fmt, events=n_events, users=len(users), items=len(items),
-        interactions_path=str(out / "interactions.jsonl"), items_path=str(out / "items.jsonl"),
+        source=str(source_path),
+        format=fmt,
+        events=n_events,
+        users=len(users),
+        items=len(items),
+        interactions_path=str(out / "interactions.jsonl"),
+        items_path=str(out / "items.jsonl"),
         seconds=round(time.perf_counter() - start, 3),
     )
 

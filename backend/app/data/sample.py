@@ -8,6 +8,7 @@ same bytes:
 
     python -m app.data.sample --out backend/data [--users 1000 --items 600 --seed 42]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,24 +20,101 @@ import orjson
 from app.files import write_bytes_atomic
 
 GENRES = [
-    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
-    "Family", "Fantasy", "Horror", "Music", "Romance", "Sci-Fi", "Thriller",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Family",
+    "Fantasy",
+    "Horror",
+    "Music",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
 ]
 ADJECTIVES = [
-    "Silent", "Golden", "Broken", "Hidden", "Last", "Crimson", "Distant", "Electric", "Frozen",
-    "Wild", "Lost", "Burning", "Quiet", "Midnight", "Hollow", "Velvet", "Iron", "Secret", "Endless",
-    "Shattered", "Paper", "Northern", "Restless", "Scarlet", "Wandering", "Bright", "Falling",
-    "Savage", "Gentle", "Forgotten",
+    "Silent",
+    "Golden",
+    "Broken",
+    "Hidden",
+    "Last",
+    "Crimson",
+    "Distant",
+    "Electric",
+    "Frozen",
+    "Wild",
+    "Lost",
+    "Burning",
+    "Quiet",
+    "Midnight",
+    "Hollow",
+    "Velvet",
+    "Iron",
+    "Secret",
+    "Endless",
+    "Shattered",
+    "Paper",
+    "Northern",
+    "Restless",
+    "Scarlet",
+    "Wandering",
+    "Bright",
+    "Falling",
+    "Savage",
+    "Gentle",
+    "Forgotten",
 ]
 NOUNS = [
-    "Harbor", "Garden", "River", "Empire", "Signal", "Mirror", "Horizon", "Kingdom", "Orchard",
-    "Station", "Lantern", "Voyage", "Circus", "Island", "Machine", "Promise", "Shadow", "Summer",
-    "Tide", "Valley", "Winter", "Frontier", "Letter", "Compass", "Carnival", "Echo", "Fortress",
-    "Melody", "Orbit", "Passage",
+    "Harbor",
+    "Garden",
+    "River",
+    "Empire",
+    "Signal",
+    "Mirror",
+    "Horizon",
+    "Kingdom",
+    "Orchard",
+    "Station",
+    "Lantern",
+    "Voyage",
+    "Circus",
+    "Island",
+    "Machine",
+    "Promise",
+    "Shadow",
+    "Summer",
+    "Tide",
+    "Valley",
+    "Winter",
+    "Frontier",
+    "Letter",
+    "Compass",
+    "Carnival",
+    "Echo",
+    "Fortress",
+    "Melody",
+    "Orbit",
+    "Passage",
 ]
 PLACES = [
-    "Avalon", "the North", "Glass Bay", "Red Hill", "the Deep", "Old Town", "the Stars", "Paris",
-    "the Desert", "Tomorrow", "Marrow Creek", "the Lake", "Eden", "the Sea", "Blue Mesa",
+    "Avalon",
+    "the North",
+    "Glass Bay",
+    "Red Hill",
+    "the Deep",
+    "Old Town",
+    "the Stars",
+    "Paris",
+    "the Desert",
+    "Tomorrow",
+    "Marrow Creek",
+    "the Lake",
+    "Eden",
+    "the Sea",
+    "Blue Mesa",
 ]
 START_TS = 1_704_067_200  # 2024-01-01T00:00:00Z
 SPAN_DAYS = 182  # through 2024-06-30
@@ -144,9 +222,17 @@ def make_events(
     touched[out["user"] * n_items + out["item"]] = True
     lonely = ~touched[pair_user * n_items + pair_item]
     if lonely.any():
-        for k, v in zip(("user", "item", "event", "ts", "rating"),
-                        (pair_user[lonely], pair_item[lonely], np.full(int(lonely.sum()), 0), t0[lonely],
-                         np.zeros(int(lonely.sum()), dtype=int))):
+        for k, v in zip(
+            ("user", "item", "event", "ts", "rating"),
+            (
+                pair_user[lonely],
+                pair_item[lonely],
+                np.full(int(lonely.sum()), 0),
+                t0[lonely],
+                np.zeros(int(lonely.sum()), dtype=int),
+            ),
+            strict=False,
+        ):
             out[k] = np.concatenate([out[k], v])
     platform_web = np.where(rng.random(len(out["ts"])) < 0.85, web_user[out["user"]], ~web_user[out["user"]])
     out["web"] = platform_web
@@ -163,10 +249,22 @@ def generate(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> tuple[b
     items, member, popularity = make_items(n_items, rng)
     ev = make_events(n_users, member, popularity, rng)
     lines = []
-    for u, j, e, ts, r, web in zip(ev["user"].tolist(), ev["item"].tolist(), ev["event"].tolist(),
-                                   ev["ts"].tolist(), ev["rating"].tolist(), ev["web"].tolist()):
-        row = {"user_id": f"u{u + 1:04d}", "item_id": f"i{j + 1:04d}", "event": EVENT_NAMES[e], "ts": ts,
-               "platform": "web" if web else "mobile"}
+    for u, j, e, ts, r, web in zip(
+        ev["user"].tolist(),
+        ev["item"].tolist(),
+        ev["event"].tolist(),
+        ev["ts"].tolist(),
+        ev["rating"].tolist(),
+        ev["web"].tolist(),
+        strict=False,
+    ):
+        row = {
+            "user_id": f"u{u + 1:04d}",
+            "item_id": f"i{j + 1:04d}",
+            "event": EVENT_NAMES[e],
+            "ts": ts,
+            "platform": "web" if web else "mobile",
+        }
         if r:
             row["rating"] = r
         lines.append(orjson.dumps(row))
@@ -177,8 +275,12 @@ def generate(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> tuple[b
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.data.sample", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "data",
-                        help="output directory (default: backend/data)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "data",
+        help="output directory (default: backend/data)",
+    )
     parser.add_argument("--users", type=int, default=1000, help="number of users (default 1000)")
     parser.add_argument("--items", type=int, default=600, help="number of items (default 600)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
@@ -190,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     write_bytes_atomic(args.out / "interactions.jsonl", interactions)
     write_bytes_atomic(args.out / "items.jsonl", catalogue)
     n_events = interactions.count(b"\n")
-    print(f"wrote {n_events} events to {args.out / 'interactions.jsonl'} "
-          f"and {args.items} items to {args.out / 'items.jsonl'}")
+    print(
+        f"wrote {n_events} events to {args.out / 'interactions.jsonl'} "
+        f"and {args.items} items to {args.out / 'items.jsonl'}"
+    )
     return 0
 
 

@@ -5,6 +5,7 @@ word2vec), checked against the user's CSR row with one ``searchsorted`` over the
 ``user * n_items + item`` keys, and only the rejected slots are redrawn. Memory stays at the size of
 one batch plus two arrays of length nnz; nothing per user-item pair is ever built in Python.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -86,7 +87,7 @@ class NegativeSampler:
     def _exact(self, user: int) -> int:
         """One draw from the user's complement, by the strategy's weights (uniform if they are all 0)."""
         allowed = np.ones(self.n_items, dtype=bool)
-        allowed[self._indices[self._indptr[user]:self._indptr[user + 1]]] = False
+        allowed[self._indices[self._indptr[user] : self._indptr[user + 1]]] = False
         candidates = np.flatnonzero(allowed)
         if self._cdf is not None:
             w = self._probs[candidates]

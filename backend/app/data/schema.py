@@ -4,12 +4,13 @@
 line); ``EventIn`` wraps the same rules in Pydantic for the HTTP boundary (``POST /events``), so a
 line the reader rejects is also a request the API rejects, with the same reason.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Collection, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -58,7 +59,7 @@ def parse_ts(value: Any, now: float | None = None) -> int:
         except ValueError:
             raise BadEvent("invalid_ts", f"ts {value!r} is not Unix seconds or an ISO 8601 date-time") from None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         ts = int(dt.timestamp())
     else:
         raise BadEvent("wrong_type", f"ts must be Unix seconds or an ISO 8601 string, got {type(value).__name__}")
@@ -146,8 +147,16 @@ class EventIn(BaseModel):
             user_id, item_id, event, ts, rating, weight, platform = check_event(data, types)
         except BadEvent as exc:
             raise ValueError(f"{exc.code}: {exc.message}") from None
-        return {**data, "user_id": user_id, "item_id": item_id, "event": event, "ts": ts,
-                "rating": rating, "weight": weight, "platform": platform or None}
+        return {
+            **data,
+            "user_id": user_id,
+            "item_id": item_id,
+            "event": event,
+            "ts": ts,
+            "rating": rating,
+            "weight": weight,
+            "platform": platform or None,
+        }
 
 
 class ItemIn(BaseModel):

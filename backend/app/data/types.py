@@ -1,4 +1,5 @@
 """Columnar containers passed between the pipeline stages (NumPy arrays, never lists of tuples)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ class Dataset:
             ((place / count)[order].astype(np.float32), keys[order] % n_items, m.indptr.copy()), shape=m.shape
         )
 
-    def subset(self, mask: np.ndarray) -> "Dataset":
+    def subset(self, mask: np.ndarray) -> Dataset:
         """Rows selected by a boolean mask, with the same ID maps (so indices stay comparable)."""
-        return Dataset(self.users, self.items, self.user_idx[mask], self.item_idx[mask], self.weight[mask], self.ts[mask])
+        return Dataset(
+            self.users, self.items, self.user_idx[mask], self.item_idx[mask], self.weight[mask], self.ts[mask]
+        )

@@ -1,4 +1,5 @@
 """``python -m app.eval``: train each model on the fitted part, evaluate on held-out positives, write reports."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ def _models(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in ENGINES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ENGINES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ENGINES)}"
+        )
     return names
 
 
@@ -35,7 +38,7 @@ def _params(value: str) -> dict:
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"--params must be JSON like '{{\"ease\": {{\"l2\": 300}}}}': {e}") from None
+        raise argparse.ArgumentTypeError(f'--params must be JSON like \'{{"ease": {{"l2": 300}}}}\': {e}') from None
     if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
         raise argparse.ArgumentTypeError("--params must map model names to parameter objects")
     return parsed
@@ -46,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-path", required=True, help="JSONL log (file, .gz or directory) or a MovieLens zip/folder")
     p.add_argument("--items-path", help="item catalogue JSONL (genres for the baseline heuristic)")
     p.add_argument("--protocol", choices=["temporal", "leave-last-out"], default="leave-last-out")
-    p.add_argument("--models", type=_models, default=_models(DEFAULT_MODELS), help=f"comma-separated, from {', '.join(ENGINES)}")
+    p.add_argument(
+        "--models", type=_models, default=_models(DEFAULT_MODELS), help=f"comma-separated, from {', '.join(ENGINES)}"
+    )
     p.add_argument("--min-item-positives", type=int, default=10)
     p.add_argument("--min-user-positives", type=int, default=5)
     p.add_argument("--rating-threshold", type=float, default=4.0, help="a rating event is a positive at or above this")
@@ -91,4 +96,3 @@ def main(argv: list[str] | None = None) -> int:
     print(results_table(report["models"]))
     print(f"\nwrote {md} and {js}")
     return 0
-

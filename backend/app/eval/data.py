@@ -4,6 +4,7 @@ The only I/O of the evaluation package besides the report writer. MovieLens arch
 converted with the data package's importer into a temporary directory (never into the repository:
 MovieLens may not be redistributed), then read like any JSONL log.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -61,9 +62,16 @@ def load_eval_data(
 
         with tempfile.TemporaryDirectory(prefix="eval-movielens-") as tmp:
             summary = import_movielens(path, tmp)
-            data = _read(Path(summary.interactions_path), Path(items_path or summary.items_path), merged, rating_threshold)
-        data.source.update({"data_path": str(path), "items_path": str(items_path) if items_path else f"{path} (MovieLens items)",
-                            "format": summary.format})
+            data = _read(
+                Path(summary.interactions_path), Path(items_path or summary.items_path), merged, rating_threshold
+            )
+        data.source.update(
+            {
+                "data_path": str(path),
+                "items_path": str(items_path) if items_path else f"{path} (MovieLens items)",
+                "format": summary.format,
+            }
+        )
         return data
     return _read(path, Path(items_path) if items_path else None, merged, rating_threshold)
 
@@ -74,8 +82,13 @@ def _read(data_path: Path, items_path: Path | None, weights: Mapping[str, float]
         raise ValueError(f"{data_path}: no valid events ({summary.rejected} rejected)")
     dataset = build_dataset(to_positives(events, weights, rating_threshold))
     catalogue = read_items(items_path, strict=False) if items_path else {}
-    source = {"data_path": str(data_path), "items_path": str(items_path) if items_path else None,
-              "events": len(events), "rejected": summary.rejected, "positives": len(dataset)}
+    source = {
+        "data_path": str(data_path),
+        "items_path": str(items_path) if items_path else None,
+        "events": len(events),
+        "rejected": summary.rejected,
+        "positives": len(dataset),
+    }
     return EvalData(dataset, events, catalogue, source)
 
 

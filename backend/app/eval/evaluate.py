@@ -1,4 +1,5 @@
 """Score a fitted recommender against held-out positives with full ranking (no sampled negatives)."""
+
 from __future__ import annotations
 
 import time
@@ -58,7 +59,9 @@ def evaluate(
         scores = recommender.score(batch, history)
         seconds += time.perf_counter() - t0
         if scores.shape != (batch.size, n_items):
-            raise ValueError(f"{recommender.name}.score returned shape {scores.shape}, expected {(batch.size, n_items)}")
+            raise ValueError(
+                f"{recommender.name}.score returned shape {scores.shape}, expected {(batch.size, n_items)}"
+            )
         ranked, _ = top_k(scores, n_items, exclude=history)
         for name, values in M.per_user_metrics(ranked, test_matrix[batch], ks).items():
             per_user.setdefault(name, []).append(values)

@@ -4,6 +4,7 @@
 baseline; they live here, with the other evaluation rules, so the model package never imports the
 evaluation package. The slice is the one ``python -m app.eval --protocol leave-last-out`` tests on.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,7 +37,7 @@ def holdout_split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset
     eligible = np.flatnonzero(counts >= HOLDOUT_MIN_POSITIVES)
     if fraction < 1.0:
         rng = np.random.default_rng(seed)
-        eligible = np.sort(rng.choice(eligible, size=int(round(fraction * eligible.size)), replace=False))
+        eligible = np.sort(rng.choice(eligible, size=round(fraction * eligible.size), replace=False))
     chosen = np.zeros(dataset.n_users, dtype=bool)
     chosen[eligible] = True
     keys = latest.user_idx.astype(np.int64) * dataset.n_items + latest.item_idx
@@ -45,8 +46,12 @@ def holdout_split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset
     return dataset.subset(~held), dataset.subset(held)
 
 
-def heldout_metrics(score: Callable[[np.ndarray, sp.csr_matrix], np.ndarray], train: sp.csr_matrix,
-                    heldout: sp.csr_matrix, batch: int = 1024) -> dict[str, float]:
+def heldout_metrics(
+    score: Callable[[np.ndarray, sp.csr_matrix], np.ndarray],
+    train: sp.csr_matrix,
+    heldout: sp.csr_matrix,
+    batch: int = 1024,
+) -> dict[str, float]:
     """Mean HitRate/NDCG/Recall@10 over users with a held-out positive, full ranking, training items excluded."""
     users = np.flatnonzero(np.diff(heldout.indptr) > 0)
     sums: dict[str, float] = {}

@@ -6,6 +6,7 @@ for "no item" padding (what ``app.model.base.top_k`` returns), and ``truth``: a 
 ``truth`` belongs to row i of ``ranked``). Relevance is binary. Per-user functions return a float64
 array of length n_users so that means and bootstrap intervals can be taken over users.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -109,7 +110,9 @@ def items_in_top(ranked: np.ndarray, n_items: int, k: int = 100) -> np.ndarray:
     return mask
 
 
-def per_user_metrics(ranked: np.ndarray, truth: sp.csr_matrix, ks: tuple[int, ...] = DEFAULT_KS) -> dict[str, np.ndarray]:
+def per_user_metrics(
+    ranked: np.ndarray, truth: sp.csr_matrix, ks: tuple[int, ...] = DEFAULT_KS
+) -> dict[str, np.ndarray]:
     """Every per-user metric at every k (names like ``ndcg@10``), plus ``mrr`` over the whole of ``ranked``."""
     ranked, truth = _check(ranked, truth)
     out: dict[str, np.ndarray] = {}

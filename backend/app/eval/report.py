@@ -1,4 +1,5 @@
 """Markdown and JSON evaluation reports, written side by side and atomically."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,10 +70,17 @@ def tuning_section(models: dict[str, dict[str, Any]]) -> str:
         if not r.get("tuning"):
             continue
         rows = sorted(r["tuning"], key=lambda t: -t["metrics"]["ndcg@10"])
-        lines = [f"### {name}", "", "| hyperparameters | val NDCG@10 | val Recall@20 | fit s |", "| --- | --- | --- | --- |"]
+        lines = [
+            f"### {name}",
+            "",
+            "| hyperparameters | val NDCG@10 | val Recall@20 | fit s |",
+            "| --- | --- | --- | --- |",
+        ]
         for t in rows:
             m = t["metrics"]
-            lines.append(f"| {_params(t['params'])} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | {t['fit_seconds']:.2f} |")
+            lines.append(
+                f"| {_params(t['params'])} | {m['ndcg@10']:.4f} | {m['recall@20']:.4f} | {t['fit_seconds']:.2f} |"
+            )
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -96,8 +104,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Evaluated users: {sizes['evaluated_users_test']} on test ({sizes['evaluated_users_validation']} on validation). "
         "Full ranking over the catalogue, the users' fitted items excluded. "
-        + ("Hyperparameters tuned on validation (NDCG@10), then refitted on train + validation."
-           if report["tune"] else "No tuning: default hyperparameters, fitted on train + validation."),
+        + (
+            "Hyperparameters tuned on validation (NDCG@10), then refitted on train + validation."
+            if report["tune"]
+            else "No tuning: default hyperparameters, fitted on train + validation."
+        ),
         "",
         "## Test results",
         "",

@@ -2,20 +2,22 @@
 
 Shared by the ``python -m app.eval`` CLI and ``benchmarks/quality.py``.
 """
+
 from __future__ import annotations
 
 import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import numpy as np
 
+from app.data.features import ItemFeatures
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate
 from app.eval.splits import Split, Stage
-from app.data.features import ItemFeatures
 from app.model.engines import ENGINES, make_engine
 
 SELECT_BY = "ndcg@10"
@@ -24,7 +26,7 @@ SELECT_BY = "ndcg@10"
 def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
     """Cartesian product of parameter values, as a list of parameter dicts."""
     keys = list(axes)
-    return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
+    return [dict(zip(keys, values, strict=False)) for values in itertools.product(*(axes[k] for k in keys))]
 
 
 #: Small validation grids for the baselines (the Keras model is tuned by ``app.eval.tune``).
@@ -32,7 +34,9 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "popular": [{}],
     "itemknn": grid(neighbours=[10, 25, 50, 100, 200, 400]),
     "ease": grid(l2=[50.0, 100.0, 200.0, 400.0, 800.0, 1600.0]),
-    "als": grid(factors=[16, 32, 64, 128], regularization=[0.1, 1.0, 10.0, 50.0], alpha=[1.0, 4.0, 16.0], iterations=[15]),
+    "als": grid(
+        factors=[16, 32, 64, 128], regularization=[0.1, 1.0, 10.0, 50.0], alpha=[1.0, 4.0, 16.0], iterations=[15]
+    ),
     "baseline": grid(pool_size=[100, 200, 400]),
     "nn": [{}],
 }
@@ -176,7 +180,7 @@ def run_evaluation(
     command: str = "",
 ) -> dict[str, Any]:
     """Filter, split, then run every model: the whole report as a JSON-able dict."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tqdm import tqdm
 
@@ -200,15 +204,20 @@ def run_evaluation(
         )
         for part in ("train", "validation", "test"):
             s = sizes[part]
-            log(f"{protocol} {part:<10}: {s['users']:>7} users {s['items']:>7} items {s['interactions']:>9} interactions")
+            log(
+                f"{protocol} {part:<10}: {s['users']:>7} users {s['items']:>7} items {s['interactions']:>9} interactions"
+            )
         log(f"evaluated users: validation {sizes['evaluated_users_validation']}, test {sizes['evaluated_users_test']}")
     if sizes["evaluated_users_test"] == 0:
-        raise ValueError("no user has history in the fitted part and a test positive; the data is too small for this protocol")
+        raise ValueError(
+            "no user has history in the fitted part and a test positive; the data is too small for this protocol"
+        )
     features = {stage: stage_features(data, split, stage) for stage in ("validation", "test")}
     total = sum(steps_for(m, tune, seeds, fixed.get(m)) for m in models)
     results: dict[str, dict[str, Any]] = {}
     # disable=None shows the bar on a terminal only, so redirected logs stay readable
     with tqdm(total=total, desc="evaluating", unit="fit", disable=None if progress else True) as bar:
+
         def step(label: str) -> None:
             bar.set_postfix_str(label)
             bar.update(1)
@@ -220,7 +229,7 @@ def run_evaluation(
             results[name] = res.as_dict()
     return {
         "command": command,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "protocol": split.protocol,
         "tune": tune,
         "seeds": list(seeds),

@@ -3,6 +3,7 @@
 All three parts of a split share the ID maps of the input, so a user's or item's index means the
 same thing in every part and models fitted on one part can be scored against another.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -140,7 +141,9 @@ class Split:
             return concat(self.train, self.validation), self.test
         raise ValueError(f"stage must be 'validation' or 'test', got {stage!r}")
 
-    def stage_matrices(self, stage: Stage, binary_target: bool = True) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    def stage_matrices(
+        self, stage: Stage, binary_target: bool = True
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """(fitted matrix, target matrix, evaluated users) for one stage."""
         fitted, target = self.stage(stage)
         fm, tm = fitted.matrix(), target.matrix()
@@ -180,8 +183,8 @@ def temporal_split(dataset: Dataset, train: float = 0.70, validation: float = 0.
         raise ValueError("cannot split an empty dataset")
     sorted_ts = np.sort(dataset.ts, kind="stable")
     # The row at position p is the first one of the next part; everything with its timestamp goes there too.
-    p1 = min(n - 1, int(round(train * n)))
-    p2 = min(n - 1, int(round((train + validation) * n)))
+    p1 = min(n - 1, round(train * n))
+    p2 = min(n - 1, round((train + validation) * n))
     cut1, cut2 = int(sorted_ts[p1]), int(sorted_ts[p2])
     ts = dataset.ts
     return Split(

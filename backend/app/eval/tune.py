@@ -4,6 +4,7 @@ Each setting is fitted on the training part and scored on the validation part (N
 ranking); the best one is printed as JSON (copy it into the training defaults) and, with
 ``--test``, refitted on train + validation and evaluated on test per seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,7 +85,9 @@ def search(
     rows = []
     for point in points:
         t0 = time.perf_counter()
-        res, fit_s = fit_and_evaluate(name, point, split, "validation", features, seed=seed if stochastic else None, n_boot=0)
+        res, fit_s = fit_and_evaluate(
+            name, point, split, "validation", features, seed=seed if stochastic else None, n_boot=0
+        )
         row = {"params": point, "metrics": res["metrics"], "fit_seconds": fit_s, "seconds": time.perf_counter() - t0}
         rows.append(row)
         if step:
@@ -100,10 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=["temporal", "leave-last-out"], default="leave-last-out")
     p.add_argument("--budget", type=int, default=10, help="number of settings to try")
     p.add_argument("--search", choices=["random", "grid"], default="random")
-    p.add_argument("--space", type=str, default=None, help='JSON search space, e.g. {"dim": [32, 64], "epochs": [5, 10]}')
+    p.add_argument(
+        "--space", type=str, default=None, help='JSON search space, e.g. {"dim": [32, 64], "epochs": [5, 10]}'
+    )
     p.add_argument("--fixed", type=str, default=None, help="JSON parameters added to every setting")
     p.add_argument("--seed", type=int, default=42, help="seed of the random search and of each fit")
-    p.add_argument("--test-seeds", type=str, default="", help="comma-separated seeds: refit the best on train+validation and test")
+    p.add_argument(
+        "--test-seeds", type=str, default="", help="comma-separated seeds: refit the best on train+validation and test"
+    )
     p.add_argument("--min-item-positives", type=int, default=10)
     p.add_argument("--min-user-positives", type=int, default=5)
     p.add_argument("--out", type=Path, default=None, help="write tune.json here")
@@ -135,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if allowed is not None:
         unknown = sorted((set(space) | set(fixed)) - allowed)
         if unknown:
-            parser.error(f"{args.model} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(allowed))}")
+            parser.error(
+                f"{args.model} has no parameter(s) {', '.join(unknown)}; it takes {', '.join(sorted(allowed))}"
+            )
     try:
         test_seeds = [int(s) for s in args.test_seeds.split(",") if s.strip()]
     except ValueError:
@@ -148,33 +157,49 @@ def main(argv: list[str] | None = None) -> int:
     dataset, _ = filter_positives(data.dataset, args.min_item_positives, args.min_user_positives)
     split = make_split(dataset, args.protocol)
     sizes = split.sizes()
-    print(f"{args.protocol}: train {sizes['train']['interactions']}, validation {sizes['validation']['interactions']}, "
-          f"evaluated on validation: {sizes['evaluated_users_validation']} users", flush=True)
+    print(
+        f"{args.protocol}: train {sizes['train']['interactions']}, validation {sizes['validation']['interactions']}, "
+        f"evaluated on validation: {sizes['evaluated_users_validation']} users",
+        flush=True,
+    )
     points = [{**p, **fixed} for p in candidates(space, args.budget, args.search, args.seed)]
 
     from tqdm import tqdm
 
     with tqdm(total=len(points), desc=f"tuning {args.model}", unit="fit") as bar:
+
         def step(row: dict[str, Any]) -> None:
             bar.update(1)
-            tqdm.write(f"{row['metrics'][SELECT_BY]:.4f} NDCG@10  {row['fit_seconds']:.1f}s fit  {orjson.dumps(row['params']).decode()}")
+            tqdm.write(
+                f"{row['metrics'][SELECT_BY]:.4f} NDCG@10  {row['fit_seconds']:.1f}s fit  {orjson.dumps(row['params']).decode()}"
+            )
 
         rows = search(args.model, data, split, points, seed=args.seed, step=step)
     best = rows[0]
-    print(f"\nbest validation NDCG@10 {best['metrics'][SELECT_BY]:.4f} (Recall@20 {best['metrics']['recall@20']:.4f}, "
-          f"fit {best['fit_seconds']:.1f}s):")
+    print(
+        f"\nbest validation NDCG@10 {best['metrics'][SELECT_BY]:.4f} (Recall@20 {best['metrics']['recall@20']:.4f}, "
+        f"fit {best['fit_seconds']:.1f}s):"
+    )
     print(orjson.dumps(best["params"]).decode())
     out: dict[str, Any] = {
-        "command": "python -m app.eval.tune " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
-        "model": args.model, "protocol": args.protocol, "search": args.search, "budget": args.budget,
-        "split": sizes, "best": best, "trials": rows,
+        "command": "python -m app.eval.tune "
+        + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
+        "model": args.model,
+        "protocol": args.protocol,
+        "search": args.search,
+        "budget": args.budget,
+        "split": sizes,
+        "best": best,
+        "trials": rows,
     }
     if test_seeds:
         res = run_model(args.model, data, split, seeds=test_seeds, params=best["params"])
         out["test"] = res.as_dict()
         m = res.metrics
-        print(f"test (refit on train+validation, seeds {test_seeds}): NDCG@10 {m['ndcg@10']:.4f}, "
-              f"Recall@20 {m['recall@20']:.4f}, coverage@100 {m['coverage@100']:.3f}, fit {res.fit_seconds:.1f}s")
+        print(
+            f"test (refit on train+validation, seeds {test_seeds}): NDCG@10 {m['ndcg@10']:.4f}, "
+            f"Recall@20 {m['recall@20']:.4f}, coverage@100 {m['coverage@100']:.3f}, fit {res.fit_seconds:.1f}s"
+        )
     if args.out:
         path = Path(args.out) / "tune.json"
         write_bytes_atomic(path, orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

@@ -3,6 +3,7 @@
 Users are always scored from their history row (factors re-solved against the fitted item
 factors), so users the fit never saw - new events, seed items - get personal scores too.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -44,7 +45,7 @@ class ALSRecommender:
         self.model_: Any = None
         self._item_unit: np.ndarray | None = None  # unit item factors, for explanations
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "ALSRecommender":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> ALSRecommender:
         from implicit.cpu.als import AlternatingLeastSquares
 
         model = AlternatingLeastSquares(

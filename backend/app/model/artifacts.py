@@ -15,14 +15,15 @@ never leaves a half-written model. Loading checks every file against the sha256 
 ``metadata.json``, and the array shapes against the ID lists, so files of two different models never
 load together. TensorFlow is imported only by ``load_keras`` and by saving a Keras model.
 """
+
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import orjson
@@ -40,9 +41,16 @@ KERAS = "model.keras"
 ITEMS = "items.jsonl"
 MODEL_TYPE = "nn"
 ARRAY_NAMES = (
-    "user_factors", "history_factors", "item_factors", "item_bias",
-    "history_indptr", "history_indices", "history_data",
-    "item_popularity", "item_avg_rating", "item_last_ts",
+    "user_factors",
+    "history_factors",
+    "item_factors",
+    "item_bias",
+    "history_indptr",
+    "history_indices",
+    "history_data",
+    "item_popularity",
+    "item_avg_rating",
+    "item_last_ts",
 )
 
 
@@ -52,7 +60,7 @@ class ModelLoadError(RuntimeError):
 
 def new_version(now: datetime | None = None) -> str:
     """Sortable, unique version id, e.g. ``20261122-0512-ab12cd``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
@@ -82,7 +90,9 @@ def write_model_dir(target: Path, write_files, metadata: dict[str, Any]) -> Path
         write_files(tmp)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != METADATA}
         with atomic_file(tmp / METADATA, durable=False) as fh:  # the directory is fsynced as a whole
-            fh.write(orjson.dumps({**metadata, "files": files}, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+            fh.write(
+                orjson.dumps({**metadata, "files": files}, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+            )
 
     return replace_dir_atomic(Path(target), write)
 
@@ -125,7 +135,7 @@ def save_arrays_bundle(
         raise ValueError(f"arrays missing: {', '.join(missing)}")
     hp = {"history_pooling": "mean", **dict(hyperparameters or {})}
     _validate_arrays({k: np.asarray(v) for k, v in arrays.items()}, len(user_ids), len(item_ids), hp["history_pooling"])
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     metadata = {
         "version": version or new_version(created),
         "created_at": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -170,8 +180,10 @@ def _validate_arrays(arrays: Mapping[str, np.ndarray], n_users: int, n_items: in
     }
     for name, shape in expect.items():
         if arrays[name].shape != shape:
-            raise ModelLoadError(f"{name} has shape {arrays[name].shape}, expected {shape} "
-                                 f"({n_users} users, {n_items} items, dimension {d})")
+            raise ModelLoadError(
+                f"{name} has shape {arrays[name].shape}, expected {shape} "
+                f"({n_users} users, {n_items} items, dimension {d})"
+            )
     indptr, indices = arrays["history_indptr"], arrays["history_indices"]
     if indptr[0] != 0 or indptr[-1] != indices.size or arrays["history_data"].size != indices.size:
         raise ModelLoadError("history_indptr/indices/data do not form a CSR matrix")
@@ -182,8 +194,13 @@ def _validate_arrays(arrays: Mapping[str, np.ndarray], n_users: int, n_items: in
 class ModelBundle:
     """A loaded model directory: metadata, ID maps, arrays, training history and catalogue."""
 
-    def __init__(self, path: Path, metadata: dict[str, Any], arrays: Mapping[str, np.ndarray],
-                 catalogue: dict[str, dict[str, Any]]):
+    def __init__(
+        self,
+        path: Path,
+        metadata: dict[str, Any],
+        arrays: Mapping[str, np.ndarray],
+        catalogue: dict[str, dict[str, Any]],
+    ):
         self.path = path
         self.metadata = metadata
         self.version: str = str(metadata["version"])
@@ -198,8 +215,11 @@ class ModelBundle:
         self.item_avg_rating = np.asarray(arrays["item_avg_rating"], dtype=np.float32)
         self.item_last_ts = np.asarray(arrays["item_last_ts"], dtype=np.int64)
         self.history = sp.csr_matrix(
-            (arrays["history_data"].astype(np.float32), arrays["history_indices"].astype(np.int64),
-             arrays["history_indptr"].astype(np.int64)),
+            (
+                arrays["history_data"].astype(np.float32),
+                arrays["history_indices"].astype(np.int64),
+                arrays["history_indptr"].astype(np.int64),
+            ),
             shape=(len(self.users), len(self.items)),
         )
         self.catalogue = catalogue
@@ -216,8 +236,9 @@ class ModelBundle:
         """A one-row history from item IDs (seed items, or a new user's events); unknown IDs are ignored."""
         idx = self.items.indices(item_ids)
         idx = np.unique(idx[idx >= 0])
-        return sp.csr_matrix((np.ones(idx.size, np.float32), (np.zeros(idx.size, np.int64), idx)),
-                             shape=(1, len(self.items)))
+        return sp.csr_matrix(
+            (np.ones(idx.size, np.float32), (np.zeros(idx.size, np.int64), idx)), shape=(1, len(self.items))
+        )
 
     def scorer(self) -> SavedEmbedding:
         """The trained model as an engine (the ``Recommender`` contract, NumPy only): the service's "nn"."""

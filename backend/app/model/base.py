@@ -68,7 +68,7 @@ class Recommender(Protocol):
     #: Largest catalogue the engine can be fitted on (None: any); above it ``fit`` raises a ValueError saying why.
     max_items: ClassVar[int | None]
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "Recommender":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> Recommender:
         """Fit on users x items weights (the row index is the user index)."""
         ...
 

@@ -1,4 +1,5 @@
 """EASE (Steck 2019): a closed-form item-item linear model with an L2 penalty and a zero diagonal."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ class EASERecommender:
         self.l2 = float(l2)
         self.weights_: np.ndarray | None = None
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "EASERecommender":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> EASERecommender:
         x = binary(matrix)
         n_items = x.shape[1]
         if n_items > self.max_items:

@@ -26,6 +26,7 @@ is trained, so the other engines and the service do not pay for it. The trained 
 layers of a functional Keras model (``keras_model``) that ``app.model.artifacts`` saves as
 ``model.keras``; ``app.model.embedding_scoring.SavedEmbedding`` scores a saved model from its arrays.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -96,6 +97,13 @@ def _check_params(p: dict[str, Any]) -> None:
         raise ValueError(f"history_pooling must be one of {', '.join(POOLINGS)}, got {p['history_pooling']!r}")
 
 
+def _member_report(on_epoch: Callable[[int, dict[str, float]], None] | None, member: int, epochs: int):
+    """Progress of one ensemble member as epochs of the whole run, with the member's number in the logs."""
+    if on_epoch is None:
+        return None
+    return lambda e, logs: on_epoch(member * epochs + e, {**logs, "member": member + 1})
+
+
 class EmbeddingRecommender(EmbeddingScorer):
     """Keras embedding model behind the ``Recommender`` contract (see the module docstring)."""
 
@@ -160,7 +168,7 @@ class EmbeddingRecommender(EmbeddingScorer):
         features: ItemFeatures | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
         recency: sp.csr_matrix | None = None,
-    ) -> "EmbeddingRecommender":
+    ) -> EmbeddingRecommender:
         """Train on the positives of ``matrix`` (users x items); ``on_epoch(epoch, logs)`` reports progress.
 
         With ``ensemble`` = K > 1, K members are trained with seeds ``seed``, ``seed + 1000``, ... and
@@ -180,9 +188,7 @@ class EmbeddingRecommender(EmbeddingScorer):
         members = []
         for member in range(k):
             seed = p["seed"] + 1000 * member  # disjoint from the members of nearby seeds
-            report = on_epoch
-            if on_epoch is not None and k > 1:
-                report = lambda e, logs, m=member: on_epoch(m * p["epochs"] + e, {**logs, "member": m + 1})
+            report = on_epoch if k == 1 else _member_report(on_epoch, member, p["epochs"])
             self.keras_model = build_keras_model(n_users, n_items, p["embedding_dim"], p["user_embedding"], seed=seed)
             fit_member(self, x, seed, report, recency)
             self.pull_arrays()

@@ -134,7 +134,7 @@ class SavedEmbedding(EmbeddingScorer):
         self.pools_history = bool(np.any(self.history_factors))
         self.item_unit = unit_rows(self.item_factors)
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "SavedEmbedding":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> SavedEmbedding:
         raise TypeError("a saved model is already trained; retrain with `python -m app.registry.train`")
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -152,7 +152,11 @@ class SavedEmbedding(EmbeddingScorer):
     def _score_one(self, u: int, items: np.ndarray) -> np.ndarray:
         if u < 0 and not self.pools_history:
             return self._cosine_to(items) if items.size else self.item_bias.copy()
-        vec = self.user_factors[u] if 0 <= u < self.user_factors.shape[0] else np.zeros(self.item_factors.shape[1], np.float32)
+        vec = (
+            self.user_factors[u]
+            if 0 <= u < self.user_factors.shape[0]
+            else np.zeros(self.item_factors.shape[1], np.float32)
+        )
         if items.size:
             norm = float(pool_norm(np.array([items.size]), self.pooling)[0])
             vec = vec + self.history_factors[items].sum(axis=0) / np.float32(norm)

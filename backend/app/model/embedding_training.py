@@ -54,7 +54,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
     if p["lr_schedule"] == "cosine":  # decays to 0 over the run: the last epochs average out the noise
         if p["loss"] == "multinomial":
             active = int(np.count_nonzero(np.diff(x.indptr)))
-            per_batch = max(1, int(round(p["batch_size"] * n_users / x.nnz)))
+            per_batch = max(1, round(p["batch_size"] * n_users / x.nnz))
             steps = -(-active // per_batch)
         else:
             steps = -(-x.nnz // p["batch_size"])
@@ -134,7 +134,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
             batch = tf.cast(tf.shape(items)[0], tf.float32)
             total = loss + l2 * reg / batch
         grads = tape.gradient(total, train_vars)
-        optimizer.apply_gradients(zip(grads, train_vars))
+        optimizer.apply_gradients(zip(grads, train_vars, strict=False))
         return loss
 
     n = cols.size
@@ -166,7 +166,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
     def user_batches():
         """Per batch of users: predict the items dropped from each history from the kept ones."""
         active = rng.permutation(np.flatnonzero(np.diff(x.indptr) > 0)).astype(np.int32)
-        per_batch = max(1, int(round(bs * n_users / n)))  # about ``batch_size`` positives per batch
+        per_batch = max(1, round(bs * n_users / n))  # about ``batch_size`` positives per batch
         for start in range(0, active.size, per_batch):
             users = active[start : start + per_batch]
             dense = rows_of(users, x_dense, x)
@@ -196,11 +196,15 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         elif model.verbose:
             print(f"epoch {epoch}/{p['epochs']}: loss {logs['loss']:.4f} ({logs['seconds']:.1f}s)", flush=True)
 
+
 def _multinomial_step(p: dict[str, Any], tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer):
     """One step of the multinomial loss: softmax over every item the input does not hold."""
     l2, use_user = float(p["l2"]), p["user_embedding"]
-    spec = [tf.TensorSpec([None, n_items], tf.float32), tf.TensorSpec([None, n_items], tf.float32),
-            tf.TensorSpec([None], tf.int32)]
+    spec = [
+        tf.TensorSpec([None, n_items], tf.float32),
+        tf.TensorSpec([None, n_items], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+    ]
 
     # XLA fuses the logits, mask and softmax: 12% less time per fit on ML-100K (2 cores)
     @tf.function(input_signature=spec, reduce_retracing=True, jit_compile=True)
@@ -219,13 +223,15 @@ def _multinomial_step(p: dict[str, Any], tf, n_users, n_items, hist_w, user_w, i
             batch = tf.cast(tf.shape(users)[0], tf.float32)
             total = loss + l2 * (reg / batch + tf.reduce_sum(tf.square(item_w)) / n_users)
         grads = tape.gradient(total, train_vars)
-        optimizer.apply_gradients(zip(grads, train_vars))
+        optimizer.apply_gradients(zip(grads, train_vars, strict=False))
         return loss
 
     return mstep
 
-def _batch_context(rows: sp.csr_matrix, inv: np.ndarray, items: np.ndarray, dropout: float,
-                   rng: np.random.Generator, pooling: str):
+
+def _batch_context(
+    rows: sp.csr_matrix, inv: np.ndarray, items: np.ndarray, dropout: float, rng: np.random.Generator, pooling: str
+):
     """The batch's history rows (each entry kept with probability 1 - dropout) as a SparseTensor,
     whether each example's target is among them (it is subtracted: predict an item from the others),
     and the pooling norm of what remains."""
@@ -255,11 +261,18 @@ def build_keras_model(n_users: int, n_items: int, dim: int, user_embedding: bool
     user = keras.Input(shape=(), dtype="int32", name="user")
     history = keras.Input(shape=(n_items,), dtype="float32", name="history")
     own = keras.layers.Embedding(
-        max(1, n_users), dim, name="user_factors",
-        embeddings_initializer=init if user_embedding else "zeros", trainable=user_embedding,
+        max(1, n_users),
+        dim,
+        name="user_factors",
+        embeddings_initializer=init if user_embedding else "zeros",
+        trainable=user_embedding,
     )(user)
-    pooled = keras.layers.Dense(dim, use_bias=False, name="history_factors",
-                                kernel_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed + 1))(history)
+    pooled = keras.layers.Dense(
+        dim,
+        use_bias=False,
+        name="history_factors",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed + 1),
+    )(history)
     vec = keras.layers.Add(name="user_vector")([own, pooled])
     scores = _ITEM_SCORES(n_items, dim, seed=seed + 2, name="item_scores")(vec)
     return keras.Model(inputs={"user": user, "history": history}, outputs=scores, name="embedding_recommender")
@@ -280,7 +293,8 @@ def _register(keras) -> None:
             super().__init__(**kwargs)
             self.n_items, self.dim, self.seed = int(n_items), int(dim), int(seed)
             self.item_factors = self.add_weight(
-                shape=(self.n_items, self.dim), name="item_factors",
+                shape=(self.n_items, self.dim),
+                name="item_factors",
                 initializer=keras.initializers.RandomNormal(stddev=0.05, seed=self.seed),
             )
             self.item_bias = self.add_weight(shape=(self.n_items,), name="item_bias", initializer="zeros")

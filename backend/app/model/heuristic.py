@@ -5,6 +5,7 @@ score = 0.55 * log-normalised popularity + 0.25 * average rating (1-5 -> 0-1, un
 the pool keep their heuristic score minus 1 (all three parts are in [0, 1]), so they rank after the
 pool but the ranking stays complete.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -58,7 +59,7 @@ class HeuristicRecommender:
         self.rating_part_: np.ndarray | None = None
         self.genres_: sp.csr_matrix | None = None
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "HeuristicRecommender":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> HeuristicRecommender:
         n_items = matrix.shape[1]
         counts = item_counts(matrix)
         top = np.log1p(counts.max()) if counts.size and counts.max() > 0 else 1.0

@@ -1,4 +1,5 @@
 """Item-item cosine k-nearest-neighbours on the binary co-occurrence matrix."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -18,7 +19,9 @@ def binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def cosine_neighbours(x: sp.csr_matrix, neighbours: int, shrink: float = 0.0, block_floats: int = 8_000_000) -> sp.csr_matrix:
+def cosine_neighbours(
+    x: sp.csr_matrix, neighbours: int, shrink: float = 0.0, block_floats: int = 8_000_000
+) -> sp.csr_matrix:
     """Items x items similarity W with, in each column j, only the ``neighbours`` items most similar to j.
 
     sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink); the diagonal is zero. Computed in column
@@ -39,7 +42,11 @@ def cosine_neighbours(x: sp.csr_matrix, neighbours: int, shrink: float = 0.0, bl
         sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
         if k == 0:
             continue
-        top = np.argpartition(-sim, k - 1, axis=0)[:k] if k < n_items else np.tile(np.arange(n_items)[:, None], (1, stop - start))
+        top = (
+            np.argpartition(-sim, k - 1, axis=0)[:k]
+            if k < n_items
+            else np.tile(np.arange(n_items)[:, None], (1, stop - start))
+        )
         top_vals = np.take_along_axis(sim, top, axis=0)
         keep = top_vals > 0
         rows.append(top[keep])
@@ -48,7 +55,8 @@ def cosine_neighbours(x: sp.csr_matrix, neighbours: int, shrink: float = 0.0, bl
     if not rows:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     return sp.csr_matrix(
-        (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
+        (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
     )
 
 
@@ -67,7 +75,7 @@ class ItemKNNRecommender:
         self.shrink = float(shrink)
         self.similarity_: sp.csr_matrix | None = None
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "ItemKNNRecommender":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> ItemKNNRecommender:
         self.similarity_ = cosine_neighbours(binary(matrix), self.neighbours, self.shrink)
         return self
 

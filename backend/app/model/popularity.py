@@ -1,4 +1,5 @@
 """Most-popular baseline (the same list for everyone), optionally recency-weighted ("trending")."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -56,7 +57,7 @@ class PopularityRecommender:
         self.now = now
         self.item_scores_: np.ndarray | None = None
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "PopularityRecommender":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> PopularityRecommender:
         scores = item_counts(matrix)
         if self.half_life_days is not None:
             if features is None or features.last_ts is None:

@@ -1,4 +1,5 @@
 """``python -m app.registry ...``: see ``app.registry.cli``."""
+
 import sys
 
 from app.registry.cli import main

@@ -4,6 +4,7 @@ Every stage change takes ``--actor`` and ``--reason`` (written to the audit log)
 MLflow when tracking is on, and with ``--service-url`` tells the running service to reload. A
 ``promote`` by hand is not gated (the retraining pipeline is): the audit log keeps who did it and why.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,9 @@ from app.registry.versions import Registry, RegistryError, default_actor
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app.registry", description=__doc__.splitlines()[0])
-    p.add_argument("--registry-dir", type=Path, default=None,
-                   help="registry directory (default: RECOMMENDER_REGISTRY_DIR)")
+    p.add_argument(
+        "--registry-dir", type=Path, default=None, help="registry directory (default: RECOMMENDER_REGISTRY_DIR)"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     # --registry-dir is also accepted after the command (``list --registry-dir DIR``)
     common = argparse.ArgumentParser(add_help=False)
@@ -31,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", parents=[common], help="every version with its stage and validation NDCG@10")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
-    show = sub.add_parser("show", parents=[common], help="one version: metadata, evaluation, gate decision, audit trail (JSON)")
+    show = sub.add_parser(
+        "show", parents=[common], help="one version: metadata, evaluation, gate decision, audit trail (JSON)"
+    )
     show.add_argument("version", help="version id or registration number")
 
     def change(sp: argparse.ArgumentParser) -> None:

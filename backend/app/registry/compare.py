@@ -6,6 +6,7 @@ model scores its own catalogue, and the scores come back in the split's item ord
 production model does not know get ``-inf`` (it could never recommend them). Every model is then
 scored by ``app.eval.evaluate.evaluate`` on the same users, fitted rows and held-out rows.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,10 +15,10 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from app.data.features import ItemFeatures
 from app.data.idmap import IdMap
 from app.eval.evaluate import evaluate
 from app.eval.splits import Split
-from app.data.features import ItemFeatures
 from app.model.base import Recommender
 
 
@@ -37,16 +38,22 @@ class Remapped:
             (np.ones(self.known_items.size, np.float32), (self.known_items, self.item_map[self.known_items])),
             shape=(len(items), len(model_items)),
         )
-        self.coverage = {"users_known": int((self.user_map >= 0).sum()), "users": len(users),
-                         "items_known": int(self.known_items.size), "items": len(items)}
+        self.coverage = {
+            "users_known": int((self.user_map >= 0).sum()),
+            "users": len(users),
+            "items_known": int(self.known_items.size),
+            "items": len(items),
+        }
 
-    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> "Remapped":
+    def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> Remapped:
         raise TypeError("a remapped production model is already fitted; it is only scored")
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         model_users = np.where(users >= 0, self.user_map[np.maximum(users, 0)], -1)
-        model_scores = np.asarray(self.scorer.score(model_users, sp.csr_matrix(history) @ self.to_model), dtype=np.float32)
+        model_scores = np.asarray(
+            self.scorer.score(model_users, sp.csr_matrix(history) @ self.to_model), dtype=np.float32
+        )
         out = np.full((users.size, self.n_items), -np.inf, dtype=np.float32)
         out[:, self.known_items] = model_scores[:, self.item_map[self.known_items]]
         return out
@@ -55,7 +62,9 @@ class Remapped:
         return {"remapped": self.coverage}
 
 
-def evaluate_models(models: dict[str, Recommender], split: Split, *, n_boot: int = 500, seed: int = 0) -> dict[str, Any]:
+def evaluate_models(
+    models: dict[str, Recommender], split: Split, *, n_boot: int = 500, seed: int = 0
+) -> dict[str, Any]:
     """name -> {metrics, ci, n_users, score_seconds} for every model on the split's validation stage."""
     fitted, target, users = split.stage_matrices("validation")
     out: dict[str, Any] = {}

@@ -9,6 +9,7 @@ Rules (both thresholds are settings):
   finite primary metric).
 Both metric sets must come from the same split (the caller's job; the record keeps the split).
 """
+
 from __future__ import annotations
 
 import math
@@ -72,10 +73,15 @@ class Decision:
 
     def table(self) -> str:
         """Markdown table of every metric: old, new, relative change, verdict."""
-        lines = ["| metric | role | production | candidate | change | verdict |", "| --- | --- | --- | --- | --- | --- |"]
+        lines = [
+            "| metric | role | production | candidate | change | verdict |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for r in self.metrics:
             verdict = "-" if r.passed is None else ("pass" if r.passed else "FAIL")
-            lines.append(f"| {r.metric} | {r.role} | {_fmt(r.old)} | {_fmt(r.new)} | {_pct(r.relative_change)} | {verdict} |")
+            lines.append(
+                f"| {r.metric} | {r.role} | {_fmt(r.old)} | {_fmt(r.new)} | {_pct(r.relative_change)} | {verdict} |"
+            )
         return "\n".join(lines)
 
 
@@ -122,8 +128,11 @@ def decide(
             role = "primary" if name == PRIMARY_METRIC else "secondary" if name in SECONDARY_METRICS else "info"
             rows.append(MetricRow(name, role, None, _value(candidate, name), None, None, "first model: not compared"))
         ok = new_primary is not None
-        detail = (f"no production model: the candidate is promoted ({PRIMARY_METRIC} = {_fmt(new_primary)})" if ok
-                  else f"no production model, but the candidate has no finite {PRIMARY_METRIC}: not promoted")
+        detail = (
+            f"no production model: the candidate is promoted ({PRIMARY_METRIC} = {_fmt(new_primary)})"
+            if ok
+            else f"no production model, but the candidate has no finite {PRIMARY_METRIC}: not promoted"
+        )
         rules.append({"rule": "first_model", "passed": ok, "detail": detail})
         return Decision(ok, detail, candidate_version, production_version, min_improvement, max_regression, rules, rows)
 
@@ -131,12 +140,25 @@ def decide(
     change = relative_change(old_primary, new_primary)
     primary_ok = change is not None and change >= min_improvement - _EPS
     if change is None:
-        primary_detail = f"{PRIMARY_METRIC} missing or not finite (production {_fmt(old_primary)}, candidate {_fmt(new_primary)})"
+        primary_detail = (
+            f"{PRIMARY_METRIC} missing or not finite (production {_fmt(old_primary)}, candidate {_fmt(new_primary)})"
+        )
     else:
-        primary_detail = (f"{PRIMARY_METRIC} {_fmt(old_primary)} -> {_fmt(new_primary)} ({_pct(change)}); "
-                          f"needs >= {_pct(min_improvement)}")
-    rows.append(MetricRow(PRIMARY_METRIC, "primary", old_primary, new_primary, change, primary_ok,
-                          f"relative change >= {_pct(min_improvement)}"))
+        primary_detail = (
+            f"{PRIMARY_METRIC} {_fmt(old_primary)} -> {_fmt(new_primary)} ({_pct(change)}); "
+            f"needs >= {_pct(min_improvement)}"
+        )
+    rows.append(
+        MetricRow(
+            PRIMARY_METRIC,
+            "primary",
+            old_primary,
+            new_primary,
+            change,
+            primary_ok,
+            f"relative change >= {_pct(min_improvement)}",
+        )
+    )
     rules.append({"rule": "primary_improvement", "passed": primary_ok, "detail": primary_detail})
 
     regressions: list[str] = []
@@ -151,17 +173,26 @@ def decide(
             regressions.append(f"{name} {_fmt(old)} -> {_fmt(new)} ({_pct(c)})")
         rows.append(MetricRow(name, "secondary", old, new, c, ok, f"relative change >= {_pct(-max_regression)}"))
     secondary_ok = not regressions
-    rules.append({
-        "rule": "no_secondary_regression",
-        "passed": secondary_ok,
-        "detail": ("no secondary metric fell by more than " + _pct(max_regression).lstrip("+")) if secondary_ok
-        else "regressed by more than " + _pct(max_regression).lstrip("+") + ": " + "; ".join(regressions),
-    })
+    rules.append(
+        {
+            "rule": "no_secondary_regression",
+            "passed": secondary_ok,
+            "detail": ("no secondary metric fell by more than " + _pct(max_regression).lstrip("+"))
+            if secondary_ok
+            else "regressed by more than " + _pct(max_regression).lstrip("+") + ": " + "; ".join(regressions),
+        }
+    )
     for name in INFO_METRICS:
         old, new = _value(production, name), _value(candidate, name)
         rows.append(MetricRow(name, "info", old, new, relative_change(old, new), None, "shown, not gated"))
 
     promote = primary_ok and secondary_ok
     failed = [r["detail"] for r in rules if not r["passed"]]
-    reason = ("promoted: " + primary_detail + "; " + rules[-1]["detail"]) if promote else "kept production: " + " | ".join(failed)
-    return Decision(promote, reason, candidate_version, production_version, min_improvement, max_regression, rules, rows)
+    reason = (
+        ("promoted: " + primary_detail + "; " + rules[-1]["detail"])
+        if promote
+        else "kept production: " + " | ".join(failed)
+    )
+    return Decision(
+        promote, reason, candidate_version, production_version, min_improvement, max_regression, rules, rows
+    )

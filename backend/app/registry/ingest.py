@@ -7,6 +7,7 @@ crash in between leaves an unlisted batch that is ignored and removed, and nothi
 a log file already in the manifest (same content) is skipped, and database rows are read from the
 last ingested id on. Training data = the base file(s) + every batch in the manifest.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -30,8 +31,9 @@ _COLUMNS = ("user_id", "item_id", "event", "ts", "rating", "weight", "platform")
 
 def empty_log() -> EventLog:
     obj = np.empty(0, dtype=object)
-    return EventLog(obj, obj.copy(), obj.copy(), np.zeros(0, np.int64), np.zeros(0, np.float32),
-                    np.zeros(0, np.float32), obj.copy())
+    return EventLog(
+        obj, obj.copy(), obj.copy(), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32), obj.copy()
+    )
 
 
 def concat_logs(logs: Sequence[EventLog]) -> EventLog:
@@ -45,8 +47,16 @@ def log_to_jsonl(log: EventLog) -> bytes:
     """The JSONL training format (missing rating/weight/platform left out), one line per event."""
     out = []
     dumps = orjson.dumps
-    for u, i, e, t, r, w, p in zip(log.user_id, log.item_id, log.event, log.ts.tolist(), log.rating.tolist(),
-                                  log.weight.tolist(), log.platform):
+    for u, i, e, t, r, w, p in zip(
+        log.user_id,
+        log.item_id,
+        log.event,
+        log.ts.tolist(),
+        log.rating.tolist(),
+        log.weight.tolist(),
+        log.platform,
+        strict=False,
+    ):
         row: dict[str, Any] = {"user_id": u, "item_id": i, "event": e, "ts": t}
         if r == r:  # not NaN
             row["rating"] = r
@@ -73,15 +83,17 @@ def batch_files(root: Path) -> list[Path]:
 
 def read_database_events(database_url: str, after_id: int) -> tuple[list[dict[str, Any]], int]:
     """Rows of the service's ``events`` table with id > ``after_id`` (as JSONL dicts) and the largest id read."""
-    import sqlalchemy as sa  # noqa: PLC0415 - only needed with --database-url
+    import sqlalchemy as sa
 
-    from app.store.db import create_db_engine  # noqa: PLC0415
-    from app.store.schema import events  # noqa: PLC0415
+    from app.store.db import create_db_engine
+    from app.store.schema import events
 
     engine = create_db_engine(database_url)
     try:
         if not sa.inspect(engine).has_table(events.name):
-            raise ValueError(f"{database_url}: no '{events.name}' table; is this the service's database (DATABASE_URL)?")
+            raise ValueError(
+                f"{database_url}: no '{events.name}' table; is this the service's database (DATABASE_URL)?"
+            )
         c = events.c
         q = sa.select(c.id, c.user_id, c.item_id, c.event, c.ts, c.rating, c.weight, c.platform).where(c.id > after_id)
         with engine.connect() as conn:
@@ -117,8 +129,12 @@ class NewData:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "accepted": self.accepted, "rejected": self.rejected, "reasons": self.reasons,
-            "rejects_path": self.rejects_path, "sources": self.sources, "skipped_already_ingested": self.skipped,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "reasons": self.reasons,
+            "rejects_path": self.rejects_path,
+            "sources": self.sources,
+            "skipped_already_ingested": self.skipped,
             "batch_file": str(self.batch_file) if self.batch_file else None,
         }
 
@@ -143,8 +159,9 @@ def ingest_new(
     manifest = load_manifest(root)
     listed = {b["file"] for b in manifest["batches"]}
     for stale in data.iterdir():  # batches of a crashed run, temp files
-        if stale.name != MANIFEST and (stale.name.startswith(TMP_PREFIX) or
-                                       (stale.name.startswith("batch-") and stale.name not in listed)):
+        if stale.name != MANIFEST and (
+            stale.name.startswith(TMP_PREFIX) or (stale.name.startswith("batch-") and stale.name not in listed)
+        ):
             stale.unlink(missing_ok=True)
     seen_hashes = {s["sha256"] for b in manifest["batches"] for s in b.get("sources", []) if s.get("kind") == "log"}
     out = NewData(log=empty_log(), batch_file=None, last_event_id=int(manifest.get("last_event_id", 0)))
@@ -183,8 +200,15 @@ def ingest_new(
                 out.rejects_path = ", ".join(p for p in (out.rejects_path, str(db_rejects)) if p)
             else:
                 db_rejects.unlink(missing_ok=True)
-        out.sources.append({"kind": "database", "url": _redact(database_url), "first_id": out.last_event_id + 1,
-                            "last_id": last_id, "rows": len(rows)})
+        out.sources.append(
+            {
+                "kind": "database",
+                "url": _redact(database_url),
+                "first_id": out.last_event_id + 1,
+                "last_id": last_id,
+                "rows": len(rows),
+            }
+        )
         out.last_event_id = last_id
     if fresh and not out.rejected:
         rejects.unlink(missing_ok=True)
@@ -195,10 +219,16 @@ def ingest_new(
     if len(out.log):
         write_bytes_atomic(data / name, log_to_jsonl(out.log))
         out.batch_file = data / name
-    manifest["batches"].append({
-        "file": name, "run_id": run_id, "created_at": utc_now(), "events": len(out.log),
-        "rejected": out.rejected, "sources": out.sources,
-    })
+    manifest["batches"].append(
+        {
+            "file": name,
+            "run_id": run_id,
+            "created_at": utc_now(),
+            "events": len(out.log),
+            "rejected": out.rejected,
+            "sources": out.sources,
+        }
+    )
     manifest["last_event_id"] = out.last_event_id
     write_json_atomic(data / MANIFEST, manifest)  # the commit point of the ingestion
     return out
@@ -206,7 +236,7 @@ def ingest_new(
 
 def _redact(url: str) -> str:
     """No passwords in reports: ``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.engine import make_url
 
     try:
         return make_url(url).render_as_string(hide_password=True)

@@ -1,4 +1,5 @@
 """Tell a running service to load the new production version (POST /admin/reload)."""
+
 from __future__ import annotations
 
 from typing import Any

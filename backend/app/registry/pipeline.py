@@ -26,6 +26,7 @@ Cron (every night at 03:15; ``flock`` skips a run while the previous one is stil
         --items-path /srv/data/items.jsonl --database-url sqlite:////srv/data/recommender.db \\
         --service-url http://127.0.0.1:8000 >> /var/log/recommender-retrain.log 2>&1
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -133,8 +134,13 @@ def stable_ids(previous: Sequence[str], values: np.ndarray) -> IdMap:
 def ingest(opts: RetrainOptions, run_id: str) -> NewData:
     """Step 1a: validate and commit this run's new events (logs and the service's database)."""
     list_log_files(opts.data_paths)  # a missing base file fails here, before anything is ingested
-    return ingest_new(Path(opts.registry_dir), run_id, opts.new_logs, opts.database_url,
-                      event_types=opts.settings.event_weights.keys())
+    return ingest_new(
+        Path(opts.registry_dir),
+        run_id,
+        opts.new_logs,
+        opts.database_url,
+        event_types=opts.settings.event_weights.keys(),
+    )
 
 
 def prepare_data(opts: RetrainOptions, run_id: str, new: NewData) -> tuple[EvalData, dict[str, Any]]:
@@ -148,8 +154,9 @@ def prepare_data(opts: RetrainOptions, run_id: str, new: NewData) -> tuple[EvalD
         raise RetrainError(f"no valid events in {', '.join(map(str, opts.data_paths))} or the new data")
     positives = to_positives(events, weights, opts.settings.rating_threshold)
     prod_users, prod_items = production_ids(root)
-    dataset = build_dataset(positives, stable_ids(prod_users, positives.user_id),
-                            stable_ids(prod_items, positives.item_id))
+    dataset = build_dataset(
+        positives, stable_ids(prod_users, positives.user_id), stable_ids(prod_items, positives.item_id)
+    )
     filter_report = None
     if opts.min_item_positives > 1 or opts.min_user_positives > 1:
         dataset, report = filter_positives(dataset, opts.min_item_positives, opts.min_user_positives)
@@ -185,8 +192,11 @@ def prepare_data(opts: RetrainOptions, run_id: str, new: NewData) -> tuple[EvalD
 def untrained_batches(root: Path, exclude: str) -> int:
     """Batches ingested by runs that never finished (crashed after ingesting): their data is still untrained."""
     finished = {r.get("run_id") for r in read_jsonl(root / RUNS_FILE) if r.get("finished")}
-    return sum(1 for b in load_manifest(root)["batches"]
-               if b.get("events") and b.get("run_id") != exclude and b.get("run_id") not in finished)
+    return sum(
+        1
+        for b in load_manifest(root)["batches"]
+        if b.get("events") and b.get("run_id") != exclude and b.get("run_id") not in finished
+    )
 
 
 def train_candidate(split: Split, catalogue: dict[str, Any], params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -194,37 +204,40 @@ def train_candidate(split: Split, catalogue: dict[str, Any], params: dict[str, A
 
     ``holdout_fraction=0``: the split already holds the validation rows out, so nothing more is withheld.
     """
-    from app.registry.train import train_model  # noqa: PLC0415 - TensorFlow only when training
+    from app.registry.train import train_model
 
     model, info = train_model(split.train, catalogue, params, holdout_fraction=0.0, log=None)
     return model, {**info, "params": model.params()}
 
 
-def save_candidate(model: Any, data: EvalData, out_dir: Path, data_summary: dict[str, Any],
-                   metrics: dict[str, Any]) -> Path:
+def save_candidate(
+    model: Any, data: EvalData, out_dir: Path, data_summary: dict[str, Any], metrics: dict[str, Any]
+) -> Path:
     """Write the model directory (the model package's format). Its history is *all* positives of the
     merged data, so at serving time users are built from (and never shown) everything they did."""
-    from app.model.artifacts import new_version, save_arrays_bundle  # noqa: PLC0415
-    from app.registry.train import model_arrays  # noqa: PLC0415
+    from app.model.artifacts import new_version, save_arrays_bundle
+    from app.registry.train import model_arrays
 
     dataset = data.dataset
-    return Path(save_arrays_bundle(
-        out_dir,
-        arrays=model_arrays(model, dataset, data.events),
-        user_ids=dataset.users.ids,
-        item_ids=dataset.items.ids,
-        catalogue=data.catalogue,
-        version=new_version(),
-        hyperparameters=model.params(),
-        data_summary=data_summary,
-        metrics=metrics,
-        keras_model=model.keras_model,
-    ))
+    return Path(
+        save_arrays_bundle(
+            out_dir,
+            arrays=model_arrays(model, dataset, data.events),
+            user_ids=dataset.users.ids,
+            item_ids=dataset.items.ids,
+            catalogue=data.catalogue,
+            version=new_version(),
+            hyperparameters=model.params(),
+            data_summary=data_summary,
+            metrics=metrics,
+            keras_model=model.keras_model,
+        )
+    )
 
 
 def fit_baselines(names: Sequence[str], data: EvalData, split: Split) -> tuple[dict[str, Any], dict[str, float]]:
     """Fitted baselines (default hyperparameters) keyed by name, and their fit seconds."""
-    from app.model.engines import make_engine  # noqa: PLC0415
+    from app.model.engines import make_engine
 
     features = stage_features(data, split, "validation")
     matrix = split.train.matrix()
@@ -243,7 +256,7 @@ def production_scorer(root: Path, split: Split) -> tuple[str | None, Any, str | 
     prod_dir = production_model_dir(root)
     if prod_dir is None:
         return None, None, None
-    from app.model.artifacts import ModelLoadError, load_bundle  # noqa: PLC0415
+    from app.model.artifacts import ModelLoadError, load_bundle
 
     try:
         bundle = load_bundle(prod_dir)
@@ -267,14 +280,25 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
         if production_before and not len(new.log) and not untrained and not opts.force:
             # Nothing to learn from: no training, no record in runs.jsonl (a loop would fill it with these).
             seconds["total"] = round(time.perf_counter() - t0, 3)
-            return {"run_id": run_id, "started_at": started_at, "production_before": production_before,
-                    "data": {"new": new.summary() | {"events": 0}}, "decision": "skip", "candidate": None,
-                    "reason": "no new events since the last run (use --force to retrain anyway)", "seconds": seconds}
+            return {
+                "run_id": run_id,
+                "started_at": started_at,
+                "production_before": production_before,
+                "data": {"new": new.summary() | {"events": 0}},
+                "decision": "skip",
+                "candidate": None,
+                "reason": "no new events since the last run (use --force to retrain anyway)",
+                "seconds": seconds,
+            }
         data, data_summary = prepare_data(opts, run_id, new)
         data_summary["untrained_batches_of_failed_runs"] = untrained
         seconds["ingest"] = round(time.perf_counter() - t0, 3)
-        record: dict[str, Any] = {"run_id": run_id, "started_at": started_at, "data": data_summary,
-                                  "production_before": production_before}
+        record: dict[str, Any] = {
+            "run_id": run_id,
+            "started_at": started_at,
+            "data": data_summary,
+            "production_before": production_before,
+        }
 
         split = make_split(data.dataset, opts.protocol)
         sizes = split.sizes()
@@ -305,8 +329,9 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
             validation = split.validation
             metrics = {
                 **results["candidate"]["metrics"],
-                "loss": model.heldout_loss(validation.user_idx, validation.item_idx, split.train.matrix(),
-                                           data.dataset.matrix()),
+                "loss": model.heldout_loss(
+                    validation.user_idx, validation.item_idx, split.train.matrix(), data.dataset.matrix()
+                ),
                 "slice": f"validation part of the {split.protocol} split ({results['candidate']['n_users']} users)",
                 "train_seconds": train_info.get("train_seconds"),
             }
@@ -336,21 +361,28 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
                 "evaluated_users": results["candidate"]["n_users"],
                 "primary_metric": PRIMARY_METRIC,
                 "candidate": results["candidate"],
-                "production": {"version": prod_version, **results["production"]} if "production" in results else
-                              {"version": prod_version, "error": prod_error},
+                "production": {"version": prod_version, **results["production"]}
+                if "production" in results
+                else {"version": prod_version, "error": prod_error},
                 "baselines": {k: results[k] for k in baselines},
                 "models": results,
                 "train": train_info,
             }
-            record.update(candidate=candidate_version, evaluation=evaluation, decision=decision.decision,
-                          reason=decision.reason)
+            record.update(
+                candidate=candidate_version, evaluation=evaluation, decision=decision.decision, reason=decision.reason
+            )
             record["seconds"] = seconds
             write_json_atomic(model_dir / EVALUATION_FILE, evaluation)
             write_json_atomic(model_dir / DECISION_FILE, decision.to_dict())
             write_bytes_atomic(model_dir / REPORT_FILE, report_markdown(record, decision).encode())
 
-            version = registry.register(model_dir, actor=opts.actor, stage="staging", move=True,
-                                        reason=f"retraining run {run_id}: candidate under evaluation")
+            version = registry.register(
+                model_dir,
+                actor=opts.actor,
+                stage="staging",
+                move=True,
+                reason=f"retraining run {run_id}: candidate under evaluation",
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
             with contextlib.suppress(OSError):
@@ -361,17 +393,32 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
             registry.archive(version, actor=opts.actor, reason=decision.reason)
         stage = "production" if decision.promote else "archived"
         record["stage"] = stage
-        params = {"candidate": train_info["params"], "protocol": split.protocol, "baselines": ",".join(opts.baselines),
-                  "gate": {"min_improvement": opts.settings.promotion_min_improvement,
-                           "max_regression": opts.settings.promotion_max_regression}}
-        record["tracking"] = track_retraining_run(registry, version, stage, params=params, evaluation=evaluation,
-                                                  data_summary=data_summary, decision=decision.to_dict())
+        params = {
+            "candidate": train_info["params"],
+            "protocol": split.protocol,
+            "baselines": ",".join(opts.baselines),
+            "gate": {
+                "min_improvement": opts.settings.promotion_min_improvement,
+                "max_regression": opts.settings.promotion_max_regression,
+            },
+        }
+        record["tracking"] = track_retraining_run(
+            registry,
+            version,
+            stage,
+            params=params,
+            evaluation=evaluation,
+            data_summary=data_summary,
+            decision=decision.to_dict(),
+        )
         if decision.promote and opts.service_url:
             record["service_reload"] = reload_service(opts.service_url)
         seconds["total"] = round(time.perf_counter() - t0, 3)
         record["finished"] = True
         slim = {k: v for k, v in record.items() if k != "evaluation"}
-        slim["metrics"] = {name: {k: res["metrics"].get(k) for k in ("ndcg@10", "recall@20", "hitrate@10", "mrr", "coverage@100")}
-                           for name, res in evaluation["models"].items()}
+        slim["metrics"] = {
+            name: {k: res["metrics"].get(k) for k in ("ndcg@10", "recall@20", "hitrate@10", "mrr", "coverage@100")}
+            for name, res in evaluation["models"].items()
+        }
         append_lines_durable(root / RUNS_FILE, [orjson.dumps(slim, option=orjson.OPT_SERIALIZE_NUMPY)])
         return record

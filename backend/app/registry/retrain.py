@@ -4,6 +4,7 @@ The run itself is ``app.registry.pipeline.run_once`` and the MovieLens replay ``
 (which calls ``run_once``); only this command imports both. The help text is the pipeline's own
 description (``app.registry.pipeline``'s docstring).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,33 +41,54 @@ def _params(values: list[str]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app.registry.retrain", description=pipeline.__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app.registry.retrain",
+        description=pipeline.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--registry-dir", type=Path, default=None, help="default: RECOMMENDER_REGISTRY_DIR")
     p.add_argument("--data-path", type=Path, nargs="+", default=None, help="existing training data (JSONL file/dir)")
     p.add_argument("--items-path", type=Path, default=None, help="catalogue JSONL (genres for features, titles)")
     p.add_argument("--new-logs", type=Path, nargs="*", default=[], help="new JSONL logs (files or directories)")
-    p.add_argument("--database-url", default=None,
-                   help="the service's database: its 'events' rows since the last run are ingested")
+    p.add_argument(
+        "--database-url", default=None, help="the service's database: its 'events' rows since the last run are ingested"
+    )
     p.add_argument("--service-url", default=None, help="POST <url>/admin/reload after a promotion")
     p.add_argument("--every", type=float, default=None, metavar="SECONDS", help="loop: run again every SECONDS")
     p.add_argument("--protocol", choices=["leave-last-out", "temporal"], default="leave-last-out")
-    p.add_argument("--baselines", default=",".join(DEFAULT_BASELINES),
-                   help="comma-separated engines fitted for the report ('' for none)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="Keras model hyperparameter (repeatable), e.g. --param epochs=5")
+    p.add_argument(
+        "--baselines",
+        default=",".join(DEFAULT_BASELINES),
+        help="comma-separated engines fitted for the report ('' for none)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Keras model hyperparameter (repeatable), e.g. --param epochs=5",
+    )
     p.add_argument("--min-item-positives", type=int, default=1)
     p.add_argument("--min-user-positives", type=int, default=1)
     p.add_argument("--force", action="store_true", help="train even when nothing new arrived")
     p.add_argument("--actor", default="retrain")
     p.add_argument("--json", action="store_true", help="print the run record as JSON")
     sim = p.add_argument_group("simulation (replays MovieLens chronologically)")
-    sim.add_argument("--simulate-movielens", type=Path, default=None, metavar="PATH",
-                     help="MovieLens folder or zip: the newest weeks are replayed as new logs, batch by batch")
+    sim.add_argument(
+        "--simulate-movielens",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="MovieLens folder or zip: the newest weeks are replayed as new logs, batch by batch",
+    )
     sim.add_argument("--batches", type=int, default=3)
     sim.add_argument("--weeks-per-batch", type=int, default=2)
-    sim.add_argument("--work-dir", type=Path, default=None,
-                     help="simulation scratch (default: a temp dir; never inside the repository)")
+    sim.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="simulation scratch (default: a temp dir; never inside the repository)",
+    )
     return p
 
 
@@ -81,25 +103,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.simulate_movielens is not None:
-        simulate_movielens(args.simulate_movielens, batches=args.batches, weeks_per_batch=args.weeks_per_batch,
-                           work_dir=args.work_dir, registry_dir=args.registry_dir, protocol=args.protocol,
-                           baselines=baselines, train_params=params, settings=settings)
+        simulate_movielens(
+            args.simulate_movielens,
+            batches=args.batches,
+            weeks_per_batch=args.weeks_per_batch,
+            work_dir=args.work_dir,
+            registry_dir=args.registry_dir,
+            protocol=args.protocol,
+            baselines=baselines,
+            train_params=params,
+            settings=settings,
+        )
         return 0
     root = args.registry_dir or settings.registry_dir
     if root is None or not args.data_path:
         print("error: give --registry-dir (or RECOMMENDER_REGISTRY_DIR) and --data-path", file=sys.stderr)
         return 2
     opts = RetrainOptions(
-        registry_dir=Path(root), data_paths=list(args.data_path), items_path=args.items_path, new_logs=list(args.new_logs),
-        database_url=args.database_url, service_url=args.service_url, protocol=args.protocol, baselines=baselines,
-        train_params=params, min_item_positives=args.min_item_positives, min_user_positives=args.min_user_positives,
-        force=args.force, actor=args.actor, settings=settings,
+        registry_dir=Path(root),
+        data_paths=list(args.data_path),
+        items_path=args.items_path,
+        new_logs=list(args.new_logs),
+        database_url=args.database_url,
+        service_url=args.service_url,
+        protocol=args.protocol,
+        baselines=baselines,
+        train_params=params,
+        min_item_positives=args.min_item_positives,
+        min_user_positives=args.min_user_positives,
+        force=args.force,
+        actor=args.actor,
+        settings=settings,
     )
     while True:
         try:
             record = run_once(opts)
-            print(orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
-                  if args.json else format_record(record), flush=True)
+            print(
+                orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+                if args.json
+                else format_record(record),
+                flush=True,
+            )
         except (RetrainError, RegistryError, FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             if args.every is None:

@@ -1,5 +1,6 @@
 """Human-readable views of the registry: a retraining run's Markdown report (kept beside the model), its
 terminal lines, the table of several runs, and the version list that ``python -m app.registry list`` prints."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,8 @@ def report_markdown(record: dict[str, Any], decision: Decision) -> str:
         "",
         decision.table(),
         "",
-        "Rules: " + "; ".join(f"{r['rule']}: {'pass' if r['passed'] else 'FAIL'} ({r['detail']})" for r in decision.rules),
+        "Rules: "
+        + "; ".join(f"{r['rule']}: {'pass' if r['passed'] else 'FAIL'} ({r['detail']})" for r in decision.rules),
         "",
         "## All models on the same validation split",
         "",
@@ -33,9 +35,11 @@ def report_markdown(record: dict[str, Any], decision: Decision) -> str:
     for name, res in ev["models"].items():
         m = res["metrics"]
         fit = res.get("fit_seconds")
-        lines.append(f"| {name} | {m.get('ndcg@10', float('nan')):.4f} | {m.get('recall@20', float('nan')):.4f} | "
-                     f"{m.get('hitrate@10', float('nan')):.4f} | {m.get('mrr', float('nan')):.4f} | "
-                     f"{m.get('coverage@100', float('nan')):.3f} | {'-' if fit is None else f'{fit:.1f}'} |")
+        lines.append(
+            f"| {name} | {m.get('ndcg@10', float('nan')):.4f} | {m.get('recall@20', float('nan')):.4f} | "
+            f"{m.get('hitrate@10', float('nan')):.4f} | {m.get('mrr', float('nan')):.4f} | "
+            f"{m.get('coverage@100', float('nan')):.3f} | {'-' if fit is None else f'{fit:.1f}'} |"
+        )
     lines += ["", f"Step seconds: {record['seconds']}", ""]
     return "\n".join(lines)
 
@@ -44,10 +48,15 @@ def format_record(record: dict[str, Any]) -> str:
     """A few lines for the terminal / cron log."""
     d = record["data"]
     new = d["new"]
-    rejected = (f"{new['rejected']} lines rejected"
-                + (f" ({', '.join(f'{k}: {v}' for k, v in new['reasons'].items())})" if new["reasons"] else "")
-                + (f"; skipped (already ingested): {', '.join(new['skipped_already_ingested'])}"
-                   if new["skipped_already_ingested"] else ""))
+    rejected = (
+        f"{new['rejected']} lines rejected"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in new['reasons'].items())})" if new["reasons"] else "")
+        + (
+            f"; skipped (already ingested): {', '.join(new['skipped_already_ingested'])}"
+            if new["skipped_already_ingested"]
+            else ""
+        )
+    )
     if record["decision"] == "skip":
         return f"run {record['run_id']}: no new events; {rejected}\n  decision: skip - {record['reason']}"
     lines = [
@@ -58,8 +67,10 @@ def format_record(record: dict[str, Any]) -> str:
     lines.append(f"  validation ({ev['protocol']}, {ev['evaluated_users']} users):")
     for name, res in ev["models"].items():
         m = res["metrics"]
-        lines.append(f"    {name:<11} ndcg@10 {m['ndcg@10']:.4f}  recall@20 {m['recall@20']:.4f}  "
-                     f"hitrate@10 {m['hitrate@10']:.4f}  cov@100 {m['coverage@100']:.3f}")
+        lines.append(
+            f"    {name:<11} ndcg@10 {m['ndcg@10']:.4f}  recall@20 {m['recall@20']:.4f}  "
+            f"hitrate@10 {m['hitrate@10']:.4f}  cov@100 {m['coverage@100']:.3f}"
+        )
     lines.append(f"  decision: {record['decision']} {record['candidate']} -> {record.get('stage')}: {record['reason']}")
     if "service_reload" in record:
         r = record["service_reload"]
@@ -70,17 +81,21 @@ def format_record(record: dict[str, Any]) -> str:
 
 
 def summary_table(records: list[dict[str, Any]]) -> str:
-    rows = ["| run | new events | new users | new items | candidate NDCG@10 | production NDCG@10 | change | decision | seconds |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| run | new events | new users | new items | candidate NDCG@10 | production NDCG@10 | change | decision | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for i, r in enumerate(records):
         new = r["data"]["new"]
         models = r.get("evaluation", {}).get("models", {})
         cand = models.get("candidate", {}).get("metrics", {}).get(PRIMARY_METRIC)
         prod = models.get("production", {}).get("metrics", {}).get(PRIMARY_METRIC)
         change = f"{(cand - prod) / prod * 100:+.1f}%" if cand is not None and prod else "-"
-        rows.append(f"| {i} | {new['events']} | {new['users']} | {new['items']} | "
-                    f"{'-' if cand is None else f'{cand:.4f}'} | {'-' if prod is None else f'{prod:.4f}'} | {change} | "
-                    f"{r['decision']} | {r['seconds'].get('total', 0):.1f} |")
+        rows.append(
+            f"| {i} | {new['events']} | {new['users']} | {new['items']} | "
+            f"{'-' if cand is None else f'{cand:.4f}'} | {'-' if prod is None else f'{prod:.4f}'} | {change} | "
+            f"{r['decision']} | {r['seconds'].get('total', 0):.1f} |"
+        )
     return "\n".join(rows)
 
 
@@ -95,8 +110,10 @@ def format_list(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         mark = "*" if r["is_production"] else " "
         ndcg = r["validation_metrics"].get("ndcg@10", r["metrics"].get("ndcg@10"))
-        lines.append(f"{r['number'] or '?':>3}{mark} {r['version']:<34} {r['stage']:<10} {_fmt(ndcg):>11} "
-                     f"{r['registered_at'] or '-':<20} {r['decision'] or '-'}")
+        lines.append(
+            f"{r['number'] or '?':>3}{mark} {r['version']:<34} {r['stage']:<10} {_fmt(ndcg):>11} "
+            f"{r['registered_at'] or '-':<20} {r['decision'] or '-'}"
+        )
     if len(lines) == 1:
         lines.append("(no versions registered)")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ new log file and triggers one retraining run. MovieLens may not be redistributed
 
     PYTHONPATH=backend python -m app.registry.retrain --simulate-movielens ../shared/datasets/ml-100k --batches 3
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -30,11 +31,15 @@ WEEK = 7 * 86400
 def _outside_repo(path: Path) -> Path:
     path = path.resolve()
     if path == REPO_ROOT or REPO_ROOT in path.parents:
-        raise ValueError(f"{path} is inside the repository; MovieLens data and models derived from it must stay outside")
+        raise ValueError(
+            f"{path} is inside the repository; MovieLens data and models derived from it must stay outside"
+        )
     return path
 
 
-def split_by_weeks(lines: list[bytes], ts: np.ndarray, batches: int, weeks_per_batch: int) -> tuple[list[bytes], list[list[bytes]]]:
+def split_by_weeks(
+    lines: list[bytes], ts: np.ndarray, batches: int, weeks_per_batch: int
+) -> tuple[list[bytes], list[list[bytes]]]:
     """(base lines, one list of lines per batch): batch b holds the events of weeks in (start_b, start_b + W weeks]."""
     if batches < 1 or weeks_per_batch < 1:
         raise ValueError("--batches and --weeks-per-batch must be >= 1")
@@ -66,7 +71,7 @@ def simulate_movielens(
     echo: Any = print,
 ) -> list[dict[str, Any]]:
     """Run the loop over MovieLens; prints each run and a summary table; returns the run records."""
-    from app.data.movielens import import_movielens  # noqa: PLC0415
+    from app.data.movielens import import_movielens
 
     work = _outside_repo(Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="registry-sim-")))
     registry = _outside_repo(Path(registry_dir) if registry_dir else work / "registry")
@@ -79,19 +84,28 @@ def simulate_movielens(
     base, parts = split_by_weeks(lines, ts, batches, weeks_per_batch)
     base_path = _write(work / "base.jsonl", base)
     batch_paths = [_write(work / "new-logs" / f"batch-{b + 1:02d}.jsonl", part) for b, part in enumerate(parts)]
-    echo(f"simulation in {work}: {len(base)} events before the held-out {batches} x {weeks_per_batch} weeks; "
-         f"batches of {', '.join(str(len(p)) for p in parts)} events; registry {registry}")
+    echo(
+        f"simulation in {work}: {len(base)} events before the held-out {batches} x {weeks_per_batch} weeks; "
+        f"batches of {', '.join(str(len(p)) for p in parts)} events; registry {registry}"
+    )
     records = []
     for step, new_logs in enumerate([[], *[[p] for p in batch_paths]]):
         opts = RetrainOptions(
-            registry_dir=registry, data_paths=[base_path], items_path=Path(summary.items_path), new_logs=new_logs,
-            protocol=protocol, baselines=tuple(baselines), train_params=dict(train_params or {}),
+            registry_dir=registry,
+            data_paths=[base_path],
+            items_path=Path(summary.items_path),
+            new_logs=new_logs,
+            protocol=protocol,
+            baselines=tuple(baselines),
+            train_params=dict(train_params or {}),
             **({"settings": settings} if settings is not None else {}),
         )
         started = time.perf_counter()
         record = run_once(opts)
-        echo(f"\n== run {step} ({'initial data' if not new_logs else new_logs[0].name}), "
-             f"{time.perf_counter() - started:.1f} s")
+        echo(
+            f"\n== run {step} ({'initial data' if not new_logs else new_logs[0].name}), "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         echo(format_record(record))
         records.append(record)
     echo("\n" + summary_table(records))

@@ -10,6 +10,7 @@ MLflow 2.9 deprecated registry *stages* in favour of *aliases*, so the stage is 
 also records ``none`` and ``archived``). The file registry stays the source of truth: MLflow is
 synchronised from it after each change, never the other way round.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -59,8 +60,8 @@ class Tracker:
     """Thin wrapper over the MLflow client; construct with ``Tracker.from_env()``."""
 
     def __init__(self, experiment: str = DEFAULT_EXPERIMENT, model_name: str = DEFAULT_MODEL_NAME):
-        import mlflow  # noqa: PLC0415 - optional dependency
-        from mlflow import MlflowClient  # noqa: PLC0415
+        import mlflow
+        from mlflow import MlflowClient
 
         self.mlflow = mlflow
         self.client = MlflowClient()
@@ -69,7 +70,7 @@ class Tracker:
         self._ensure_experiment()
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> "Tracker | None":
+    def from_env(cls, **kwargs: Any) -> Tracker | None:
         enabled, why = tracking_status()
         if not enabled:
             log.info("experiment tracking off: %s", why)
@@ -81,7 +82,7 @@ class Tracker:
             uri = self.mlflow.get_tracking_uri()
             location = None
             if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in the working directory
-                location = (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+                location = (Path(uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
             self.client.create_experiment(self.experiment, artifact_location=location)
         self.mlflow.set_experiment(self.experiment)
 
@@ -119,7 +120,9 @@ class Tracker:
             run_id = run.info.run_id
             source = f"{run.info.artifact_uri}/model"
         if not self._registered_model_exists():
-            self.client.create_registered_model(self.model_name, description="Recommender models; stage = alias + 'stage' tag")
+            self.client.create_registered_model(
+                self.model_name, description="Recommender models; stage = alias + 'stage' tag"
+            )
         mv = self.client.create_model_version(
             self.model_name, source=source, run_id=run_id, tags={VERSION_TAG: version, STAGE_TAG: stage}
         )
@@ -165,8 +168,16 @@ class Tracker:
         return synced
 
 
-def track_retraining_run(registry: Registry, version: str, stage: str, *, params: dict[str, Any],
-                         evaluation: dict[str, Any], data_summary: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+def track_retraining_run(
+    registry: Registry,
+    version: str,
+    stage: str,
+    *,
+    params: dict[str, Any],
+    evaluation: dict[str, Any],
+    data_summary: dict[str, Any],
+    decision: dict[str, Any],
+) -> dict[str, Any]:
     """Mirror one retraining run to MLflow when tracking is on; a failure is reported, never fatal
     (the file registry already holds the truth)."""
     enabled, why = tracking_status()
@@ -175,8 +186,15 @@ def track_retraining_run(registry: Registry, version: str, stage: str, *, params
     try:
         tracker = Tracker()
         metrics = {name: res["metrics"] for name, res in evaluation["models"].items()}
-        out = tracker.log_run(version=version, stage=stage, params=params, metrics=metrics, data_summary=data_summary,
-                              decision=decision, model_dir=registry.version_dir(version))
+        out = tracker.log_run(
+            version=version,
+            stage=stage,
+            params=params,
+            metrics=metrics,
+            data_summary=data_summary,
+            decision=decision,
+            model_dir=registry.version_dir(version),
+        )
         tracker.sync_stages(registry)
         return {"enabled": True, "status": why, **out}
     except Exception as exc:

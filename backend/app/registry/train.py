@@ -17,13 +17,14 @@ The shipped model is the one trained without the held-out slice (one fit, so ML-
 under a minute); its history (``arrays.npz``) holds *all* positives, so at serving time a user's
 vector includes the held-out item too. ``--refit`` trains once more on everything instead.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +67,18 @@ def train_model(
     held_m.data[:] = 1.0
     n_held = int(np.count_nonzero(np.diff(held_m.indptr)))
     model = EmbeddingRecommender(**hp)
-    say(f"training on {len(train)} positives ({dataset.n_users} users, {dataset.n_items} items); "
-        f"held out: {n_held} users' latest positive")
+    say(
+        f"training on {len(train)} positives ({dataset.n_users} users, {dataset.n_items} items); "
+        f"held out: {n_held} users' latest positive"
+    )
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         member = f"member {int(logs['member'])}/{hp['ensemble']} " if "member" in logs else ""
         epoch = (epoch - 1) % hp["epochs"] + 1
         line = f"{member}epoch {epoch:>3}/{hp['epochs']}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"
-        if n_held and (epoch % HELDOUT_EVERY == 0 or epoch == hp["epochs"]):  # scoring every epoch costs ~1/3 of the fit
+        if n_held and (
+            epoch % HELDOUT_EVERY == 0 or epoch == hp["epochs"]
+        ):  # scoring every epoch costs ~1/3 of the fit
             model.pull_arrays()
             m = heldout_metrics(model.score, train_m, held_m)
             line += f"  held-out HR@10 {m['hitrate@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}"
@@ -89,15 +94,17 @@ def train_model(
         popular = PopularityRecommender().fit(train_m)
         metrics["popular"] = heldout_metrics(popular.score, train_m, held_m)
         pop = metrics["popular"]
-        say(f"held-out ({n_held} users): loss {metrics['loss']:.4f}  HR@10 {metrics['hitrate@10']:.4f}  "
-            f"NDCG@10 {metrics['ndcg@10']:.4f}  |  most popular: HR@10 {pop['hitrate@10']:.4f}  NDCG@10 {pop['ndcg@10']:.4f}")
+        say(
+            f"held-out ({n_held} users): loss {metrics['loss']:.4f}  HR@10 {metrics['hitrate@10']:.4f}  "
+            f"NDCG@10 {metrics['ndcg@10']:.4f}  |  most popular: HR@10 {pop['hitrate@10']:.4f}  NDCG@10 {pop['ndcg@10']:.4f}"
+        )
     if refit and n_held:
         say("refitting on all positives")
         model = EmbeddingRecommender(**hp)
         t1 = time.perf_counter()
         model.fit(
             dataset.matrix(),
-            on_epoch=lambda e, l: say(f"refit step {e:>3}: loss {l['loss']:.4f}  {l['seconds']:.1f}s"),
+            on_epoch=lambda e, logs: say(f"refit step {e:>3}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"),
             recency=dataset.recency(),
         )
         metrics["refit_seconds"] = round(time.perf_counter() - t1, 2)
@@ -106,7 +113,7 @@ def train_model(
 
 
 def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(int(ts), tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def model_arrays(model: EmbeddingRecommender, dataset: Dataset, events: EventLog) -> dict[str, np.ndarray]:
@@ -130,39 +137,77 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULT_PARAMS
-    p = argparse.ArgumentParser(prog="python -m app.registry.train", description=__doc__, formatter_class=_HelpFormatter)
-    p.add_argument("--data-path", required=True, type=Path, help="interaction log: JSONL file, .jsonl.gz, or a directory of them")
+    p = argparse.ArgumentParser(
+        prog="python -m app.registry.train", description=__doc__, formatter_class=_HelpFormatter
+    )
+    p.add_argument(
+        "--data-path", required=True, type=Path, help="interaction log: JSONL file, .jsonl.gz, or a directory of them"
+    )
     p.add_argument("--items-path", type=Path, help="item catalogue JSONL (copied into the model as items.jsonl)")
     p.add_argument("--model-dir", required=True, type=Path, help="output directory (replaced atomically if it exists)")
     p.add_argument("--embedding-dim", type=int, default=d["embedding_dim"])
     p.add_argument("--epochs", type=int, default=d["epochs"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--learning-rate", type=float, default=d["learning_rate"])
-    p.add_argument("--num-negatives", type=int, default=d["num_negatives"],
-                   help="sampled negatives per positive for --loss bce/softmax (0 with softmax: the whole catalogue); "
-                        "not used by multinomial")
+    p.add_argument(
+        "--num-negatives",
+        type=int,
+        default=d["num_negatives"],
+        help="sampled negatives per positive for --loss bce/softmax (0 with softmax: the whole catalogue); "
+        "not used by multinomial",
+    )
     p.add_argument("--negative-sampling", choices=SAMPLINGS, default=d["negative_sampling"])
-    p.add_argument("--loss", choices=LOSSES, default=d["loss"],
-                   help="multinomial: softmax over all items for dropped history items; bce: binary cross-entropy "
-                        "on sampled negatives; softmax: sampled softmax with logQ correction")
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=d["loss"],
+        help="multinomial: softmax over all items for dropped history items; bce: binary cross-entropy "
+        "on sampled negatives; softmax: sampled softmax with logQ correction",
+    )
     p.add_argument("--l2", type=float, default=d["l2"], help="L2 penalty on the embeddings used in each batch")
     p.add_argument("--history-pooling", choices=POOLINGS, default=d["history_pooling"])
-    p.add_argument("--user-embedding", action=argparse.BooleanOptionalAction, default=d["user_embedding"],
-                   help="add a per-user embedding to the pooled history")
-    p.add_argument("--history-dropout", type=float, default=d["history_dropout"],
-                   help="share of each history left out of the input while training (its items are the targets)")
-    p.add_argument("--future-share", type=float, default=d["future_share"],
-                   help="multinomial loss: share of users per batch trained to predict the later part of their "
-                        "history from the earlier part (0: random dropout only)")
-    p.add_argument("--future-window", type=float, default=d["future_window"],
-                   help="with --future-share: the cut point is drawn from this newest share of each history")
+    p.add_argument(
+        "--user-embedding",
+        action=argparse.BooleanOptionalAction,
+        default=d["user_embedding"],
+        help="add a per-user embedding to the pooled history",
+    )
+    p.add_argument(
+        "--history-dropout",
+        type=float,
+        default=d["history_dropout"],
+        help="share of each history left out of the input while training (its items are the targets)",
+    )
+    p.add_argument(
+        "--future-share",
+        type=float,
+        default=d["future_share"],
+        help="multinomial loss: share of users per batch trained to predict the later part of their "
+        "history from the earlier part (0: random dropout only)",
+    )
+    p.add_argument(
+        "--future-window",
+        type=float,
+        default=d["future_window"],
+        help="with --future-share: the cut point is drawn from this newest share of each history",
+    )
     p.add_argument("--lr-schedule", choices=SCHEDULES, default=d["lr_schedule"])
-    p.add_argument("--ensemble", type=int, default=d["ensemble"],
-                   help="members trained with seeds seed, seed+1000, ...; stored as one model scoring their mean")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=d["ensemble"],
+        help="members trained with seeds seed, seed+1000, ...; stored as one model scoring their mean",
+    )
     p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--holdout-fraction", type=float, default=1.0,
-                   help="share of users (with >= 3 positives) whose latest positive is held out for evaluation; 0 = none")
-    p.add_argument("--refit", action="store_true", help="after evaluating, train again on all positives (twice the time)")
+    p.add_argument(
+        "--holdout-fraction",
+        type=float,
+        default=1.0,
+        help="share of users (with >= 3 positives) whose latest positive is held out for evaluation; 0 = none",
+    )
+    p.add_argument(
+        "--refit", action="store_true", help="after evaluating, train again on all positives (twice the time)"
+    )
     p.add_argument("--event-weights", help="JSON object or path to a JSON file laid over the default event weights")
     p.add_argument("--rating-threshold", type=float, default=4.0, help="a rating event is a positive at or above this")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
@@ -175,13 +220,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     params = {
-        "embedding_dim": args.embedding_dim, "epochs": args.epochs, "batch_size": args.batch_size,
-        "learning_rate": args.learning_rate, "num_negatives": args.num_negatives,
-        "negative_sampling": args.negative_sampling, "loss": args.loss, "l2": args.l2,
-        "history_pooling": args.history_pooling, "user_embedding": args.user_embedding,
-        "history_dropout": args.history_dropout, "future_share": args.future_share,
+        "embedding_dim": args.embedding_dim,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "num_negatives": args.num_negatives,
+        "negative_sampling": args.negative_sampling,
+        "loss": args.loss,
+        "l2": args.l2,
+        "history_pooling": args.history_pooling,
+        "user_embedding": args.user_embedding,
+        "history_dropout": args.history_dropout,
+        "future_share": args.future_share,
         "future_window": args.future_window,
-        "lr_schedule": args.lr_schedule, "ensemble": args.ensemble,
+        "lr_schedule": args.lr_schedule,
+        "ensemble": args.ensemble,
         "seed": args.seed,
     }
     started = time.perf_counter()
@@ -191,25 +244,39 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--holdout-fraction must be between 0 and 1")
         weights = parse_weights(args.event_weights)
         files = list_log_files(args.data_path)
-        events, summary = read_events(args.data_path, strict=args.strict, rejects_path=args.rejects_path,
-                                      event_types=weights.keys())
+        events, summary = read_events(
+            args.data_path, strict=args.strict, rejects_path=args.rejects_path, event_types=weights.keys()
+        )
         print(f"read {summary.describe()}", flush=True)
         dataset = build_dataset(to_positives(events, weights, args.rating_threshold))
         if len(dataset) == 0:
             raise ValueError(f"{args.data_path}: no positives (check --event-weights and --rating-threshold)")
         catalogue = read_items(args.items_path, strict=args.strict) if args.items_path else {}
-        model, metrics = train_model(dataset, catalogue, params, holdout_fraction=args.holdout_fraction,
-                                     refit=args.refit, log=lambda s: print(s, flush=True))
+        model, metrics = train_model(
+            dataset,
+            catalogue,
+            params,
+            holdout_fraction=args.holdout_fraction,
+            refit=args.refit,
+            log=lambda s: print(s, flush=True),
+        )
     except (IngestError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     data_summary = {
-        "events": len(events), "rejected_lines": summary.rejected, "rejected_reasons": dict(summary.reasons),
-        "positives": len(dataset), "users": dataset.n_users, "items": dataset.n_items,
+        "events": len(events),
+        "rejected_lines": summary.rejected,
+        "rejected_reasons": dict(summary.reasons),
+        "positives": len(dataset),
+        "users": dataset.n_users,
+        "items": dataset.n_items,
         "catalogue_items": len(catalogue),
-        "ts_min": _iso(dataset.ts.min()), "ts_max": _iso(dataset.ts.max()),
-        "input_files": [str(f) for f in files], "input_sha256": sha256_files(files),
-        "event_weights": weights, "rating_threshold": args.rating_threshold,
+        "ts_min": _iso(dataset.ts.min()),
+        "ts_max": _iso(dataset.ts.max()),
+        "input_files": [str(f) for f in files],
+        "input_sha256": sha256_files(files),
+        "event_weights": weights,
+        "rating_threshold": args.rating_threshold,
         "holdout_fraction": args.holdout_fraction,
     }
     out = save_arrays_bundle(

@@ -17,6 +17,7 @@ crash while a version directory is copied in leaves a ``.tmp-*`` directory that 
 is removed by the next transaction; a crash after the directory rename but before the commit leaves
 an unlisted version, which the next transaction adopts with stage ``none``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,7 +26,7 @@ import getpass
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ class StageError(RegistryError):
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_actor() -> str:
@@ -92,7 +93,14 @@ def check_version_id(version: str) -> str:
 
 
 def empty_state() -> dict[str, Any]:
-    return {"format": STATE_FORMAT, "seq": 0, "versions": {}, "production": None, "production_history": [], "last_change": []}
+    return {
+        "format": STATE_FORMAT,
+        "seq": 0,
+        "versions": {},
+        "production": None,
+        "production_history": [],
+        "last_change": [],
+    }
 
 
 def read_state(root: Path) -> dict[str, Any]:
@@ -139,7 +147,7 @@ def read_model_metadata(model_dir: Path) -> dict[str, Any]:
 
 def verify_model_dir(model_dir: Path) -> None:
     """Refuse a model the service could not load (missing files, sha256 mismatch, shapes that disagree)."""
-    from app.model.artifacts import ModelLoadError, load_bundle  # noqa: PLC0415 - NumPy only, no TensorFlow
+    from app.model.artifacts import ModelLoadError, load_bundle
 
     try:
         load_bundle(model_dir)
@@ -169,8 +177,13 @@ class Registry:
         state = read_state(self.root)
         for name in self._version_dirs():
             if name not in state["versions"]:
-                state["versions"][name] = {"number": None, "stage": "none", "registered_at": None,
-                                           "stage_changed_at": None, "uncommitted": True}
+                state["versions"][name] = {
+                    "number": None,
+                    "stage": "none",
+                    "registered_at": None,
+                    "stage_changed_at": None,
+                    "uncommitted": True,
+                }
         return state
 
     def production(self) -> str | None:
@@ -237,7 +250,8 @@ class Registry:
         if not self.versions_dir.is_dir():
             return []
         return sorted(
-            p.name for p in self.versions_dir.iterdir()
+            p.name
+            for p in self.versions_dir.iterdir()
             if p.is_dir() and not p.name.startswith(TMP_PREFIX) and (p / METADATA_FILE).is_file()
         )
 
@@ -262,7 +276,9 @@ class Registry:
         meta = read_model_metadata(model_dir)
         version = check_version_id(str(meta.get("version") or ""))
         if stage not in ("none", "staging"):
-            raise StageError(f"register with stage 'none' or 'staging', not {stage!r}; promote to production afterwards")
+            raise StageError(
+                f"register with stage 'none' or 'staging', not {stage!r}; promote to production afterwards"
+            )
         if verify is not None:
             verify(model_dir)
         with self._transaction("register", actor, reason) as state:
@@ -374,11 +390,20 @@ class Registry:
         for version, entry in after["versions"].items():
             old = before["versions"].get(version, {}).get("stage")
             if old != entry["stage"] or version not in before["versions"]:
-                entries.append({
-                    "seq": seq, "time": now, "actor": actor, "reason": reason, "action": action,
-                    "version": version, "from": old, "to": entry["stage"],
-                    "production_before": before["production"], "production_after": after["production"],
-                })
+                entries.append(
+                    {
+                        "seq": seq,
+                        "time": now,
+                        "actor": actor,
+                        "reason": reason,
+                        "action": action,
+                        "version": version,
+                        "from": old,
+                        "to": entry["stage"],
+                        "production_before": before["production"],
+                        "production_after": after["production"],
+                    }
+                )
         if not entries:
             return
         after["seq"] = seq
@@ -404,8 +429,12 @@ class Registry:
             after = copy.deepcopy(state)
             numbers = [e.get("number") or 0 for e in after["versions"].values()]
             for i, version in enumerate(orphans, start=1):
-                after["versions"][version] = {"number": max(numbers, default=0) + i, "stage": "none",
-                                              "registered_at": utc_now(), "stage_changed_at": utc_now()}
+                after["versions"][version] = {
+                    "number": max(numbers, default=0) + i,
+                    "stage": "none",
+                    "registered_at": utc_now(),
+                    "stage_changed_at": utc_now(),
+                }
             self._commit(state, after, "adopt", "registry", "version directory found without a committed registration")
             state = after
         return state

@@ -1,4 +1,5 @@
 """Logging and analytics database: impressions, engagements, online events, the seeded training log."""
+
 from app.store.feedback import Conflict, NotFound
 from app.store.store import Store
 

@@ -8,6 +8,7 @@
 
 The database is ``DATABASE_URL`` (or ``--database-url``); the default is SQLite under the data dir.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
         counts = store.seed(log, catalogue)
     finally:
         store.close()
-    print(f"seeded {store.engine.url.render_as_string(hide_password=True)}: "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" in {time.perf_counter() - started:.1f}s")
+    print(
+        f"seeded {store.engine.url.render_as_string(hide_password=True)}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f" in {time.perf_counter() - started:.1f}s"
+    )
     return 0
 
 
@@ -88,7 +92,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         result = store.replay(
             parse_time(args.start) if args.start else None,
             parse_time(args.end) if args.end else None,
-            k=args.k, window_hours=args.window_hours, engine=args.engine, platform=args.platform,
+            k=args.k,
+            window_hours=args.window_hours,
+            engine=args.engine,
+            platform=args.platform,
             action_types=args.action_types.split(",") if args.action_types else None,
         )
     finally:
@@ -105,7 +112,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app.store", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app.store", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--database-url", default=None, help="overrides DATABASE_URL")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -7,6 +7,7 @@ frames are in the operating system's page cache by then. ``synchronous=NORMAL`` 
 lose the last commits; ``FULL`` fsyncs the WAL on every commit and survives those too, at the cost
 of one fsync per acknowledged request.
 """
+
 from __future__ import annotations
 
 import time
@@ -44,7 +45,7 @@ IN_CHUNK = 900
 def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     """``seq`` in slices of at most ``size`` (statements and parameter lists stay bounded)."""
     for start in range(0, len(seq), size):
-        yield seq[start:start + size]
+        yield seq[start : start + size]
 
 
 #: Rows per INSERT on SQLite: the GIL is held while a statement's parameters are bound (about 0.4 ms
@@ -94,7 +95,7 @@ def normalise_url(url: str) -> str:
     """``postgres://`` and ``postgresql://`` (as hosting platforms write them) use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -104,7 +105,9 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     if parsed.get_backend_name() == "sqlite":
         sync = sqlite_synchronous.upper()
         if sync not in SQLITE_SYNCHRONOUS:
-            raise ValueError(f"sqlite_synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}, got {sqlite_synchronous!r}")
+            raise ValueError(
+                f"sqlite_synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}, got {sqlite_synchronous!r}"
+            )
         database = parsed.database or ""
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         if not memory:
@@ -117,7 +120,7 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         engine = sa.create_engine(parsed, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        def _pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
             if not memory:
                 cur.execute("PRAGMA journal_mode=WAL")
@@ -141,7 +144,11 @@ def create_schema(engine: Engine) -> int:
         if row is None:
             try:
                 with conn.begin_nested():
-                    conn.execute(schema.schema_version.insert().values(id=1, version=schema.SCHEMA_VERSION, created_at=time.time()))
+                    conn.execute(
+                        schema.schema_version.insert().values(
+                            id=1, version=schema.SCHEMA_VERSION, created_at=time.time()
+                        )
+                    )
             except sa.exc.IntegrityError:  # another process created it at the same moment
                 pass
             return schema.SCHEMA_VERSION

@@ -4,6 +4,7 @@ transaction, made idempotent by an optional ``Idempotency-Key`` (``request_keys`
 A repeated key stores nothing and gets the first answer back with ``duplicate: true``; two requests
 racing with the same key are settled by the key's primary key (the loser re-reads the winner's answer).
 """
+
 from __future__ import annotations
 
 import time
@@ -47,7 +48,9 @@ class FeedbackMixin:
 
     def _claim_key(self, conn: Connection, key: str | None, endpoint: str, response: dict[str, Any], rows: int) -> None:
         if key is not None:
-            conn.execute(t.request_keys.insert().values(key=key, endpoint=endpoint, rows=rows, response=response, ts=time.time()))
+            conn.execute(
+                t.request_keys.insert().values(key=key, endpoint=endpoint, rows=rows, response=response, ts=time.time())
+            )
 
     def _replayed(self, key: str | None) -> dict[str, Any] | None:
         if key is None:
@@ -140,8 +143,17 @@ class FeedbackMixin:
             user_first[user_id] = min(ts, user_first.get(user_id, ts))
             item_first[item_id] = min(ts, item_first.get(item_id, ts))
         values = [
-            {"user_id": u, "item_id": i, "event": e, "ts": int(ts), "rating": r, "weight": w,
-             "platform": p or None, "received_at": now, "request_key": request_key}
+            {
+                "user_id": u,
+                "item_id": i,
+                "event": e,
+                "ts": int(ts),
+                "rating": r,
+                "weight": w,
+                "platform": p or None,
+                "received_at": now,
+                "request_key": request_key,
+            }
             for u, i, e, ts, r, w, p in rows
         ]
         try:
@@ -151,11 +163,15 @@ class FeedbackMixin:
                 for chunk in chunks(values):
                     conn.execute(t.events.insert(), list(chunk))
                 if new_users:
-                    conn.execute(insert_ignore(self.engine, t.users),
-                                 [{"user_id": u, "source": "online", "first_seen_ts": user_first[u]} for u in new_users])
+                    conn.execute(
+                        insert_ignore(self.engine, t.users),
+                        [{"user_id": u, "source": "online", "first_seen_ts": user_first[u]} for u in new_users],
+                    )
                 if new_items:
-                    conn.execute(insert_ignore(self.engine, t.items),
-                                 [{"item_id": i, "source": "online", "first_seen_ts": item_first[i]} for i in new_items])
+                    conn.execute(
+                        insert_ignore(self.engine, t.items),
+                        [{"item_id": i, "source": "online", "first_seen_ts": item_first[i]} for i in new_items],
+                    )
                 response = {
                     "accepted": len(values),
                     "new_users": len(new_users),

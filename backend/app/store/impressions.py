@@ -4,6 +4,7 @@ Impressions are written off the request path by the batched ``ImpressionWriter``
 the rows, counts them for ``/metrics`` and reads them back, from the writer's queue when they are not
 on disk yet (an engagement may arrive first).
 """
+
 from __future__ import annotations
 
 import threading
@@ -97,5 +98,9 @@ class ImpressionsMixin:
         if row is not None:
             return row_dict(t.rec_impressions, row)
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(t.rec_impressions).where(t.rec_impressions.c.recset_id == recset_id)).mappings().first()
+            found = (
+                conn.execute(sa.select(t.rec_impressions).where(t.rec_impressions.c.recset_id == recset_id))
+                .mappings()
+                .first()
+            )
         return dict(found) if found else None

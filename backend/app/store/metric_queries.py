@@ -6,6 +6,7 @@ What counts as a positive is the training rule (``PositiveRule``): the default a
 action types with a positive weight, and an online event is a positive exactly when training would
 count it (its explicit ``weight`` included).
 """
+
 from __future__ import annotations
 
 import time
@@ -54,17 +55,39 @@ class MetricQueriesMixin:
         """Impressions with ``start_ts <= ts < end_ts``, oldest first (queued ones are flushed first)."""
         self.flush()
         c = t.rec_impressions.c
-        q = sa.select(c.recset_id, c.user_id, c.endpoint, c.engine, c.model_version, c.item_ids, c.platform,
-                      c.is_fallback, c.latency_ms, c.ts)
+        q = sa.select(
+            c.recset_id,
+            c.user_id,
+            c.endpoint,
+            c.engine,
+            c.model_version,
+            c.item_ids,
+            c.platform,
+            c.is_fallback,
+            c.latency_ms,
+            c.ts,
+        )
         q = _time_range(q, c.ts, start_ts, end_ts)
         if engine:
             q = q.where(c.engine == engine)
         if platform:
             q = q.where(c.platform == platform)
         with self.engine.connect() as conn:
-            return [ImpressionRecord(r.recset_id, r.user_id, r.endpoint, r.engine, r.model_version, tuple(r.item_ids),
-                                     r.platform, bool(r.is_fallback), r.latency_ms, float(r.ts))
-                    for r in conn.execute(q.order_by(c.ts))]
+            return [
+                ImpressionRecord(
+                    r.recset_id,
+                    r.user_id,
+                    r.endpoint,
+                    r.engine,
+                    r.model_version,
+                    tuple(r.item_ids),
+                    r.platform,
+                    bool(r.is_fallback),
+                    r.latency_ms,
+                    float(r.ts),
+                )
+                for r in conn.execute(q.order_by(c.ts))
+            ]
 
     def engagement_records(
         self,
@@ -89,8 +112,11 @@ class MetricQueriesMixin:
             q = q.where(e.user_id.in_(list(user_ids)))
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(e.ts, e.id))
-            return [EngagementRecord(r.recset_id, r.user_id, r.item_id, r.action_type, float(r.ts), bool(r.in_list))
-                    for r in rows if user_ids is None or r.user_id in user_ids]
+            return [
+                EngagementRecord(r.recset_id, r.user_id, r.item_id, r.action_type, float(r.ts), bool(r.in_list))
+                for r in rows
+                if user_ids is None or r.user_id in user_ids
+            ]
 
     def interaction_records(
         self, start_ts: float | None, end_ts: float | None, user_ids: Collection[str] | None = None
@@ -102,9 +128,11 @@ class MetricQueriesMixin:
             q = q.where(e.user_id.in_(list(user_ids)))
         rule = self.positive_rule
         with self.engine.connect() as conn:
-            return [InteractionRecord(r.user_id, r.item_id, float(r.ts))
-                    for r in conn.execute(q.order_by(e.ts, e.id))
-                    if (user_ids is None or r.user_id in user_ids) and rule.is_positive(r.event, r.rating, r.weight)]
+            return [
+                InteractionRecord(r.user_id, r.item_id, float(r.ts))
+                for r in conn.execute(q.order_by(e.ts, e.id))
+                if (user_ids is None or r.user_id in user_ids) and rule.is_positive(r.event, r.rating, r.weight)
+            ]
 
     # ----------------------------------------------------------------- metrics
 
@@ -120,6 +148,7 @@ class MetricQueriesMixin:
         action_types: Collection[str] | None = None,
     ) -> dict[str, Any]:
         """PaC of the impressions shown in ``[start_ts, end_ts)`` (engagements may come later)."""
+
         def compute(imps: list[ImpressionRecord], actions: frozenset[str]) -> dict[str, Any]:
             engs = self.engagement_records(impressions_from=start_ts, impressions_to=end_ts, action_types=actions)
             return online_metrics.pac(imps, engs, k=k, window_seconds=window_hours * 3600, action_types=actions)
@@ -138,6 +167,7 @@ class MetricQueriesMixin:
         action_types: Collection[str] | None = None,
     ) -> dict[str, Any]:
         """Replay of the impressions shown in ``[start_ts, end_ts)`` against what their users did next."""
+
         def compute(imps: list[ImpressionRecord], actions: frozenset[str]) -> dict[str, Any]:
             window = window_hours * 3600
             if imps:
@@ -165,8 +195,13 @@ class MetricQueriesMixin:
         by default those with a positive training weight), and the filters echoed in their answer."""
         actions = self.positive_rule.positive_types if action_types is None else frozenset(action_types)
         imps = self.impression_records(start_ts, end_ts, engine, platform)
-        filters = {"start_ts": start_ts, "end_ts": end_ts, "engine": engine, "platform": platform,
-                   "action_types": sorted(actions)}
+        filters = {
+            "start_ts": start_ts,
+            "end_ts": end_ts,
+            "engine": engine,
+            "platform": platform,
+            "action_types": sorted(actions),
+        }
         return {**filters, **compute(imps, actions)}
 
     def summary(
@@ -182,4 +217,6 @@ class MetricQueriesMixin:
         if catalogue_size is None:
             catalogue_size = len(catalogue) if catalogue is not None else self.catalogue_size()
         imps = self.impression_records(since, until)
-        return online_metrics.summary(imps, since=since, until=until, catalogue_size=catalogue_size, catalogue=catalogue)
+        return online_metrics.summary(
+            imps, since=since, until=until, catalogue_size=catalogue_size, catalogue=catalogue
+        )

@@ -14,6 +14,7 @@
 The window is closed: an action at exactly ``ts + window`` counts, one before ``ts`` does not.
 Engagements default to the server's clock; a client sending its own ``ts`` must keep it in sync.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -64,6 +65,7 @@ def _ratio(num: float, den: float) -> float | None:
 
 # ------------------------------------------------------------------------------ the shared loop
 
+
 class _Group(Protocol):
     """Running totals of one group of lists (overall, one engine, one model version)."""
 
@@ -108,7 +110,9 @@ def _per_list(
     }
 
 
-def _by_recset(engagements: Iterable[EngagementRecord], action_types: Collection[str] | None) -> dict[str, list[EngagementRecord]]:
+def _by_recset(
+    engagements: Iterable[EngagementRecord], action_types: Collection[str] | None
+) -> dict[str, list[EngagementRecord]]:
     out: dict[str, list[EngagementRecord]] = defaultdict(list)
     for e in engagements:
         if action_types is None or e.action_type in action_types:
@@ -117,6 +121,7 @@ def _by_recset(engagements: Iterable[EngagementRecord], action_types: Collection
 
 
 # --------------------------------------------------------------------------------------------- PaC
+
 
 @dataclass
 class _PacGroup:
@@ -160,6 +165,7 @@ def pac(
 
 
 # ------------------------------------------------------------------------------------------ replay
+
 
 @dataclass
 class _ReplayGroup:
@@ -236,6 +242,7 @@ def replay(
 
 # ----------------------------------------------------------------------------------------- summary
 
+
 def latency_stats(values: Sequence[float]) -> dict[str, float | None]:
     """Mean and p50/p95/p99 (linear interpolation between order statistics), in milliseconds."""
     if not len(values):
@@ -288,4 +295,3 @@ def summary(
         "coverage": _ratio(len(shown), catalogue_size) if catalogue_size else None,
         "by_endpoint": {name: block(rows) for name, rows in sorted(by_endpoint.items())},
     }
-

@@ -3,6 +3,7 @@ what ``python -m app.store report`` writes.
 
 ``daily_rows`` queries the store; ``render_markdown`` / ``render_html`` are pure formatting.
 """
+
 from __future__ import annotations
 
 import html
@@ -39,8 +40,16 @@ def days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def period_row(store: Store, label: str, since: float, until: float, *, k: int, window_hours: float,
-               catalogue_size: int | None = None) -> dict[str, Any]:
+def period_row(
+    store: Store,
+    label: str,
+    since: float,
+    until: float,
+    *,
+    k: int,
+    window_hours: float,
+    catalogue_size: int | None = None,
+) -> dict[str, Any]:
     s = store.summary(since, until, catalogue_size=catalogue_size)
     p = store.pac(since, until, k=k, window_hours=window_hours)
     r = store.replay(since, until, k=k, window_hours=window_hours)
@@ -50,22 +59,51 @@ def period_row(store: Store, label: str, since: float, until: float, *, k: int, 
         "requests": s["requests"],
         "requests_per_minute": s["requests_per_minute"],
         "unique_users": s["unique_users"],
-        "latency_mean": lat["mean"], "latency_p50": lat["p50"], "latency_p95": lat["p95"], "latency_p99": lat["p99"],
+        "latency_mean": lat["mean"],
+        "latency_p50": lat["p50"],
+        "latency_p95": lat["p95"],
+        "latency_p99": lat["p99"],
         "coverage": s["coverage"],
         "fallback_rate": s["fallback_rate"],
-        "pac_mean": p["pac_mean"], "pac_micro": p["pac_micro"],
-        "precision_at_k": r["precision_at_k"], "hit_rate_at_k": r["hit_rate_at_k"], "ctr": r["ctr"],
-        "_pac": p, "_replay": r, "_summary": s,
+        "pac_mean": p["pac_mean"],
+        "pac_micro": p["pac_micro"],
+        "precision_at_k": r["precision_at_k"],
+        "hit_rate_at_k": r["hit_rate_at_k"],
+        "ctr": r["ctr"],
+        "_pac": p,
+        "_replay": r,
+        "_summary": s,
     }
 
 
-def daily_rows(store: Store, start: date, end: date, *, k: int = 10, window_hours: float = 24.0) -> list[dict[str, Any]]:
+def daily_rows(
+    store: Store, start: date, end: date, *, k: int = 10, window_hours: float = 24.0
+) -> list[dict[str, Any]]:
     """One row per UTC day in ``[start, end]`` (both inclusive), then a row for the whole range."""
     catalogue_size = store.catalogue_size()
-    rows = [period_row(store, d.isoformat(), day_start(d), day_start(d + timedelta(days=1)), k=k,
-                       window_hours=window_hours, catalogue_size=catalogue_size) for d in days(start, end)]
-    rows.append(period_row(store, "all", day_start(start), day_start(end + timedelta(days=1)), k=k,
-                           window_hours=window_hours, catalogue_size=catalogue_size))
+    rows = [
+        period_row(
+            store,
+            d.isoformat(),
+            day_start(d),
+            day_start(d + timedelta(days=1)),
+            k=k,
+            window_hours=window_hours,
+            catalogue_size=catalogue_size,
+        )
+        for d in days(start, end)
+    ]
+    rows.append(
+        period_row(
+            store,
+            "all",
+            day_start(start),
+            day_start(end + timedelta(days=1)),
+            k=k,
+            window_hours=window_hours,
+            catalogue_size=catalogue_size,
+        )
+    )
     return rows
 
 
@@ -81,8 +119,17 @@ def _engine_rows(total: dict[str, Any]) -> list[list[str]]:
     out = []
     for name in names:
         p, r = pac["by_engine"].get(name, {}), rep["by_engine"].get(name, {})
-        out.append([name, str(p.get("impressions", 0)), _cell(p.get("pac_mean"), ".4f"), _cell(p.get("pac_micro"), ".4f"),
-                    _cell(r.get("precision_at_k"), ".4f"), _cell(r.get("hit_rate_at_k"), ".4f"), _cell(r.get("ctr"), ".4f")])
+        out.append(
+            [
+                name,
+                str(p.get("impressions", 0)),
+                _cell(p.get("pac_mean"), ".4f"),
+                _cell(p.get("pac_micro"), ".4f"),
+                _cell(r.get("precision_at_k"), ".4f"),
+                _cell(r.get("hit_rate_at_k"), ".4f"),
+                _cell(r.get("ctr"), ".4f"),
+            ]
+        )
     return out
 
 
@@ -102,16 +149,23 @@ def render_markdown(rows: Sequence[dict[str, Any]], *, k: int, window_hours: flo
         if row["date"] == "all":
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## By engine (whole range)", "", "| " + " | ".join(_ENGINE_HEADER) + " |",
-              "|---|" + "---:|" * (len(_ENGINE_HEADER) - 1)]
+    lines += [
+        "",
+        "## By engine (whole range)",
+        "",
+        "| " + " | ".join(_ENGINE_HEADER) + " |",
+        "|---|" + "---:|" * (len(_ENGINE_HEADER) - 1),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in _engine_rows(rows[-1])]
     lines += ["", _FOOTNOTE, ""]
     return "\n".join(lines)
 
 
-_FOOTNOTE = ("Requests are logged recommendation lists. PaC: distinct top-k items engaged through the list within the "
-             "window / min(k, list length). Replay: items the user interacted with in the window after the list. "
-             "CTR: share of lists with a positive engagement on one of their items.")
+_FOOTNOTE = (
+    "Requests are logged recommendation lists. PaC: distinct top-k items engaged through the list within the "
+    "window / min(k, list length). Replay: items the user interacted with in the window after the list. "
+    "CTR: share of lists with a positive engagement on one of their items."
+)
 
 
 def render_html(rows: Sequence[dict[str, Any]], *, k: int, window_hours: float) -> str:
@@ -128,7 +182,7 @@ def render_html(rows: Sequence[dict[str, Any]], *, k: int, window_hours: float) 
     daily = [[_cell(row[key], fmt) for _, key, fmt in COLUMNS] for row in rows]
     title = e(_title(rows, k, window_hours))
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}tr.total{font-weight:bold}</style></head><body>"

@@ -1,5 +1,6 @@
 """Reads for the service and the debug pages: online users and items, a user's online history and
 positives, row counts and paged tables."""
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
@@ -48,10 +49,16 @@ class QueriesMixin:
         """The user's online events, oldest first (the last ``limit``), for cold-start history."""
         e = t.events.c
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(e.user_id, e.item_id, e.event, e.ts, e.rating, e.weight, e.platform)
-                .where(e.user_id == user_id).order_by(e.ts.desc(), e.id.desc()).limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(e.user_id, e.item_id, e.event, e.ts, e.rating, e.weight, e.platform)
+                    .where(e.user_id == user_id)
+                    .order_by(e.ts.desc(), e.id.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in reversed(rows)]
 
     def positive_items_for_user(self, user_id: str, limit: int = 1_000) -> list[str]:
@@ -70,7 +77,11 @@ class QueriesMixin:
 
     def catalogue_size(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(t.items).where(t.items.c.source == "seed")).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(t.items).where(t.items.c.source == "seed")
+                ).scalar_one()
+            )
 
     def page(
         self,
@@ -87,5 +98,7 @@ class QueriesMixin:
         conditions = list(where)
         with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*conditions)).scalar_one()
-            rows = conn.execute(sa.select(table).where(*conditions).order_by(*order_by).limit(limit).offset(offset)).mappings()
+            rows = conn.execute(
+                sa.select(table).where(*conditions).order_by(*order_by).limit(limit).offset(offset)
+            ).mappings()
             return {"total": int(total), "limit": limit, "offset": offset, "rows": [dict(r) for r in rows]}

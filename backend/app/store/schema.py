@@ -4,6 +4,7 @@ Types are portable SQLAlchemy types, so the same tables work on SQLite and Postg
 seconds: integers for the training log and online events (the JSONL format), floats for impressions
 and engagements (server clock, sub-second). ID columns are bounded strings (``MAX_ID_LENGTH``).
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -8,6 +8,7 @@ lock (SQLite allows one writer; waiting on a Python lock is cheaper and fairer t
 This module holds the engine, the lifecycle and the write path; the methods by topic come from the
 mixins: ``impressions``, ``feedback`` (engagements, events), ``seed``, ``queries`` and ``metric_queries``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,7 +50,8 @@ class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQuer
         self.engine = engine
         #: What is a positive and how much it weighs: the rule training uses, from the same settings.
         self.positive_rule = PositiveRule(
-            dict(event_weights if event_weights is not None else DEFAULT_EVENT_WEIGHTS), rating_threshold)
+            dict(event_weights if event_weights is not None else DEFAULT_EVENT_WEIGHTS), rating_threshold
+        )
         self._write_lock: AbstractContextManager[Any] = threading.Lock() if is_sqlite(engine) else nullcontext()
         self.writer = ImpressionWriter(self._insert_impressions, batch_size=batch_size, flush_seconds=flush_seconds)
         self._stats_lock = threading.Lock()
@@ -61,7 +63,7 @@ class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQuer
         self._started = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Store":
+    def from_settings(cls, settings: Settings) -> Store:
         engine = create_db_engine(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
         return cls(
             engine,
@@ -72,7 +74,7 @@ class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQuer
         )
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> "Store":
+    def from_url(cls, url: str, **kwargs: Any) -> Store:
         return cls(create_db_engine(url), **kwargs)
 
     # ----------------------------------------------------------------- positives
@@ -93,7 +95,7 @@ class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQuer
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> "Store":
+    def start(self) -> Store:
         """Create the schema (idempotent) and start the impression writer."""
         if not self._started:
             create_schema(self.engine)
@@ -117,7 +119,7 @@ class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQuer
         self.engine.dispose()
         self._started = False
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

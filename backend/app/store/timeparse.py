@@ -1,8 +1,9 @@
 """Time arguments of the metrics endpoints and CLI: Unix seconds, ISO 8601 date-times, or dates (UTC)."""
+
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 
 def parse_time(value: str | float | int) -> float:
@@ -20,11 +21,11 @@ def parse_time(value: str | float | int) -> float:
             try:
                 if len(text) == 10:
                     d = date.fromisoformat(text)
-                    dt = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+                    dt = datetime(d.year, d.month, d.day, tzinfo=UTC)
                 else:
                     dt = datetime.fromisoformat(text)
                     if dt.tzinfo is None:
-                        dt = dt.replace(tzinfo=timezone.utc)
+                        dt = dt.replace(tzinfo=UTC)
             except ValueError:
                 raise ValueError(f"{text!r} is not Unix seconds, an ISO 8601 date (YYYY-MM-DD) or date-time") from None
             out = dt.timestamp()
@@ -34,4 +35,4 @@ def parse_time(value: str | float | int) -> float:
 
 
 def day_start(d: date) -> float:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()

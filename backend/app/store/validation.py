@@ -3,6 +3,7 @@
 Clients generated from the OpenAPI page tend to send its example values unchanged (``"string"``,
 ``ts: 0``); those are rejected with a reason instead of polluting the metrics.
 """
+
 from __future__ import annotations
 
 import math
@@ -72,13 +73,15 @@ class EngagementIn(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
-            "examples": [{
-                "recset_id": "3f0c8f4e-9a51-4b9e-8d37-1c2b8a5e6f10",
-                "user_id": "42",
-                "item_id": "50",
-                "action_type": "click",
-                "platform": "web",
-            }]
+            "examples": [
+                {
+                    "recset_id": "3f0c8f4e-9a51-4b9e-8d37-1c2b8a5e6f10",
+                    "user_id": "42",
+                    "item_id": "50",
+                    "action_type": "click",
+                    "platform": "web",
+                }
+            ]
         },
     )
 
@@ -96,12 +99,14 @@ class EngagementIn(BaseModel):
         try:
             uuid.UUID(text)
         except ValueError:
-            raise ValueError(f"recset_id {text!r} is not a UUID: send the recset_id of a recommendation response") from None
+            raise ValueError(
+                f"recset_id {text!r} is not a UUID: send the recset_id of a recommendation response"
+            ) from None
         return text.lower()
 
     @field_validator("user_id", "item_id", mode="before")
     @classmethod
-    def _ids(cls, value: Any, info) -> str:  # noqa: ANN001 - pydantic ValidationInfo
+    def _ids(cls, value: Any, info) -> str:
         return check_id(info.field_name, value)
 
     @field_validator("action_type", mode="before")

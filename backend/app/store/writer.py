@@ -8,6 +8,7 @@ thread switches cost more server CPU than the inserts). Rows not yet written sta
 until everything appended so far is written. Impressions are telemetry: on a process kill the last
 ``flush_seconds`` of them can be lost, never an engagement or event (those are written synchronously).
 """
+
 from __future__ import annotations
 
 import logging
@@ -125,7 +126,7 @@ class ImpressionWriter:
                 self._write_batch([r for _, r in rows])
                 self.written += len(rows)
                 break
-            except Exception as exc:  # noqa: BLE001 - the writer must outlive any database error
+            except Exception as exc:
                 if attempt < self.retries:
                     time.sleep(0.05 * 2**attempt)
                     continue
@@ -140,6 +141,6 @@ class ImpressionWriter:
             try:
                 self._write_batch([r])
                 self.written += 1
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.dropped += 1
                 log.error("impression %s dropped: %s", key, exc)

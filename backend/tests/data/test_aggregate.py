@@ -1,5 +1,6 @@
 """The positive rule (``PositiveRule``), aggregation into positives (weights, rating threshold, latest ts),
 weight parsing, ID maps, datasets."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,15 +16,19 @@ from app.data.types import EventLog
 
 def event_log(rows):
     """rows: (user, item, event, ts, rating|None, weight|None)."""
+
     def objs(values):
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
 
-    u, i, e, t, r, w = zip(*rows)
+    u, i, e, t, r, w = zip(*rows, strict=False)
     nan = float("nan")
     return EventLog(
-        user_id=objs(list(u)), item_id=objs(list(i)), event=objs(list(e)), ts=np.array(t, dtype=np.int64),
+        user_id=objs(list(u)),
+        item_id=objs(list(i)),
+        event=objs(list(e)),
+        ts=np.array(t, dtype=np.int64),
         rating=np.array([nan if x is None else x for x in r], dtype=np.float32),
         weight=np.array([nan if x is None else x for x in w], dtype=np.float32),
         platform=objs([""] * len(rows)),
@@ -44,7 +49,9 @@ ROWS = [
 
 
 def as_dict(pos):
-    return {(u, i): (float(w), int(t)) for u, i, w, t in zip(pos.user_id, pos.item_id, pos.weight, pos.ts)}
+    return {
+        (u, i): (float(w), int(t)) for u, i, w, t in zip(pos.user_id, pos.item_id, pos.weight, pos.ts, strict=False)
+    }
 
 
 NAN = float("nan")
@@ -89,7 +96,10 @@ def test_event_weights_agree_with_weight_row_by_row():
     log_ = event_log(rows + ROWS)  # None and NaN both become the log's NaN
     for rule in (PositiveRule(), PositiveRule({"view": 2.0, "rating": 1.0}, rating_threshold=3.0)):
         vectorised = rule.event_weights(log_)
-        one_by_one = [rule.weight(str(e), float(r), float(w)) for e, r, w in zip(log_.event, log_.rating, log_.weight)]
+        one_by_one = [
+            rule.weight(str(e), float(r), float(w))
+            for e, r, w in zip(log_.event, log_.rating, log_.weight, strict=False)
+        ]
         assert vectorised.dtype == np.float32 and vectorised.tolist() == one_by_one
     assert PositiveRule().event_weights(log_)[: len(WEIGHT_CASES)].tolist() == [c[3] for c in WEIGHT_CASES]
 
@@ -101,7 +111,7 @@ def test_positives_hand_computed():
         ("alice", "z"): (4.0, 160),
         ("bob", "y"): (4.5, 400),
     }
-    assert list(zip(pos.user_id, pos.item_id)) == [("alice", "x"), ("alice", "z"), ("bob", "y")]  # sorted
+    assert list(zip(pos.user_id, pos.item_id, strict=False)) == [("alice", "x"), ("alice", "z"), ("bob", "y")]  # sorted
     assert pos.weight.dtype == np.float32 and pos.ts.dtype == np.int64
 
 
@@ -118,7 +128,10 @@ def test_rating_threshold_and_custom_weights():
         ("bob", "y"): (1.5, 400),  # the explicit weight overrides the view's 0
     }
     # event types missing from the mapping are never positives
-    assert as_dict(to_positives(event_log(ROWS), {"view": 1.0})) == {("alice", "x"): (1.0, 100), ("bob", "y"): (0.5, 400)}
+    assert as_dict(to_positives(event_log(ROWS), {"view": 1.0})) == {
+        ("alice", "x"): (1.0, 100),
+        ("bob", "y"): (0.5, 400),
+    }
 
 
 def test_no_positives_gives_empty():
@@ -146,8 +159,11 @@ def test_build_dataset_with_given_maps_drops_unknown_and_keeps_catalogue_items()
 
 
 def test_id_maps_are_stable_across_file_order(tmp_path):
-    lines = [orjson.dumps({"user_id": u, "item_id": i, "event": e, "ts": t, **({"rating": r} if r else {})})
-             for u, i, e, t, r, _ in ROWS if _ is None]
+    lines = [
+        orjson.dumps({"user_id": u, "item_id": i, "event": e, "ts": t, **({"rating": r} if r else {})})
+        for u, i, e, t, r, _ in ROWS
+        if _ is None
+    ]
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines))
     (tmp_path / "b.jsonl").write_bytes(b"\n".join(reversed(lines)))
     ds_a, _ = load_dataset(tmp_path / "a.jsonl")
@@ -164,7 +180,9 @@ def test_load_dataset_weights_and_rejects(tmp_path):
         '{"user_id": "u", "item_id": "b", "event": "rating", "ts": 1700000200, "rating": 3}\n'
         '{"user_id": "u", "item_id": "c", "event": "bogus", "ts": 1700000300}\n'
     )
-    ds, summary = load_dataset(path, weights={"purchase": 8.0}, rating_threshold=3.0, rejects_path=tmp_path / "rej.jsonl")
+    ds, summary = load_dataset(
+        path, weights={"purchase": 8.0}, rating_threshold=3.0, rejects_path=tmp_path / "rej.jsonl"
+    )
     assert summary.reasons == {"unknown_event": 1}
     assert ds.items.ids == ["a", "b"]
     np.testing.assert_allclose(ds.weight, [9.0, 4.0])

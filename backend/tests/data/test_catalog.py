@@ -1,4 +1,5 @@
 """Item catalogue: fields, extras kept, clear errors on bad lines."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,8 +19,13 @@ def test_fields_extras_and_genre_strings(tmp_path):
     )
     items = read_items(path)
     assert list(items) == ["7", "b"]
-    assert items["7"] == {"item_id": "7", "title": "The Silent Harbor", "genres": ["Drama"], "year": 1999,
-                          "duration_min": 101}
+    assert items["7"] == {
+        "item_id": "7",
+        "title": "The Silent Harbor",
+        "genres": ["Drama"],
+        "year": 1999,
+        "duration_min": 101,
+    }
     assert items["b"] == {"item_id": "b", "title": "Echo", "genres": ["Action", "Sci-Fi"], "year": None}
     gz = tmp_path / "items.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))

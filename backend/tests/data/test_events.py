@@ -1,4 +1,5 @@
 """Reading JSONL logs: every bad-line reason, strict mode, rejects file, gzip, directories, ISO 8601."""
+
 from __future__ import annotations
 
 import gzip
@@ -79,7 +80,7 @@ def test_mixed_file_summary_counts_and_strict_stops_at_first(tmp_path):
     lines = [GOOD, "", BAD_LINES[0][0], GOOD, "   ", BAD_LINES[13][0], BAD_LINES[15][0], GOOD]
     path = write(tmp_path / "log.jsonl", lines)
     rejects = tmp_path / "out" / "rejects.jsonl"
-    log, summary = read_events(path, rejects_path=rejects)
+    _log, summary = read_events(path, rejects_path=rejects)
     assert summary.lines == 8
     assert (summary.accepted, summary.rejected, summary.blank) == (3, 3, 2)
     assert summary.accepted + summary.rejected + summary.blank == summary.lines  # nothing dropped silently
@@ -120,7 +121,7 @@ def test_columns_and_types(tmp_path):
 )
 def test_iso8601_timestamps(tmp_path, ts, expected):
     path = write(tmp_path / "log.jsonl", [f'{{"user_id": "u", "item_id": "i", "event": "view", "ts": "{ts}"}}'])
-    log, summary = read_events(path, strict=True)
+    log, _summary = read_events(path, strict=True)
     assert log.ts.tolist() == [expected]
     assert EventIn(user_id="u", item_id="i", event="view", ts=ts).ts == expected
 
@@ -153,7 +154,7 @@ def test_event_types_are_configurable_and_missing_input_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_events(tmp_path / "missing.jsonl")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no .jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"no \.jsonl"):
         read_events(tmp_path / "empty")
 
 
@@ -176,14 +177,17 @@ def test_a_read_that_stops_leaves_the_old_rejects_file(tmp_path):
 def test_event_in_accepts_ints_and_keeps_ids_as_strings():
     e = EventIn.model_validate({"user_id": 5, "item_id": 9, "event": "play", "ts": 1700000000, "platform": "mobile"})
     assert (e.user_id, e.item_id, e.ts, e.rating, e.weight, e.platform) == ("5", "9", 1700000000, None, None, "mobile")
-    custom = EventIn.model_validate({"user_id": 5, "item_id": 9, "event": "buy", "ts": 1700000000},
-                                    context={"event_types": {"buy"}})
+    custom = EventIn.model_validate(
+        {"user_id": 5, "item_id": 9, "event": "buy", "ts": 1700000000}, context={"event_types": {"buy"}}
+    )
     assert custom.event == "buy"
 
 
 def test_invalid_utf8_is_invalid_json_and_raw_text_is_kept(tmp_path):
     path = tmp_path / "log.jsonl"
-    path.write_bytes(b'{"user_id": "u\xff", "item_id": "i", "event": "view", "ts": 1700000000}\n' + GOOD.encode() + b"\r\n")
+    path.write_bytes(
+        b'{"user_id": "u\xff", "item_id": "i", "event": "view", "ts": 1700000000}\n' + GOOD.encode() + b"\r\n"
+    )
     rejects = tmp_path / "rejects.jsonl"
     log, summary = read_events(path, rejects_path=rejects)
     assert summary.reasons == {"invalid_json": 1} and log.user_id.tolist() == ["u1"]  # CRLF is fine

@@ -1,4 +1,5 @@
 """The shipped sample data: deterministic, regenerable, and shaped like the brief says."""
+
 from __future__ import annotations
 
 from collections import Counter

@@ -1,4 +1,5 @@
 """Negative sampling: never a positive, shape, reproducibility, popularity preference, edge cases."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Small hand-built datasets for the eval tests (no files)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +38,11 @@ def log_files(tmp_path):
     data = tmp_path / "events.jsonl"
     data.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
     items = tmp_path / "items.jsonl"
-    items.write_bytes(b"\n".join(
-        orjson.dumps({"item_id": f"i{i}", "title": f"Item {i}", "genres": ["A" if i < 10 else "B"]}) for i in range(20)
-    ) + b"\n")
+    items.write_bytes(
+        b"\n".join(
+            orjson.dumps({"item_id": f"i{i}", "title": f"Item {i}", "genres": ["A" if i < 10 else "B"]})
+            for i in range(20)
+        )
+        + b"\n"
+    )
     return data, items

@@ -1,4 +1,5 @@
 """``python -m app.eval`` end to end on a small synthetic JSONL log (written to tmp_path)."""
+
 from __future__ import annotations
 
 import orjson
@@ -11,11 +12,25 @@ from app.eval.cli import main
 def test_cli_writes_markdown_and_json_reports(log_files, tmp_path, capsys, protocol):
     data, items = log_files
     out = tmp_path / "report"
-    code = main([
-        "--data-path", str(data), "--items-path", str(items), "--protocol", protocol,
-        "--models", "popular,itemknn,ease,baseline", "--min-item-positives", "2", "--min-user-positives", "2",
-        "--out", str(out), "--no-progress",
-    ])
+    code = main(
+        [
+            "--data-path",
+            str(data),
+            "--items-path",
+            str(items),
+            "--protocol",
+            protocol,
+            "--models",
+            "popular,itemknn,ease,baseline",
+            "--min-item-positives",
+            "2",
+            "--min-user-positives",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "evaluated users" in printed and "| EASE |" in printed

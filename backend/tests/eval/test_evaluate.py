@@ -1,4 +1,5 @@
 """evaluate() with a recommender whose scores are fixed by hand, and leak-free stage features."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.data.types import EventLog
 from app.data.features import average_ratings, genre_matrix
+from app.data.types import EventLog
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate
 from app.eval.splits import leave_last_out, temporal_split
@@ -75,8 +76,13 @@ def _events(rows: list[tuple[str, str, float, int]]) -> EventLog:
 
 
 RATINGS = [  # (user, item, rating, ts); positives are ratings >= 4
-    ("u0", "a", 5, 1), ("u0", "b", 4, 2), ("u0", "c", 2, 3), ("u0", "d", 4, 4),
-    ("u1", "a", 4, 5), ("u1", "b", 5, 6), ("u1", "d", 5, 7),
+    ("u0", "a", 5, 1),
+    ("u0", "b", 4, 2),
+    ("u0", "c", 2, 3),
+    ("u0", "d", 4, 4),
+    ("u1", "a", 4, 5),
+    ("u1", "b", 5, 6),
+    ("u1", "d", 5, 7),
 ]
 
 

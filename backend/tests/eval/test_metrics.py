@@ -1,4 +1,5 @@
 """Every metric against values worked out by hand (the arithmetic is in the comments)."""
+
 from __future__ import annotations
 
 import math

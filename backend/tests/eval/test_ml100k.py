@@ -1,4 +1,5 @@
 """The protocol on MovieLens 100K (skipped when the dataset is absent): split sizes and baseline sanity."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,13 @@ def test_ml100k_leave_last_out_sizes_and_baselines(ml100k):
     data = load_eval_data(ml100k)
     assert data.source["format"] == "ml-100k" and data.source["positives"] == 55_375  # ratings >= 4
     report = run_evaluation(
-        data, protocol="leave-last-out", models=["popular", "ease"], tune=False,
-        fixed_params={"ease": {"l2": 100.0}}, progress=False, log=None,
+        data,
+        protocol="leave-last-out",
+        models=["popular", "ease"],
+        tune=False,
+        fixed_params={"ease": {"l2": 100.0}},
+        progress=False,
+        log=None,
     )
     f = report["filter"]
     assert (f["users_after"], f["items_after"], f["interactions_after"]) == (938, 824, 53_164)

@@ -1,4 +1,5 @@
 """benchmarks/quality.py: README section rewriting and the skip when MovieLens is absent (no training)."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,31 +1,48 @@
 """Filters, the global temporal split (tie handling) and leave-last-out, on datasets built by hand."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.eval.splits import concat, evaluation_users, filter_positives, leave_last_out, make_split, temporal_split, tie_key
+from app.eval.splits import (
+    concat,
+    evaluation_users,
+    filter_positives,
+    leave_last_out,
+    make_split,
+    temporal_split,
+    tie_key,
+)
 
 from .conftest import make_dataset
 
 
 def _pairs(d):
-    return sorted((d.users.id(int(u)), d.items.id(int(i)), int(t)) for u, i, t in zip(d.user_idx, d.item_idx, d.ts))
+    return sorted(
+        (d.users.id(int(u)), d.items.id(int(i)), int(t)) for u, i, t in zip(d.user_idx, d.item_idx, d.ts, strict=False)
+    )
 
 
 def test_filter_items_first_then_users():
     rows = [
         # item "a": 3 positives, "b": 3, "c": 1 (dropped with min_item=2)
-        ("u1", "a", 1), ("u1", "b", 2), ("u1", "c", 3),
-        ("u2", "a", 4), ("u2", "b", 5),
-        ("u3", "a", 6), ("u3", "b", 7),
+        ("u1", "a", 1),
+        ("u1", "b", 2),
+        ("u1", "c", 3),
+        ("u2", "a", 4),
+        ("u2", "b", 5),
+        ("u3", "a", 6),
+        ("u3", "b", 7),
         # u4 has one positive on a kept item only -> dropped with min_user=2 after the item pass
         ("u4", "a", 8),
     ]
     d = make_dataset(rows)
     # a and b now have 4 and 3 positives; u4's "a" makes a = 4
     out, report = filter_positives(d, min_item=2, min_user=2)
-    assert _pairs(out) == sorted([("u1", "a", 1), ("u1", "b", 2), ("u2", "a", 4), ("u2", "b", 5), ("u3", "a", 6), ("u3", "b", 7)])
+    assert _pairs(out) == sorted(
+        [("u1", "a", 1), ("u1", "b", 2), ("u2", "a", 4), ("u2", "b", 5), ("u3", "a", 6), ("u3", "b", 7)]
+    )
     assert out.items.ids == ["a", "b"] and out.users.ids == ["u1", "u2", "u3"]
     assert (report.users_before, report.items_before, report.interactions_before) == (4, 3, 8)
     assert (report.users_after, report.items_after, report.interactions_after) == (3, 2, 6)
@@ -61,16 +78,22 @@ def test_temporal_split_rejects_bad_shares():
 
 def test_temporal_evaluated_users_need_history_and_a_test_positive():
     rows = [
-        ("u0", "a", 1), ("u0", "b", 2), ("u0", "c", 9),   # history + test -> evaluated
-        ("u1", "a", 3), ("u1", "b", 4),                   # history only
-        ("u2", "c", 8), ("u2", "a", 10),                  # test only (no fitted history)
-        ("u3", "b", 5), ("u3", "c", 6), ("u3", "a", 7),   # history + validation -> evaluated at test stage? no test row
+        ("u0", "a", 1),
+        ("u0", "b", 2),
+        ("u0", "c", 9),  # history + test -> evaluated
+        ("u1", "a", 3),
+        ("u1", "b", 4),  # history only
+        ("u2", "c", 8),
+        ("u2", "a", 10),  # test only (no fitted history)
+        ("u3", "b", 5),
+        ("u3", "c", 6),
+        ("u3", "a", 7),  # history + validation -> evaluated at test stage? no test row
     ]
     s = temporal_split(make_dataset(rows), 0.6, 0.1)  # 10 rows: train ts < 7, validation ts 7, test ts >= 8
     assert sorted(s.validation.ts.tolist()) == [7]
-    fm, tm, users = s.stage_matrices("test")
+    _fm, _tm, users = s.stage_matrices("test")
     assert [s.users.id(int(u)) for u in users] == ["u0"]
-    fm, tm, users = s.stage_matrices("validation")
+    _fm, _tm, users = s.stage_matrices("validation")
     assert [s.users.id(int(u)) for u in users] == ["u3"]
     sizes = s.sizes()
     assert sizes["train"] == {"users": 3, "items": 3, "interactions": 6}
@@ -81,9 +104,14 @@ def test_temporal_evaluated_users_need_history_and_a_test_positive():
 def test_leave_last_out_latest_is_test_second_latest_validation():
     rows = [
         # u0: latest c (30), then b (20)
-        ("u0", "a", 10), ("u0", "b", 20), ("u0", "c", 30), ("u0", "d", 5),
+        ("u0", "a", 10),
+        ("u0", "b", 20),
+        ("u0", "c", 30),
+        ("u0", "d", 5),
         # u1: latest e, then a
-        ("u1", "e", 30), ("u1", "a", 2), ("u1", "b", 1),
+        ("u1", "e", 30),
+        ("u1", "a", 2),
+        ("u1", "b", 1),
         # u2: a single positive -> test only
         ("u2", "a", 50),
     ]

@@ -1,4 +1,5 @@
 """The validation search: candidate generation and the CLI on a small synthetic log."""
+
 from __future__ import annotations
 
 import orjson
@@ -27,11 +28,28 @@ def test_default_nn_space_matches_the_model_constructor():
 
 def test_tune_cli_reports_the_best_setting(log_files, tmp_path, capsys):
     data, _ = log_files
-    code = main([
-        "--data-path", str(data), "--model", "ease", "--space", '{"l2": [1.0, 10.0, 100.0]}', "--budget", "3",
-        "--search", "grid", "--min-item-positives", "2", "--min-user-positives", "2", "--test-seeds", "1",
-        "--out", str(tmp_path),
-    ])
+    code = main(
+        [
+            "--data-path",
+            str(data),
+            "--model",
+            "ease",
+            "--space",
+            '{"l2": [1.0, 10.0, 100.0]}',
+            "--budget",
+            "3",
+            "--search",
+            "grid",
+            "--min-item-positives",
+            "2",
+            "--min-user-positives",
+            "2",
+            "--test-seeds",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = orjson.loads((tmp_path / "tune.json").read_bytes())
     assert len(out["trials"]) == 3

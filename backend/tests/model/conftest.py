@@ -1,4 +1,5 @@
 """Tiny planted data for the model tests: two user groups, each liking its own half of the items."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,9 @@ def group_of_user(u: np.ndarray) -> np.ndarray:
     return (np.asarray(u) >= N_USERS // 2).astype(int)
 
 
-TINY_PARAMS = dict(embedding_dim=8, epochs=30, batch_size=64, learning_rate=0.05, num_negatives=4, l2=0.0, ensemble=1, seed=7)
+TINY_PARAMS = dict(
+    embedding_dim=8, epochs=30, batch_size=64, learning_rate=0.05, num_negatives=4, l2=0.0, ensemble=1, seed=7
+)
 
 
 @pytest.fixture(scope="package")

@@ -1,4 +1,5 @@
 """Model directories: round trip with identical scores, hash checks, atomic replacement, NumPy-only loading."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,10 @@ from .conftest import N_ITEMS, N_USERS
 
 USER_IDS = [f"u{i:02d}" for i in range(N_USERS)]
 ITEM_IDS = [f"i{i:02d}" for i in range(N_ITEMS)]
-CATALOGUE = {i: {"item_id": i, "title": f"Title {i}", "genres": ["A" if n < 10 else "B"], "year": 2000}
-             for n, i in enumerate(ITEM_IDS)}
+CATALOGUE = {
+    i: {"item_id": i, "title": f"Title {i}", "genres": ["A" if n < 10 else "B"], "year": 2000}
+    for n, i in enumerate(ITEM_IDS)
+}
 
 
 def arrays_of(model, matrix) -> dict[str, np.ndarray]:
@@ -44,8 +47,14 @@ def arrays_of(model, matrix) -> dict[str, np.ndarray]:
 
 def save(path: Path, model, matrix, version: str = "v1", keras: bool = True) -> Path:
     return save_arrays_bundle(
-        path, arrays=arrays_of(model, matrix), user_ids=USER_IDS, item_ids=ITEM_IDS, catalogue=CATALOGUE,
-        version=version, hyperparameters=model.params(), metrics={"ndcg@10": 0.5},
+        path,
+        arrays=arrays_of(model, matrix),
+        user_ids=USER_IDS,
+        item_ids=ITEM_IDS,
+        catalogue=CATALOGUE,
+        version=version,
+        hyperparameters=model.params(),
+        metrics={"ndcg@10": 0.5},
         keras_model=model.keras_model if keras else None,
     )
 
@@ -63,7 +72,9 @@ def test_round_trip_identical_scores(saved, trained, planted):
     assert (bundle.history != planted).nnz == 0
     meta = bundle.metadata
     assert set(meta["files"]) == {"arrays.npz", "items.jsonl", "model.keras"}
-    assert meta["model_type"] == "nn" and meta["hyperparameters"]["history_pooling"] == trained.params()["history_pooling"]
+    assert (
+        meta["model_type"] == "nn" and meta["hyperparameters"]["history_pooling"] == trained.params()["history_pooling"]
+    )
     assert {"numpy", "keras", "tensorflow"} <= set(meta["library_versions"])
     users = np.arange(N_USERS)
     numpy_scores = bundle.scorer().score(users, planted)
@@ -89,12 +100,12 @@ def test_swapped_file_is_refused(tmp_path, saved, trained, planted):
     mixed = tmp_path / "mixed"
     shutil.copytree(saved, mixed)
     shutil.copy(other / "arrays.npz", mixed / "arrays.npz")
-    with pytest.raises(ModelLoadError, match="arrays.npz does not belong to model v1"):
+    with pytest.raises(ModelLoadError, match=r"arrays\.npz does not belong to model v1"):
         load_bundle(mixed)
     shutil.copy(saved / "arrays.npz", mixed / "arrays.npz")
     load_bundle(mixed)  # restored: loads again
     (mixed / "model.keras").write_bytes(b"not the model")
-    with pytest.raises(ModelLoadError, match="model.keras does not belong"):
+    with pytest.raises(ModelLoadError, match=r"model\.keras does not belong"):
         load_bundle(mixed)
 
 
@@ -137,7 +148,7 @@ def test_failed_write_leaves_previous_model(tmp_path, trained, planted):
     bundle = load_bundle(target)
     assert bundle.version == "new" and not (target / "model.keras").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
-    with pytest.raises(ModelLoadError, match="no model.keras"):
+    with pytest.raises(ModelLoadError, match=r"no model\.keras"):
         bundle.load_keras()
 
 

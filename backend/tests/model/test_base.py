@@ -1,11 +1,13 @@
-"""``top_k_row``, the serving top-k, against lists worked out by hand and against the batched ``top_k``."""
+"""The contract's shared rules: ``top_k_row`` (the serving top-k, with filters and exclusions) against lists worked
+out by hand and the batched ``top_k``; explanations; row and unit helpers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from app.model.base import top_k, top_k_row
+from app.model.base import Explanation, csr_row, history_items, top_k, top_k_row, unit_rows
 
 
 def test_best_first_and_masked_items_dropped():
@@ -47,3 +49,27 @@ def test_equal_scores_come_in_item_order_in_both_versions():
     tied[-1] = -np.inf
     assert top_k_row(tied, 4)[0].tolist() == [7, 250, 0, 1]
     assert top_k_row(tied, 300)[0].tolist() == [7, 250, *range(7), *range(8, 250), *range(251, 299)]
+
+
+def test_filters_and_exclusions_cut_before_the_top_k():
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype=np.float32)
+    candidates = np.array([True, False, True, True, True])
+    idx, top = top_k_row(scores, 2, candidates, np.array([0]))
+    assert idx.tolist() == [2, 3] and top.tolist() == pytest.approx([0.7, 0.6])  # 1 filtered out, 0 excluded
+    assert scores.tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6, 0.5])  # the caller's scores are left as they were
+    assert top_k_row(scores, 5, None, np.array([4, 1]))[0].tolist() == [0, 2, 3]
+
+
+def test_an_explanation_names_the_history_item_that_adds_most():
+    why = Explanation(np.array([7, 8]), np.array([3, 5]), np.array([[0.2, 0.9], [0.4, 0.1]]))
+    assert why.strongest_history().tolist() == [5, 3]
+    assert Explanation(np.array([7, 8])).strongest_history().tolist() == [-1, -1]
+
+
+def test_rows_units_and_history_items():
+    m = sp.csr_matrix(np.array([[0, 2, 0, 1], [3, 0, 0, 0]], dtype=np.float32))
+    assert csr_row(m, 0).toarray().tolist() == [[0, 2, 0, 1]] and csr_row(m, 1).shape == (1, 4)
+    assert history_items(csr_row(m, 0)).tolist() == [1, 3]
+    u = unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(u, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+    assert u.dtype == np.float32

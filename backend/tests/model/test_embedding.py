@@ -1,4 +1,5 @@
 """The Keras embedding model: planted structure, NumPy scoring by hand, cold users from their items."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,12 +56,25 @@ def test_history_shape_mismatch_is_clear(trained):
         trained.score(np.array([0]), sp.csr_matrix((1, N_ITEMS + 1), dtype=np.float32))
 
 
-@pytest.mark.parametrize("bad", [
-    {"embedding_dim": 0}, {"epochs": 0}, {"learning_rate": 0.0}, {"loss": "mse"}, {"negative_sampling": "hard"},
-    {"history_pooling": "max"}, {"l2": -1.0}, {"num_negatives": 0, "loss": "bce"},
-    {"loss": "multinomial", "history_dropout": 0.0}, {"history_dropout": 1.0}, {"ensemble": 0}, {"lr_schedule": "step"},
-    {"future_share": 1.5}, {"future_window": 0.0},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"embedding_dim": 0},
+        {"epochs": 0},
+        {"learning_rate": 0.0},
+        {"loss": "mse"},
+        {"negative_sampling": "hard"},
+        {"history_pooling": "max"},
+        {"l2": -1.0},
+        {"num_negatives": 0, "loss": "bce"},
+        {"loss": "multinomial", "history_dropout": 0.0},
+        {"history_dropout": 1.0},
+        {"ensemble": 0},
+        {"lr_schedule": "step"},
+        {"future_share": 1.5},
+        {"future_window": 0.0},
+    ],
+)
 def test_bad_hyperparameters(bad):
     with pytest.raises(ValueError):
         EmbeddingRecommender(**bad)
@@ -75,10 +89,12 @@ def test_same_seed_same_model(planted):
 
 
 def test_every_loss_trains(planted):
-    for params in ({"loss": "bce", "negative_sampling": "uniform", "history_dropout": 0.0},
-                   {"loss": "softmax", "num_negatives": 0, "history_dropout": 0.0},
-                   {"loss": "softmax", "negative_sampling": "popularity", "history_dropout": 0.3},
-                   {"loss": "multinomial", "history_dropout": 0.5}):
+    for params in (
+        {"loss": "bce", "negative_sampling": "uniform", "history_dropout": 0.0},
+        {"loss": "softmax", "num_negatives": 0, "history_dropout": 0.0},
+        {"loss": "softmax", "negative_sampling": "popularity", "history_dropout": 0.3},
+        {"loss": "multinomial", "history_dropout": 0.5},
+    ):
         m = EmbeddingRecommender(**{**TINY_PARAMS, "epochs": 2, **params}).fit(planted)
         assert np.isfinite(m.score(np.arange(3), planted[:3])).all()
         items = np.array([planted[0].indices[0], planted[1].indices[0]])
@@ -97,7 +113,8 @@ def test_ensemble_scores_the_mean_of_its_members(planted):
     # the Keras model holds the same concatenated weights
     keras_scores = both.keras_model.predict(
         {"user": users.astype(np.int32), "history": pooled_rows(planted, both.params()["history_pooling"]).toarray()},
-        verbose=0)
+        verbose=0,
+    )
     np.testing.assert_allclose(keras_scores, expected, rtol=1e-4, atol=1e-5)
 
 

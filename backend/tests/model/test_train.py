@@ -1,4 +1,5 @@
 """``python -m app.model.train``, the old name of the training CLI: it still runs, and importing it loads nothing."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,8 @@ def test_importing_the_old_name_loads_no_package_above_the_model():
 
 
 def test_the_old_name_runs_the_training_cli():
-    proc = subprocess.run([sys.executable, "-m", "app.model.train", "--help"], env=ENV, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.model.train", "--help"], env=ENV, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: python -m app.registry.train")

@@ -1,4 +1,5 @@
 """Fixtures for the registry tests."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Real (arrays-only, NumPy) model directories written by the model package, for the registry tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,11 +30,16 @@ def write_model_dir(path: Path, version: str, ndcg: float = 0.1, seed: int = 0) 
     }
     catalogue = {i: {"item_id": i, "title": f"Title {i}", "genres": ["Drama"], "year": 2000} for i in ITEMS}
     return save_arrays_bundle(
-        path, arrays=arrays, user_ids=USERS, item_ids=ITEMS, catalogue=catalogue, version=version,
+        path,
+        arrays=arrays,
+        user_ids=USERS,
+        item_ids=ITEMS,
+        catalogue=catalogue,
+        version=version,
         hyperparameters={"history_pooling": "mean", "embedding_dim": d},
-        data_summary={"interactions": 10, "users": 3, "items": 4}, metrics={"ndcg@10": ndcg},
+        data_summary={"interactions": 10, "users": 3, "items": 4},
+        metrics={"ndcg@10": ndcg},
     )
-
 
 
 DAY = 86400
@@ -48,18 +54,29 @@ def write_jsonl(path: Path, rows: list[dict] | list[bytes]) -> Path:
     return path
 
 
-def synthetic_log(n_users: int = 40, n_items: int = 30, per_user: int = 8, groups: int = 3, seed: int = 0,
-                  day0: int = 0) -> list[dict]:
+def synthetic_log(
+    n_users: int = 40, n_items: int = 30, per_user: int = 8, groups: int = 3, seed: int = 0, day0: int = 0
+) -> list[dict]:
     """Users of group g play items of group g (item % groups == g), one event a day: learnable and tiny."""
     rng = np.random.default_rng(seed)
     rows = []
     for u in range(n_users):
         liked = [i for i in range(n_items) if i % groups == u % groups]
         for k, i in enumerate(rng.choice(liked, size=min(per_user, len(liked)), replace=False).tolist()):
-            rows.append({"user_id": f"u{u}", "item_id": f"i{i}", "event": "play", "ts": T0 + (day0 + k) * DAY + u,
-                         "platform": "web" if u % 2 else "android"})
+            rows.append(
+                {
+                    "user_id": f"u{u}",
+                    "item_id": f"i{i}",
+                    "event": "play",
+                    "ts": T0 + (day0 + k) * DAY + u,
+                    "platform": "web" if u % 2 else "android",
+                }
+            )
     return rows
 
 
 def synthetic_items(n_items: int = 30, groups: int = 3) -> list[dict]:
-    return [{"item_id": f"i{i}", "title": f"Item {i}", "genres": [f"g{i % groups}"], "year": 1990 + i} for i in range(n_items)]
+    return [
+        {"item_id": f"i{i}", "title": f"Item {i}", "genres": [f"g{i % groups}"], "year": 1990 + i}
+        for i in range(n_items)
+    ]

@@ -1,4 +1,5 @@
 """``python -m app.registry``: list, show, register, promote, rollback, archive."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ def test_cli_lifecycle(tmp_path, model_dir, capsys, monkeypatch):
     root = str(tmp_path / "reg")
     assert run(capsys, "--registry-dir", root, "register", str(model_dir("v1")))[0] == 0
     assert run(capsys, "--registry-dir", root, "register", str(model_dir("v2", ndcg=0.2)), "--stage", "staging")[0] == 0
-    code, out, _ = run(capsys, "--registry-dir", root, "promote", "v1", "--to", "production",
-                       "--reason", "first", "--actor", "alice")
+    code, out, _ = run(
+        capsys, "--registry-dir", root, "promote", "v1", "--to", "production", "--reason", "first", "--actor", "alice"
+    )
     assert code == 0 and "v1 -> production" in out and "MLFLOW_TRACKING_URI is not set" in out
     code, out, _ = run(capsys, "--registry-dir", root, "promote", "#2", "--to", "production")
     assert code == 0 and "v2 -> production" in out
@@ -41,9 +43,12 @@ def test_cli_lifecycle(tmp_path, model_dir, capsys, monkeypatch):
     code, out, _ = run(capsys, "--registry-dir", root, "show", "v1")
     info = orjson.loads(out)
     assert info["stage"] == "production" and info["metadata"]["version"] == "v1"
-    assert [(e["to"], e["actor"]) for e in info["audit"]] == [("none", info["audit"][0]["actor"]),
-                                                              ("production", "alice"), ("archived", info["audit"][2]["actor"]),
-                                                              ("production", info["audit"][3]["actor"])]
+    assert [(e["to"], e["actor"]) for e in info["audit"]] == [
+        ("none", info["audit"][0]["actor"]),
+        ("production", "alice"),
+        ("archived", info["audit"][2]["actor"]),
+        ("production", info["audit"][3]["actor"]),
+    ]
     assert info["audit"][-1]["reason"] == "bad CTR"
     code, out, _ = run(capsys, "--registry-dir", root, "list", "--json")
     assert [r["stage"] for r in orjson.loads(out)] == ["production", "archived"]
@@ -64,8 +69,13 @@ def test_cli_errors_are_clear(tmp_path, model_dir, capsys, monkeypatch):
 def test_cli_runs_as_a_module_and_uses_the_setting(tmp_path, model_dir):
     env = {**os.environ, "PYTHONPATH": str(BACKEND), "RECOMMENDER_REGISTRY_DIR": str(tmp_path / "reg")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run([sys.executable, "-m", "app.registry", "register", str(model_dir("v1"))],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.registry", "register", str(model_dir("v1"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert Registry(tmp_path / "reg").versions()[0]["version"] == "v1"
 

@@ -1,4 +1,5 @@
 """A production model fitted on other indices is scored in the split's index space (values by hand)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Promotion rules on hand-made metric sets; expected changes are worked out by hand in the comments."""
+
 from __future__ import annotations
 
 import math
@@ -10,11 +11,19 @@ from app.registry.gate import PRIMARY_METRIC, SECONDARY_METRICS, decide, relativ
 
 PRODUCTION = {
     "ndcg@10": 0.100,
-    "precision@5": 0.050, "precision@10": 0.040, "precision@20": 0.030,
-    "recall@5": 0.100, "recall@10": 0.150, "recall@20": 0.200,
-    "hitrate@5": 0.250, "hitrate@10": 0.350, "hitrate@20": 0.500,
-    "mrr": 0.080, "coverage@100": 0.400,
-    "ndcg@5": 0.090, "ndcg@20": 0.120,
+    "precision@5": 0.050,
+    "precision@10": 0.040,
+    "precision@20": 0.030,
+    "recall@5": 0.100,
+    "recall@10": 0.150,
+    "recall@20": 0.200,
+    "hitrate@5": 0.250,
+    "hitrate@10": 0.350,
+    "hitrate@20": 0.500,
+    "mrr": 0.080,
+    "coverage@100": 0.400,
+    "ndcg@5": 0.090,
+    "ndcg@20": 0.120,
 }
 
 

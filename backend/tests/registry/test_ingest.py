@@ -1,4 +1,5 @@
 """New data for a retraining run: logs and stored service events, validated, batched once, never twice."""
+
 from __future__ import annotations
 
 import orjson
@@ -16,15 +17,20 @@ def store_events(url: str, rows: list[tuple]) -> None:
 
 def test_logs_and_database_events_are_ingested_once(tmp_path):
     root = tmp_path / "reg"
-    write_jsonl(tmp_path / "new" / "a.jsonl", [
-        {"user_id": "u1", "item_id": "i1", "event": "play", "ts": 1_700_000_000},
-        {"user_id": "u2", "item_id": "i2", "event": "rating", "rating": 5, "ts": "2023-11-14T22:13:21Z"},
-        b"not json",
-        {"user_id": "u3", "event": "play", "ts": 1_700_000_000},  # no item_id
-    ])
+    write_jsonl(
+        tmp_path / "new" / "a.jsonl",
+        [
+            {"user_id": "u1", "item_id": "i1", "event": "play", "ts": 1_700_000_000},
+            {"user_id": "u2", "item_id": "i2", "event": "rating", "rating": 5, "ts": "2023-11-14T22:13:21Z"},
+            b"not json",
+            {"user_id": "u3", "event": "play", "ts": 1_700_000_000},  # no item_id
+        ],
+    )
     url = f"sqlite:///{tmp_path / 'service.db'}"
-    store_events(url, [("u9", "i9", "like", 1_700_000_100, None, None, "ios"),
-                       ("u1", "i2", "watch", 1_700_000_200, None, 2.5, None)])
+    store_events(
+        url,
+        [("u9", "i9", "like", 1_700_000_100, None, None, "ios"), ("u1", "i2", "watch", 1_700_000_200, None, 2.5, None)],
+    )
 
     first = ingest_new(root, "run1", [tmp_path / "new"], url)
     assert (first.accepted, first.rejected, len(first.log)) == (4, 2, 4)

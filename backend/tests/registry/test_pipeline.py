@@ -1,5 +1,6 @@
 """An end-to-end retraining run on tiny synthetic data: first model promoted, then a gated candidate
 with new logs and stored service events, then a run with nothing new."""
+
 from __future__ import annotations
 
 import orjson
@@ -27,10 +28,15 @@ def data(tmp_path):
     base = write_jsonl(tmp_path / "base.jsonl", synthetic_log())
     items = write_jsonl(tmp_path / "items.jsonl", synthetic_items())
     new_rows = synthetic_log(n_users=20, per_user=2, seed=1, day0=10)  # 40 events of known users
-    new_rows += [{"user_id": u, "item_id": i, "event": "watch", "ts": 1_701_000_000 + k}
-                 for k, (u, i) in enumerate([("u100", "i0"), ("u100", "i3"), ("u100", "i99"),
-                                             ("u101", "i1"), ("u101", "i4"), ("u101", "i99")])]
-    new = write_jsonl(tmp_path / "new" / "day10.jsonl", [*new_rows, b'{"user_id": "u1", "item_id": "i1", "event": "play"'])
+    new_rows += [
+        {"user_id": u, "item_id": i, "event": "watch", "ts": 1_701_000_000 + k}
+        for k, (u, i) in enumerate(
+            [("u100", "i0"), ("u100", "i3"), ("u100", "i99"), ("u101", "i1"), ("u101", "i4"), ("u101", "i99")]
+        )
+    ]
+    new = write_jsonl(
+        tmp_path / "new" / "day10.jsonl", [*new_rows, b'{"user_id": "u1", "item_id": "i1", "event": "play"']
+    )
     return {"base": base, "items": items, "new": new}
 
 
@@ -39,8 +45,15 @@ def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
     reloads = []
     monkeypatch.setattr(retrain, "reload_service", lambda url: reloads.append(url) or {"ok": True, "status": 200})
     root = tmp_path / "registry"
-    common = dict(registry_dir=root, data_paths=[data["base"]], items_path=data["items"], train_params=TINY,
-                  baselines=("popular", "itemknn"), service_url="http://service:8000", n_boot=50)
+    common = dict(
+        registry_dir=root,
+        data_paths=[data["base"]],
+        items_path=data["items"],
+        train_params=TINY,
+        baselines=("popular", "itemknn"),
+        service_url="http://service:8000",
+        n_boot=50,
+    )
 
     # 1. No production model: the candidate is promoted and the service told to reload.
     first = run_once(RetrainOptions(**common, settings=Settings()))
@@ -59,9 +72,13 @@ def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
     url = f"sqlite:///{tmp_path / 'service.db'}"
     with Store.from_url(url) as store:
         store.start()
-        store.record_events([("u102", "i2", "like", 1_701_100_000, None, None, "ios"),
-                             ("u102", "i5", "play", 1_701_100_100, None, None, "ios"),
-                             ("u5", "i2", "rating", 1_701_100_200, 5.0, None, None)])
+        store.record_events(
+            [
+                ("u102", "i2", "like", 1_701_100_000, None, None, "ios"),
+                ("u102", "i5", "play", 1_701_100_100, None, None, "ios"),
+                ("u5", "i2", "rating", 1_701_100_200, 5.0, None, None),
+            ]
+        )
     strict = Settings(promotion_min_improvement=10.0)
     second = run_once(RetrainOptions(**common, new_logs=[tmp_path / "new"], database_url=url, settings=strict))
     new = second["data"]["new"]
@@ -112,7 +129,9 @@ def test_production_scorer_reports_an_unreadable_production_model(tmp_path, mode
 def test_one_run_per_registry_at_a_time(tmp_path):
     root = tmp_path / "reg"
     with run_lock(root):
-        with pytest.raises(RetrainError, match="another retraining run holds .*retrain.lock; not starting a second one"):
+        with pytest.raises(
+            RetrainError, match=r"another retraining run holds .*retrain\.lock; not starting a second one"
+        ):
             with run_lock(root):
                 pass
     with run_lock(root):  # released when the first run ends

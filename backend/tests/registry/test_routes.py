@@ -1,4 +1,5 @@
 """``GET /models`` and ``GET /models/{version}`` on a bare app holding only this router."""
+
 from __future__ import annotations
 
 from fastapi import FastAPI
@@ -25,7 +26,9 @@ def test_models_endpoints(tmp_path, model_dir):
     body = client.get("/models").json()
     assert body["production"] == "v2"
     assert [(m["version"], m["stage"], m["metrics"]["ndcg@10"]) for m in body["models"]] == [
-        ("v1", "none", 0.11), ("v2", "production", 0.12)]
+        ("v1", "none", 0.11),
+        ("v2", "production", 0.12),
+    ]
     assert body["models"][0]["data_summary"] == {"interactions": 10, "users": 3, "items": 4}
     one = client.get("/models/v2").json()
     assert one["stage"] == "production" and one["metrics"] == {"ndcg@10": 0.12}

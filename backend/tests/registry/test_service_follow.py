@@ -1,4 +1,5 @@
 """The running service follows the registry's production pointer on /admin/reload, without a restart."""
+
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -22,7 +23,9 @@ def test_service_serves_production_and_follows_promotion_and_rollback(tmp_path, 
     assert settings.registry_dir == root
     with TestClient(create_app(settings)) as client:
         assert client.get("/health").json()["model_version"] == "v1"
-        assert registry_cli(["--registry-dir", str(root), "promote", "v2", "--to", "production", "--reason", "test"]) == 0
+        assert (
+            registry_cli(["--registry-dir", str(root), "promote", "v2", "--to", "production", "--reason", "test"]) == 0
+        )
         assert client.get("/health").json()["model_version"] == "v1"  # nothing changes until the reload
         listing = client.get("/models").json()
         assert listing["production"] == "v2" and listing["serving"]["version"] == "v1"

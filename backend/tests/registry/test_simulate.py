@@ -1,4 +1,5 @@
 """The MovieLens replay: held-out weeks become batches of new logs; never written inside the repository."""
+
 from __future__ import annotations
 
 import numpy as np

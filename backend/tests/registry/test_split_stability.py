@@ -1,4 +1,5 @@
 """Across retraining runs, production's training rows must never become validation rows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,14 +11,14 @@ from app.registry.pipeline import stable_ids
 
 
 def positives(rows: list[tuple[str, str, int]]) -> Positives:
-    u, i, t = zip(*rows)
+    u, i, t = zip(*rows, strict=False)
     obj = lambda xs: np.array(xs, dtype=object)  # noqa: E731
     return Positives(obj(u), obj(i), np.ones(len(rows), np.float32), np.array(t, np.int64))
 
 
 def pairs(split, part: str) -> set[tuple[str, str]]:
     d = getattr(split, part)
-    return set(zip(np.array(split.users.ids)[d.user_idx], np.array(split.items.ids)[d.item_idx]))
+    return set(zip(np.array(split.users.ids)[d.user_idx], np.array(split.items.ids)[d.item_idx], strict=False))
 
 
 def test_stable_ids_keep_production_order_and_append_new_ones_sorted():
@@ -38,7 +39,8 @@ def test_ties_are_split_the_same_way_after_new_ids_arrive():
     assert pairs(sorted_maps, "validation") & trained  # the hazard is real with freshly sorted ids
 
     pos = positives(old + new)
-    stable = leave_last_out(build_dataset(pos, stable_ids(before.users.ids, pos.user_id),
-                                          stable_ids(before.items.ids, pos.item_id)))
+    stable = leave_last_out(
+        build_dataset(pos, stable_ids(before.users.ids, pos.user_id), stable_ids(before.items.ids, pos.item_id))
+    )
     assert not pairs(stable, "validation") & trained
     assert pairs(stable, "validation") - {("u00", "i00")} <= pairs(before, "validation") | pairs(before, "test")

@@ -1,12 +1,13 @@
 """MLflow mirroring (when installed and MLFLOW_TRACKING_URI is set) and the file-only path without it."""
+
 from __future__ import annotations
 
 import pytest
 
 from app.registry.cli import main as registry_cli
 from app.registry.gate import decide
-from app.registry.versions import Registry
 from app.registry.tracking import metric_key, sync_if_enabled, track_retraining_run, tracking_status
+from app.registry.versions import Registry
 
 
 def test_without_tracking_uri_the_file_registry_works_alone(tmp_path, model_dir, monkeypatch, capsys):
@@ -38,8 +39,15 @@ def test_mlflow_run_model_version_and_stage_aliases(tmp_path, model_dir, monkeyp
         else:
             reg.archive(version, reason=decision.reason)
         evaluation = {"protocol": "leave-last-out", "models": {"candidate": {"metrics": metrics}}}
-        out = track_retraining_run(reg, version, stage, params={"candidate": {"epochs": 1, "embedding_dim": 8}},
-                                   evaluation=evaluation, data_summary={"events": 10}, decision=decision.to_dict())
+        out = track_retraining_run(
+            reg,
+            version,
+            stage,
+            params={"candidate": {"epochs": 1, "embedding_dim": 8}},
+            evaluation=evaluation,
+            data_summary={"events": 10},
+            decision=decision.to_dict(),
+        )
         assert out["enabled"] and out["model_version"] == {"v1": "1", "v2": "2"}[version], out
 
     client = MlflowClient()
@@ -48,7 +56,10 @@ def test_mlflow_run_model_version_and_stage_aliases(tmp_path, model_dir, monkeyp
     assert run.data.tags["registry_version"] == "v1" and run.data.tags["decision"] == "promote"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"model", "decision.json", "data_summary.json"} <= artifacts
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} >= {"model/metadata.json", "model/arrays.npz"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} >= {
+        "model/metadata.json",
+        "model/arrays.npz",
+    }
 
     def stage_of(mv: str) -> str:
         return client.get_model_version("recommender", mv).tags["stage"]

@@ -1,4 +1,5 @@
 """Training CLI and ``train_model``: metrics beside most-popular on the held-out slice, model directory written."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,13 @@ def write_log(path: Path, n_users: int = 30, seed: int = 0) -> None:
         group = u % 2
         for k, item in enumerate(rng.choice(8, size=5, replace=False) + 8 * group):
             event = ["view", "like", "rating"][k % 3]
-            row = {"user_id": f"u{u}", "item_id": f"i{item}", "event": event, "ts": 1_700_000_000 + 3600 * (u + 37 * k),
-                   "platform": "web" if k % 2 else "mobile"}
+            row = {
+                "user_id": f"u{u}",
+                "item_id": f"i{item}",
+                "event": event,
+                "ts": 1_700_000_000 + 3600 * (u + 37 * k),
+                "platform": "web" if k % 2 else "mobile",
+            }
             if event == "rating":
                 row["rating"] = 5
             lines.append(orjson.dumps(row))
@@ -35,8 +41,15 @@ def write_log(path: Path, n_users: int = 30, seed: int = 0) -> None:
 
 
 def write_items(path: Path) -> None:
-    path.write_bytes(b"".join(orjson.dumps({"item_id": f"i{i}", "title": f"Film {i}", "genres": ["A" if i < 8 else "B"],
-                                            "year": 2000 + i}) + b"\n" for i in range(16)))
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {"item_id": f"i{i}", "title": f"Film {i}", "genres": ["A" if i < 8 else "B"], "year": 2000 + i}
+            )
+            + b"\n"
+            for i in range(16)
+        )
+    )
 
 
 def test_cli_trains_and_writes_model(tmp_path, capsys):
@@ -44,11 +57,29 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     write_log(data)
     write_items(items)
     rejects = tmp_path / "rejects.jsonl"
-    code = main(["--data-path", str(data), "--items-path", str(items), "--model-dir", str(out),
-                 "--rejects-path", str(rejects), "--version", "t1", *FAST])
+    code = main(
+        [
+            "--data-path",
+            str(data),
+            "--items-path",
+            str(items),
+            "--model-dir",
+            str(out),
+            "--rejects-path",
+            str(rejects),
+            "--version",
+            "t1",
+            *FAST,
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "1 rejected" in printed and "member 2/2 epoch   3/3" in printed and "held-out HR@10" in printed and "most popular" in printed
+    assert (
+        "1 rejected" in printed
+        and "member 2/2 epoch   3/3" in printed
+        and "held-out HR@10" in printed
+        and "most popular" in printed
+    )
     assert len(rejects.read_bytes().splitlines()) == 1
     bundle = load_bundle(out)
     meta = bundle.metadata
@@ -89,9 +120,14 @@ def planted() -> sp.csr_matrix:
 
 def test_train_model_refit_and_metrics(planted):
     coo = planted.tocoo()
-    ds = Dataset(IdMap([f"u{i}" for i in range(planted.shape[0])]), IdMap([f"i{i}" for i in range(planted.shape[1])]),
-                 coo.row.astype(np.int32), coo.col.astype(np.int32), np.ones(coo.nnz, np.float32),
-                 np.arange(coo.nnz, dtype=np.int64))
+    ds = Dataset(
+        IdMap([f"u{i}" for i in range(planted.shape[0])]),
+        IdMap([f"i{i}" for i in range(planted.shape[1])]),
+        coo.row.astype(np.int32),
+        coo.col.astype(np.int32),
+        np.ones(coo.nnz, np.float32),
+        np.arange(coo.nnz, dtype=np.int64),
+    )
     lines: list[str] = []
     params = {"embedding_dim": 8, "epochs": 2, "batch_size": 64, "learning_rate": 0.05, "ensemble": 1}
     model, metrics = train_model(ds, {}, params, refit=True, log=lines.append)

@@ -1,4 +1,5 @@
 """The file registry: versions never overwritten, stage rules, rollback, audit, and crash consistency."""
+
 from __future__ import annotations
 
 import os
@@ -67,7 +68,7 @@ def test_register_copies_in_and_never_overwrites(tmp_path, model_dir):
 
 def test_register_refuses_bad_input(tmp_path, model_dir):
     reg = Registry(tmp_path / "reg")
-    with pytest.raises(RegistryError, match="no metadata.json"):
+    with pytest.raises(RegistryError, match=r"no metadata\.json"):
         reg.register(tmp_path)
     with pytest.raises(RegistryError, match="invalid version id"):
         reg.register(write_model_dir(tmp_path / "bad", "../escape"))
@@ -93,7 +94,10 @@ def test_promotion_archives_previous_production_and_audit_says_who_and_why(tmp_p
     assert stages(reg) == {"v1": "archived", "v2": "production"}
     assert production_model_dir(root) == root / "versions" / "v2"
     last = reg.audit()[-2:]
-    assert {(e["version"], e["from"], e["to"]) for e in last} == {("v1", "production", "archived"), ("v2", "staging", "production")}
+    assert {(e["version"], e["from"], e["to"]) for e in last} == {
+        ("v1", "production", "archived"),
+        ("v2", "staging", "production"),
+    }
     assert all(e["actor"] == "bob" and e["reason"] == "better ndcg" and e["time"].endswith("Z") for e in last)
     lines = (root / "audit.jsonl").read_bytes().splitlines()
     assert len(lines) == 5 and orjson.loads(lines[0])["from"] is None  # 2 registrations, 1 + 2 stage changes
@@ -137,9 +141,16 @@ def test_rollback_without_production_and_archive(tmp_path, model_dir):
 
 
 OPS = [
-    ("register", "v1"), ("register", "v2"), ("promote", "v1", "production"), ("register", "v3"),
-    ("promote", "v2", "staging"), ("promote", "v2", "production"), ("promote", "v3", "production"),
-    ("rollback",), ("promote", "v1", "staging"), ("archive", "v1"),
+    ("register", "v1"),
+    ("register", "v2"),
+    ("promote", "v1", "production"),
+    ("register", "v3"),
+    ("promote", "v2", "staging"),
+    ("promote", "v2", "production"),
+    ("promote", "v3", "production"),
+    ("rollback",),
+    ("promote", "v1", "staging"),
+    ("archive", "v1"),
 ]
 
 
@@ -209,7 +220,7 @@ def test_crash_at_any_step_leaves_a_consistent_registry(tmp_path, model_dir, mon
         assert (root / "versions" / crashed_op[1]).is_dir()
         assert stages(reg)[crashed_op[1]] == "none"
         committed = True
-    for op in OPS[start + (1 if committed else 0):]:
+    for op in OPS[start + (1 if committed else 0) :]:
         run_op(reg, dirs, op)
         check_consistent(root)
     assert stages(reg) == {"v1": "archived", "v2": "production", "v3": "archived"}
@@ -259,6 +270,6 @@ def test_a_model_that_does_not_load_is_refused(tmp_path, model_dir):
     src = model_dir("v1")
     (src / "arrays.npz").write_bytes(b"tampered")
     reg = Registry(tmp_path / "reg")
-    with pytest.raises(RegistryError, match="cannot load.*sha256"):
+    with pytest.raises(RegistryError, match=r"cannot load.*sha256"):
         reg.register(src)
     assert reg.versions() == []

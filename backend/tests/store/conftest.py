@@ -1,5 +1,6 @@
 """Store fixtures: a fresh SQLite file per test, a throwaway PostgreSQL cluster when the server binaries
 exist, a minimal app with the store's routers, and helpers to run the real service in a subprocess."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,11 @@ from app.store import schema as t
 from app.store.db import create_db_engine, create_schema
 
 BACKEND = Path(__file__).resolve().parents[2]
-PG_BIN_DIRS = [Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)] if Path("/usr/lib/postgresql").is_dir() else []
+PG_BIN_DIRS = (
+    [Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
+    if Path("/usr/lib/postgresql").is_dir()
+    else []
+)
 
 
 def free_port() -> int:
@@ -56,14 +61,27 @@ class PostgresCluster:
             self.as_user = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else ["su", "postgres", "-c"]
 
     def _run(self, args: list[str]) -> None:
-        cmd = self.as_user + args if self.as_user[:1] != ["su"] else self.as_user + [" ".join(args)]
+        cmd = self.as_user + args if self.as_user[:1] != ["su"] else [*self.as_user, " ".join(args)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         self._run([self.initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run([self.pg_ctl, "-D", str(self.data), "-o", f"'{opts}'" if self.as_user[:1] == ["su"] else opts,
-                   "-l", str(self.root / "log"), "-w", "-t", "60", "start"])
+        self._run(
+            [
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                f"'{opts}'" if self.as_user[:1] == ["su"] else opts,
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         return self
 
     @property
@@ -179,7 +197,7 @@ class ServiceProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "ServiceProcess":
+    def start(self, timeout: float = 60.0) -> ServiceProcess:
         import httpx
 
         env = {
@@ -193,9 +211,22 @@ class ServiceProcess:
         }
         self.log = (self.tmp / f"uvicorn-{self.port}.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.service.api:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"],
-            cwd=BACKEND, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.service.api:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=BACKEND,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ Online events: u1 watch i3 T0+500; u2 skip i2 T0+200 (weight 0); u2 rating 2 on 
   u3 view i5 T0+100 (before list C); u3 play i5 T0+1000; u5 watch i2 T0+700.
 Catalogue (seeded): i1..i10.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -43,10 +44,15 @@ IMPRESSIONS = [
 ]
 
 ENGAGEMENTS = [
-    ("A", "u1", "i2", "click", 60), ("A", "u1", "i2", "like", 120), ("A", "u1", "i5", "click", 60),
-    ("A", "u1", "i9", "click", 70), ("A", "u1", "i1", "watch", 25 * H), ("A", "u1", "i3", "dislike", 10),
+    ("A", "u1", "i2", "click", 60),
+    ("A", "u1", "i2", "like", 120),
+    ("A", "u1", "i5", "click", 60),
+    ("A", "u1", "i9", "click", 70),
+    ("A", "u1", "i1", "watch", 25 * H),
+    ("A", "u1", "i3", "dislike", 10),
     ("B", "u2", "i1", "click", 50),
-    ("C", "u3", "i3", "add_to_playlist", 100), ("C", "u3", "i6", "click", 200),
+    ("C", "u3", "i3", "add_to_playlist", 100),
+    ("C", "u3", "i6", "click", 200),
     ("E", "u4", "i7", "click", 10),
 ]
 
@@ -72,7 +78,10 @@ def impression_ts(name: str) -> int:
 
 
 def catalogue(n: int = 10) -> dict[str, dict]:
-    return {f"i{j}": {"item_id": f"i{j}", "title": f"Item {j}", "genres": ["Drama"], "year": 2000 + j} for j in range(1, n + 1)}
+    return {
+        f"i{j}": {"item_id": f"i{j}", "title": f"Item {j}", "genres": ["Drama"], "year": 2000 + j}
+        for j in range(1, n + 1)
+    }
 
 
 #: Events whose explicit ``weight`` decides, as in training: a dislike weighted 2 and an unknown type
@@ -88,14 +97,18 @@ EXPLICIT_WEIGHT_EVENTS = [
 
 def event_log(rows: list[tuple]) -> EventLog:
     """Event rows ``(user_id, item_id, event, ts, rating, weight, platform)`` as a training ``EventLog``."""
+
     def obj(values: list) -> np.ndarray:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
 
-    u, i, e, ts, r, w, p = zip(*rows)
+    u, i, e, ts, r, w, p = zip(*rows, strict=False)
     return EventLog(
-        user_id=obj(list(u)), item_id=obj(list(i)), event=obj(list(e)), ts=np.array(ts, dtype=np.int64),
+        user_id=obj(list(u)),
+        item_id=obj(list(i)),
+        event=obj(list(e)),
+        ts=np.array(ts, dtype=np.int64),
         rating=np.array([np.nan if x is None else x for x in r], dtype=np.float32),
         weight=np.array([np.nan if x is None else x for x in w], dtype=np.float32),
         platform=obj([x or "" for x in p]),
@@ -103,19 +116,32 @@ def event_log(rows: list[tuple]) -> EventLog:
 
 
 def seed_log() -> EventLog:
-    return event_log([
-        ("u1", "i1", "watch", T0 - 3 * DAY, None, None, "web"),
-        ("u1", "i4", "rating", T0 - 2 * DAY, 5.0, None, None),
-        ("u2", "i2", "click", T0 - DAY, None, None, "ios"),
-    ])
+    return event_log(
+        [
+            ("u1", "i1", "watch", T0 - 3 * DAY, None, None, "web"),
+            ("u1", "i4", "rating", T0 - 2 * DAY, 5.0, None, None),
+            ("u2", "i2", "click", T0 - DAY, None, None, "ios"),
+        ]
+    )
 
 
 def load(store: Store) -> None:
     """Write the whole scenario through the store's public API."""
     store.seed(seed_log(), catalogue())
     for name, user, engine, version, platform, endpoint, items, ts, latency, fallback in IMPRESSIONS:
-        store.log_impression(RECSETS[name], user, endpoint, engine, version, items, [1.0 / (r + 1) for r in range(len(items))],
-                             platform=platform, is_fallback=fallback, latency_ms=latency, ts=ts)
+        store.log_impression(
+            RECSETS[name],
+            user,
+            endpoint,
+            engine,
+            version,
+            items,
+            [1.0 / (r + 1) for r in range(len(items))],
+            platform=platform,
+            is_fallback=fallback,
+            latency_ms=latency,
+            ts=ts,
+        )
     for name, user, item, action, offset in ENGAGEMENTS:
         store.record_engagement(RECSETS[name], user, item, action, ts=impression_ts(name) + offset)
     store.record_events(EVENTS)

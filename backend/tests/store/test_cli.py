@@ -1,4 +1,5 @@
 """``python -m app.store``: seed (JSONL and MovieLens), report (Markdown, HTML), replay."""
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,22 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def test_seed_jsonl_and_reseed(tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture) -> None:
-    data = _jsonl(tmp_path / "interactions.jsonl", [
-        {"user_id": "u1", "item_id": "i1", "event": "watch", "ts": T0, "platform": "web"},
-        {"user_id": "u1", "item_id": "i2", "event": "rating", "rating": 4, "ts": T0 + 1},
-        {"user_id": "u2", "item_id": "i9", "event": "click", "ts": T0 + 2},  # not in the catalogue
-        {"user_id": "u3", "item_id": "i1", "event": "teleport", "ts": T0 + 3},  # rejected line
-    ])
-    items = _jsonl(tmp_path / "items.jsonl", [
-        {"item_id": "i1", "title": "One", "genres": ["Drama"], "year": 1999, "director": "X"},
-        {"item_id": "i2", "title": "Two", "genres": "Action|Comedy"},
-    ])
+    data = _jsonl(
+        tmp_path / "interactions.jsonl",
+        [
+            {"user_id": "u1", "item_id": "i1", "event": "watch", "ts": T0, "platform": "web"},
+            {"user_id": "u1", "item_id": "i2", "event": "rating", "rating": 4, "ts": T0 + 1},
+            {"user_id": "u2", "item_id": "i9", "event": "click", "ts": T0 + 2},  # not in the catalogue
+            {"user_id": "u3", "item_id": "i1", "event": "teleport", "ts": T0 + 3},  # rejected line
+        ],
+    )
+    items = _jsonl(
+        tmp_path / "items.jsonl",
+        [
+            {"item_id": "i1", "title": "One", "genres": ["Drama"], "year": 1999, "director": "X"},
+            {"item_id": "i2", "title": "Two", "genres": "Action|Comedy"},
+        ],
+    )
     assert main(["--database-url", sqlite_url, "seed", "--data-path", str(data), "--items-path", str(items)]) == 0
     out = capsys.readouterr().out
     assert "3 accepted, 1 rejected" in out and "users 2, items 3, interactions 3" in out
@@ -50,8 +57,26 @@ def test_report_markdown_and_html(tmp_path: Path, sqlite_url: str) -> None:
     sc.load(store)
     store.close()
     md = tmp_path / "report.md"
-    assert main(["--database-url", sqlite_url, "report", "--start", "2026-01-01", "--end", "2026-01-03",
-                 "--format", "md", "--out", str(md), "--k", "3"]) == 0
+    assert (
+        main(
+            [
+                "--database-url",
+                sqlite_url,
+                "report",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-01-03",
+                "--format",
+                "md",
+                "--out",
+                str(md),
+                "--k",
+                "3",
+            ]
+        )
+        == 0
+    )
     text = md.read_text()
     lines = {line.split(" | ")[0].strip("| *"): line for line in text.splitlines() if line.startswith("| ")}
     day1 = lines["2026-01-01"].split(" | ")
@@ -63,8 +88,24 @@ def test_report_markdown_and_html(tmp_path: Path, sqlite_url: str) -> None:
     assert lines["all"].split(" | ")[1] == "**6**"
     assert "| baseline | 1 |" in text
     page = tmp_path / "r.html"
-    assert main(["--database-url", sqlite_url, "report", "--start", "2026-01-01", "--end", "2026-01-01",
-                 "--format", "html", "--out", str(page)]) == 0
+    assert (
+        main(
+            [
+                "--database-url",
+                sqlite_url,
+                "report",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-01-01",
+                "--format",
+                "html",
+                "--out",
+                str(page),
+            ]
+        )
+        == 0
+    )
     html = page.read_text()
     assert html.startswith("<!doctype html>") and "<td>2026-01-01</td><td>5</td>" in html
     assert main(["--database-url", sqlite_url, "report", "--start", "2026-01-02", "--end", "2026-01-01"]) == 2
@@ -74,7 +115,9 @@ def test_replay_command(sqlite_url: str, capsys: pytest.CaptureFixture) -> None:
     store = Store.from_url(sqlite_url).start()
     sc.load(store)
     store.close()
-    assert main(["--database-url", sqlite_url, "replay", "--start", "2026-01-01", "--end", "2026-01-02", "--k", "3"]) == 0
+    assert (
+        main(["--database-url", sqlite_url, "replay", "--start", "2026-01-01", "--end", "2026-01-02", "--k", "3"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["precision_at_k"] == pytest.approx(13 / 24) and result["by_engine"]["nn"]["impressions"] == 2
 

@@ -7,8 +7,8 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from app.store import schema as t
 from app.store import Store
+from app.store import schema as t
 from app.store.db import (
     ROWS_PER_INSERT,
     SchemaVersionError,
@@ -38,7 +38,10 @@ def _row(i: int) -> dict:
 
 def _tuple(row: dict) -> tuple:
     """The row as the impression writer queues it: column order, JSON columns as JSON text."""
-    return tuple(orjson.dumps(row[c.name]).decode() if isinstance(c.type, sa.JSON) else row[c.name] for c in t.rec_impressions.columns)
+    return tuple(
+        orjson.dumps(row[c.name]).decode() if isinstance(c.type, sa.JSON) else row[c.name]
+        for c in t.rec_impressions.columns
+    )
 
 
 def test_rows_round_trip_across_statement_chunks(tmp_path):

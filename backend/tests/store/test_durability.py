@@ -1,5 +1,6 @@
 """The real service under uvicorn: every acknowledged engagement/event survives SIGKILL of the server;
 64 concurrent clients posting thousands of events lose none and duplicate none."""
+
 from __future__ import annotations
 
 import threading
@@ -36,7 +37,9 @@ def _stored(url: str) -> tuple[dict[str, int], set[int]]:
     engine = create_db_engine(url)
     try:
         with engine.connect() as conn:
-            events = dict(conn.execute(sa.select(t.events.c.item_id, sa.func.count()).group_by(t.events.c.item_id)).all())
+            events = dict(
+                conn.execute(sa.select(t.events.c.item_id, sa.func.count()).group_by(t.events.c.item_id)).all()
+            )
             engagements = set(conn.execute(sa.select(t.engagements.c.id)).scalars())
     finally:
         engine.dispose()
@@ -62,12 +65,21 @@ def test_acknowledged_rows_survive_sigkill(tmp_path: Path) -> None:
                 with lock:
                     sent_events.add(marker)
                 try:
-                    r = http.post("/events", json=[{"user_id": f"c{c}", "item_id": marker, "event": "view", "ts": T0 + n}])
+                    r = http.post(
+                        "/events", json=[{"user_id": f"c{c}", "item_id": marker, "event": "view", "ts": T0 + n}]
+                    )
                     if r.status_code == 201:
                         with lock:
                             acked_events.append(marker)
-                    e = http.post("/events/engagement", json={"recset_id": recsets[c % len(recsets)], "user_id": "u1",
-                                                              "item_id": "a", "action_type": "click"})
+                    e = http.post(
+                        "/events/engagement",
+                        json={
+                            "recset_id": recsets[c % len(recsets)],
+                            "user_id": "u1",
+                            "item_id": "a",
+                            "action_type": "click",
+                        },
+                    )
                     if e.status_code == 201:
                         with lock:
                             acked_engagements.append(e.json()["id"])
@@ -95,8 +107,10 @@ def test_acknowledged_rows_survive_sigkill(tmp_path: Path) -> None:
         with httpx.Client(base_url=restarted.base, timeout=5.0) as http:
             assert http.get("/debug/events", params={"limit": 1}).json()["total"] == len(events)
             assert http.get("/debug/engagements", params={"limit": 1}).json()["total"] == len(engagements)
-            r = http.post("/events/engagement", json={"recset_id": recsets[0], "user_id": "u1", "item_id": "b",
-                                                      "action_type": "like"})
+            r = http.post(
+                "/events/engagement",
+                json={"recset_id": recsets[0], "user_id": "u1", "item_id": "b", "action_type": "like"},
+            )
             assert r.status_code == 201
     finally:
         restarted.kill()
@@ -113,16 +127,25 @@ def test_64_concurrent_clients_lose_nothing(tmp_path: Path) -> None:
     def client(c: int) -> None:
         with httpx.Client(base_url=server.base, timeout=60.0) as http:
             for p in range(posts):
-                events = [{"user_id": f"c{c}", "item_id": f"c{c}-p{p}-e{j}", "event": "view", "ts": T0 + p} for j in range(batch)]
+                events = [
+                    {"user_id": f"c{c}", "item_id": f"c{c}-p{p}-e{j}", "event": "view", "ts": T0 + p}
+                    for j in range(batch)
+                ]
                 codes = [http.post("/events", json=events).status_code]
                 if p % 4 == 0:
-                    codes.append(http.post("/events/engagement", json={"recset_id": recsets[c], "user_id": "u1",
-                                                                       "item_id": "b", "action_type": "click"}).status_code)
+                    codes.append(
+                        http.post(
+                            "/events/engagement",
+                            json={"recset_id": recsets[c], "user_id": "u1", "item_id": "b", "action_type": "click"},
+                        ).status_code
+                    )
                 if p == 0:  # a client retry with the same Idempotency-Key stores nothing twice
                     key = {"Idempotency-Key": f"retry-{c}"}
                     retry = [{"user_id": f"c{c}", "item_id": f"c{c}-retry", "event": "like", "ts": T0}]
-                    codes += [http.post("/events", json=retry, headers=key).status_code,
-                              http.post("/events", json=retry, headers=key).status_code]
+                    codes += [
+                        http.post("/events", json=retry, headers=key).status_code,
+                        http.post("/events", json=retry, headers=key).status_code,
+                    ]
                 with lock:
                     statuses.extend(codes)
 

@@ -1,4 +1,5 @@
 """Engagements and events: synchronous writes, 404/422 cases, hits, idempotency keys, new online users and items."""
+
 from __future__ import annotations
 
 import uuid
@@ -52,11 +53,13 @@ def test_idempotency_key(store: Store) -> None:
 
 def test_events_record_new_users_and_items(store: Store) -> None:
     store.seed(sc.seed_log(), sc.catalogue(3))
-    out = store.record_events([
-        ("u1", "i1", "watch", sc.T0, None, None, "web"),  # both known from the seed
-        ("new-user", "i2", "click", sc.T0 + 5, None, None, None),
-        ("new-user", "new-item", "rating", sc.T0 + 1, 5.0, None, "ios"),
-    ])
+    out = store.record_events(
+        [
+            ("u1", "i1", "watch", sc.T0, None, None, "web"),  # both known from the seed
+            ("new-user", "i2", "click", sc.T0 + 5, None, None, None),
+            ("new-user", "new-item", "rating", sc.T0 + 1, 5.0, None, "ios"),
+        ]
+    )
     assert out["accepted"] == 3 and out["new_user_ids"] == ["new-user"] and out["new_item_ids"] == ["new-item"]
     assert store.new_users_since_training({"u1", "u2"}) == ["new-user"]
     assert store.new_users_since_training({"new-user"}) == []

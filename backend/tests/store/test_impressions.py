@@ -1,4 +1,5 @@
 """Impressions: rows written in batches, read back as written, counted for ``/metrics``."""
+
 from __future__ import annotations
 
 from app.store import Store
@@ -29,8 +30,16 @@ def test_impression_counts_snapshot_is_a_copy_by_endpoint_engine_and_fallback(st
 
 def test_impression_row_truncates_and_encodes() -> None:
     row = impression_row("r", "", "e" * 80, "nn", None, [1, "b"], [0.5, float("nan")], platform="", ts=7)
-    assert dict(zip(IMPRESSION_COLUMNS, row)) == {
-        "recset_id": "r", "user_id": None, "endpoint": "e" * 64, "engine": "nn", "model_version": None,
-        "item_ids": '["1","b"]', "scores": "[0.5,null]", "platform": None, "is_fallback": False,
-        "latency_ms": None, "ts": 7.0,
+    assert dict(zip(IMPRESSION_COLUMNS, row, strict=False)) == {
+        "recset_id": "r",
+        "user_id": None,
+        "endpoint": "e" * 64,
+        "engine": "nn",
+        "model_version": None,
+        "item_ids": '["1","b"]',
+        "scores": "[0.5,null]",
+        "platform": None,
+        "is_fallback": False,
+        "latency_ms": None,
+        "ts": 7.0,
     }

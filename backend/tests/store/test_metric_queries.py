@@ -1,5 +1,6 @@
 """``Store.pac``, ``replay`` and ``summary`` against the hand-made log in ``scenario.py`` (figures worked out
 by hand), and the training rule of positives in replay."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,13 @@ def test_pac_first_day_k3(loaded: Store) -> None:
     assert r["total_hits"] == 3 and r["total_recommended"] == 3 + 2 + 3 + 3
     assert r["pac_mean"] == approx((1 / 3 + 1 / 3 + 1 / 3 + 0) / 4)
     assert r["pac_micro"] == approx(3 / 11)
-    assert r["by_engine"]["nn"] == {"impressions": 2, "pac_mean": approx(1 / 3), "pac_micro": approx(2 / 6),
-                                    "total_hits": 2, "total_recommended": 6}
+    assert r["by_engine"]["nn"] == {
+        "impressions": 2,
+        "pac_mean": approx(1 / 3),
+        "pac_micro": approx(2 / 6),
+        "total_hits": 2,
+        "total_recommended": 6,
+    }
     assert r["by_engine"]["popular"]["pac_mean"] == approx((1 / 3 + 0) / 2)
     assert r["by_engine"]["popular"]["pac_micro"] == approx(1 / 5)
     assert "baseline" not in r["by_engine"]  # list E is on day 3

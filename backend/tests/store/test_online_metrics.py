@@ -1,4 +1,5 @@
 """The pure metric functions on hand-made records: window edges, anonymous lists, empty input, k."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,14 +19,21 @@ def eng(name: str, item: str, ts: float, action: str = "click", user: str = "u")
 
 def test_pac_window_is_closed_and_starts_at_the_impression() -> None:
     imps = [rec("r", ["a", "b", "c", "d"], 1000.0)]
-    engs = [eng("r", "a", 1000.0 + 3600), eng("r", "b", 999.0), eng("r", "c", 1000.0 + 3600.001), eng("other", "d", 1500.0)]
+    engs = [
+        eng("r", "a", 1000.0 + 3600),
+        eng("r", "b", 999.0),
+        eng("r", "c", 1000.0 + 3600.001),
+        eng("other", "d", 1500.0),
+    ]
     r = m.pac(imps, engs, k=4, window_seconds=3600)
     assert r["total_hits"] == 1 and r["pac_mean"] == approx(1 / 4)  # only a: b is before, c after, d another list
 
 
 def test_replay_anonymous_list_uses_its_own_engagements() -> None:
     imps = [rec("r", ["a", "b"], 0.0, user=None)]
-    r = m.replay(imps, [m.InteractionRecord("someone", "b", 5.0)], [eng("r", "a", 1.0, user="x")], k=2, window_seconds=60)
+    r = m.replay(
+        imps, [m.InteractionRecord("someone", "b", 5.0)], [eng("r", "a", 1.0, user="x")], k=2, window_seconds=60
+    )
     assert r["hits"] == 1 and r["ctr"] == 1.0  # someone's event is not this list's
 
 
@@ -49,16 +57,35 @@ def test_pac_groups_and_key_order() -> None:
     one = {"impressions": 1, "pac_mean": 0.5, "total_hits": 1}
     r = m.pac(LISTS, ENGAGED, k=2, window_seconds=60)
     assert r == {
-        "k": 2, "window_hours": 60 / 3600,
-        "impressions": 2, "pac_mean": 0.5, "pac_micro": 2 / 3, "total_hits": 2, "total_recommended": 3,
+        "k": 2,
+        "window_hours": 60 / 3600,
+        "impressions": 2,
+        "pac_mean": 0.5,
+        "pac_micro": 2 / 3,
+        "total_hits": 2,
+        "total_recommended": 3,
         "empty_lists": 1,
-        "by_engine": {"nn": {**one, "pac_micro": 0.5, "total_recommended": 2},
-                      "unknown": {**one, "pac_micro": 1.0, "total_recommended": 1}},
-        "by_model_version": {"unknown": {**one, "pac_micro": 0.5, "total_recommended": 2},
-                             "v": {**one, "pac_micro": 1.0, "total_recommended": 1}},
+        "by_engine": {
+            "nn": {**one, "pac_micro": 0.5, "total_recommended": 2},
+            "unknown": {**one, "pac_micro": 1.0, "total_recommended": 1},
+        },
+        "by_model_version": {
+            "unknown": {**one, "pac_micro": 0.5, "total_recommended": 2},
+            "v": {**one, "pac_micro": 1.0, "total_recommended": 1},
+        },
     }
-    assert list(r) == ["k", "window_hours", "impressions", "pac_mean", "pac_micro", "total_hits", "total_recommended",
-                       "empty_lists", "by_engine", "by_model_version"]
+    assert list(r) == [
+        "k",
+        "window_hours",
+        "impressions",
+        "pac_mean",
+        "pac_micro",
+        "total_hits",
+        "total_recommended",
+        "empty_lists",
+        "by_engine",
+        "by_model_version",
+    ]
 
 
 def test_replay_groups_and_key_order() -> None:
@@ -67,15 +94,33 @@ def test_replay_groups_and_key_order() -> None:
     r = m.replay(LISTS, [m.InteractionRecord("u", "b", 30.0)], ENGAGED, k=2, window_seconds=60)
     perfect = {"precision_at_k": 1.0, "hit_rate_at_k": 1.0, "ctr": 1.0}
     assert r == {
-        "k": 2, "window_hours": 60 / 3600,
-        "impressions": 2, **perfect, "hits": 3, "recommended": 3, "clicked_lists": 2,
+        "k": 2,
+        "window_hours": 60 / 3600,
+        "impressions": 2,
+        **perfect,
+        "hits": 3,
+        "recommended": 3,
+        "clicked_lists": 2,
         "empty_lists": 1,
-        "by_engine": {"nn": {"impressions": 1, **perfect, "hits": 2, "recommended": 2, "clicked_lists": 1},
-                      "unknown": {"impressions": 1, **perfect, "hits": 1, "recommended": 1, "clicked_lists": 1}},
-        "by_model_version": {"unknown": {"impressions": 1, **perfect, "hits": 2, "recommended": 2, "clicked_lists": 1},
-                             "v": {"impressions": 1, **perfect, "hits": 1, "recommended": 1, "clicked_lists": 1}},
+        "by_engine": {
+            "nn": {"impressions": 1, **perfect, "hits": 2, "recommended": 2, "clicked_lists": 1},
+            "unknown": {"impressions": 1, **perfect, "hits": 1, "recommended": 1, "clicked_lists": 1},
+        },
+        "by_model_version": {
+            "unknown": {"impressions": 1, **perfect, "hits": 2, "recommended": 2, "clicked_lists": 1},
+            "v": {"impressions": 1, **perfect, "hits": 1, "recommended": 1, "clicked_lists": 1},
+        },
     }
-    assert list(r)[:9] == ["k", "window_hours", "impressions", "precision_at_k", "hit_rate_at_k", "ctr", "hits",
-                           "recommended", "clicked_lists"]
+    assert list(r)[:9] == [
+        "k",
+        "window_hours",
+        "impressions",
+        "precision_at_k",
+        "hit_rate_at_k",
+        "ctr",
+        "hits",
+        "recommended",
+        "clicked_lists",
+    ]
     with pytest.raises(ValueError, match="k must be at least 1"):
         m.replay(LISTS, [], [], k=0, window_seconds=60)

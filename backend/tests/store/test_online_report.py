@@ -1,4 +1,5 @@
 """The daily report's rows and rendering on the hand-made log (the CLI around it: ``test_cli.py``)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -8,6 +9,7 @@ import pytest
 from app.store import Store
 from app.store.online_report import daily_rows, days, render_markdown
 from tests.store import scenario as sc
+
 
 def test_days_are_inclusive_and_ordered() -> None:
     assert days(date(2026, 1, 30), date(2026, 2, 1)) == [date(2026, 1, 30), date(2026, 1, 31), date(2026, 2, 1)]

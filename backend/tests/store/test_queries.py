@@ -1,4 +1,5 @@
 """Reads for the service: a user's online positives by the training rule, online users, paged tables."""
+
 from __future__ import annotations
 
 from app.store import Store
@@ -11,7 +12,9 @@ def test_positive_items_for_user_follow_the_training_rule(store: Store) -> None:
     store.record_events(sc.EXPLICIT_WEIGHT_EVENTS)
     assert store.positive_items_for_user("w") == ["a", "d"]
     assert [e["weight"] for e in store.events_for_user("w")] == [2.0, 0.0, 5.0, 1.5]
-    store.record_events([("w", "b", "view", sc.T0 + 20, None, None, None), ("w", "c", "rating", sc.T0 + 21, 4.0, None, None)])
+    store.record_events(
+        [("w", "b", "view", sc.T0 + 20, None, None, None), ("w", "c", "rating", sc.T0 + 21, 4.0, None, None)]
+    )
     assert store.positive_items_for_user("w") == ["a", "d", "b", "c"]  # oldest first; a later plain view counts
     assert store.positive_items_for_user("w", limit=2) == ["b", "c"]  # only the last ``limit`` events
 

@@ -1,5 +1,6 @@
 """HTTP: engagement and event posts (validation, 404/422, idempotency), metrics endpoints, debug views,
 Prometheus; first on a minimal app with the store's routers, then through the service's ``create_app``."""
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,16 @@ def _fields(resp) -> dict[str, str]:
 
 def test_engagement_created(client: TestClient, store: Store) -> None:
     rid = _imp(store)
-    r = client.post("/events/engagement", json={"recset_id": rid.upper(), "user_id": "u1", "item_id": "b",
-                                                "action_type": "Click", "ts": "2026-01-01T00:00:00Z"})
+    r = client.post(
+        "/events/engagement",
+        json={
+            "recset_id": rid.upper(),
+            "user_id": "u1",
+            "item_id": "b",
+            "action_type": "Click",
+            "ts": "2026-01-01T00:00:00Z",
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["recset_id"] == rid and body["in_list"] and body["rank"] == 2 and body["ts"] == T0
@@ -65,11 +74,15 @@ def test_engagement_validation(client: TestClient, store: Store, payload: dict, 
 
 
 def test_engagement_unknown_recset_and_wrong_user(client: TestClient, store: Store) -> None:
-    r = client.post("/events/engagement", json={"recset_id": str(uuid.uuid4()), "user_id": "u1", "item_id": "a",
-                                                "action_type": "click"})
+    r = client.post(
+        "/events/engagement",
+        json={"recset_id": str(uuid.uuid4()), "user_id": "u1", "item_id": "a", "action_type": "click"},
+    )
     assert r.status_code == 404 and "unknown recset_id" in r.json()["detail"]
     rid = _imp(store, user="u1")
-    r = client.post("/events/engagement", json={"recset_id": rid, "user_id": "u2", "item_id": "a", "action_type": "click"})
+    r = client.post(
+        "/events/engagement", json={"recset_id": rid, "user_id": "u2", "item_id": "a", "action_type": "click"}
+    )
     assert r.status_code == 422 and "shown to user 'u1'" in _fields(r)["user_id"]
     r = client.post("/events/engagement", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
@@ -77,7 +90,9 @@ def test_engagement_unknown_recset_and_wrong_user(client: TestClient, store: Sto
 
 def test_engagement_off_list_is_stored_and_flagged(client: TestClient, store: Store) -> None:
     rid = _imp(store)
-    r = client.post("/events/engagement", json={"recset_id": rid, "user_id": "u1", "item_id": "zz", "action_type": "like"})
+    r = client.post(
+        "/events/engagement", json={"recset_id": rid, "user_id": "u1", "item_id": "zz", "action_type": "like"}
+    )
     assert r.status_code == 201 and r.json()["in_list"] is False and r.json()["counts_as_hit"] is False
     assert client.get("/metrics/pac").json()["total_hits"] == 0
 
@@ -102,8 +117,10 @@ def test_post_events_forms(client: TestClient, store: Store) -> None:
     assert r.json()["accepted"] == 2 and r.json()["new_items"] == 1
     r = client.post("/events", json={"events": [{**one, "event": "rating", "rating": 4.5}]})
     assert r.json()["accepted"] == 1
-    lines = b'{"user_id": "8", "item_id": "m1", "event": "click", "ts": 1767225600}\n\n' \
-            b'{"user_id": "8", "item_id": "m3", "event": "like", "ts": 1767225601}\n'
+    lines = (
+        b'{"user_id": "8", "item_id": "m1", "event": "click", "ts": 1767225600}\n\n'
+        b'{"user_id": "8", "item_id": "m3", "event": "like", "ts": 1767225601}\n'
+    )
     r = client.post("/events", content=lines, headers={"content-type": "application/x-ndjson"})
     assert r.status_code == 201 and r.json()["accepted"] == 2
     assert store.count(t.events) == 6
@@ -148,8 +165,17 @@ def test_metrics_endpoints_match_the_store(client: TestClient, store: Store) -> 
     pac = r.json()
     assert pac["pac_mean"] == pytest.approx(6 / 24) and pac["pac_micro"] == pytest.approx(3 / 11)
     assert set(pac["by_engine"]) == {"nn", "popular"} and set(pac["by_model_version"]) == {"v1", "v2"}
-    r = client.get("/metrics/pac", params={"start_ts": T0, "end_ts": T0 + DAY, "k": 3, "engine": "nn",
-                                           "platform": "web", "action_types": "click,like"})
+    r = client.get(
+        "/metrics/pac",
+        params={
+            "start_ts": T0,
+            "end_ts": T0 + DAY,
+            "k": 3,
+            "engine": "nn",
+            "platform": "web",
+            "action_types": "click,like",
+        },
+    )
     assert r.json()["pac_mean"] == pytest.approx(1 / 6)  # A: i2 clicked -> 1/3; C: only an add_to_playlist -> 0
     rep = client.get("/metrics/replay", params={"start_ts": T0, "end_ts": T0 + DAY, "k": 3}).json()
     assert rep["precision_at_k"] == pytest.approx(13 / 24) and rep["ctr"] == pytest.approx(3 / 4)
@@ -211,6 +237,7 @@ def test_prometheus_text(client: TestClient, store: Store) -> None:
 
 # ------------------------------------------------------------------------------- the real service app
 
+
 @pytest.fixture
 def service(tmp_path: Path, db_url: str):
     from app.config import Settings
@@ -229,19 +256,33 @@ def test_through_create_app(service: TestClient) -> None:
     assert rec.status_code == 200, rec.text
     body = rec.json()
     first = body["items"][0]["item_id"]
-    r = service.post("/events/engagement", json={"recset_id": body["recset_id"], "user_id": "u1", "item_id": first,
-                                                 "action_type": "click", "platform": "web"})
+    r = service.post(
+        "/events/engagement",
+        json={
+            "recset_id": body["recset_id"],
+            "user_id": "u1",
+            "item_id": first,
+            "action_type": "click",
+            "platform": "web",
+        },
+    )
     assert r.status_code == 201, r.text
     pac = service.get("/metrics/pac", params={"k": 3, "start_ts": time.time() - 60}).json()
     assert pac["impressions"] == 1 and pac["total_hits"] == 1
-    assert pac["by_model_version"] == {"store-test-v1": {"impressions": 1, "pac_mean": pytest.approx(1 / 3),
-                                                         "pac_micro": pytest.approx(1 / 3), "total_hits": 1,
-                                                         "total_recommended": 3}}
+    assert pac["by_model_version"] == {
+        "store-test-v1": {
+            "impressions": 1,
+            "pac_mean": pytest.approx(1 / 3),
+            "pac_micro": pytest.approx(1 / 3),
+            "total_hits": 1,
+            "total_recommended": 3,
+        }
+    }
     summary = service.get("/metrics/summary").json()
     assert summary["requests"] == 1 and summary["catalogue_size"] == 12  # the serving model's catalogue
     assert summary["coverage"] == pytest.approx(3 / 12)
     text = service.get("/metrics").text
-    assert 'recommender_model_info{model_type=' in text and 'version="store-test-v1"' in text
+    assert "recommender_model_info{model_type=" in text and 'version="store-test-v1"' in text
     model = service.get("/debug/model").json()["model"]
     assert model["model_version"] == "store-test-v1" and model["metadata"]["item_ids"] == {"count": 12}
     # every kind of list is logged once: /similar and /popular too
@@ -249,15 +290,27 @@ def test_through_create_app(service: TestClient) -> None:
     assert service.get("/popular", params={"k": 2}).status_code == 200
     logged = service.get("/debug/impressions").json()
     assert logged["total"] == 3 and {r["endpoint"] for r in logged["rows"]} >= {"/similar", "/popular"}
-    assert service.post("/events", json={"user_id": "brand-new", "item_id": "a1", "event": "click",
-                                         "ts": int(time.time())}).json()["new_user_ids"] == ["brand-new"]
+    assert service.post(
+        "/events", json={"user_id": "brand-new", "item_id": "a1", "event": "click", "ts": int(time.time())}
+    ).json()["new_user_ids"] == ["brand-new"]
 
 
 def test_openapi_documents_the_store_endpoints(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/events", "/events/engagement", "/metrics/pac", "/metrics/replay", "/metrics/summary", "/metrics",
-                 "/debug/users", "/debug/items", "/debug/interactions", "/debug/impressions", "/debug/engagements",
-                 "/debug/model"):
+    for path in (
+        "/events",
+        "/events/engagement",
+        "/metrics/pac",
+        "/metrics/replay",
+        "/metrics/summary",
+        "/metrics",
+        "/debug/users",
+        "/debug/items",
+        "/debug/interactions",
+        "/debug/impressions",
+        "/debug/engagements",
+        "/debug/model",
+    ):
         assert path in paths, path
     body = paths["/events"]["post"]["requestBody"]["content"]
     assert "application/x-ndjson" in body and body["application/json"]["example"][0]["event"] == "watch"

@@ -1,4 +1,5 @@
 """Seeding users, items and interactions from a training log, keeping online-only users."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -1,5 +1,6 @@
 """The Store itself on SQLite and PostgreSQL: lifecycle (close writes the queue), settings, the write
 path under 64 concurrent writers."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -49,10 +50,12 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(store: Store) -> 
     def client(c: int) -> None:
         try:
             for r in range(per_client):
-                store.record_events([(f"c{c}", f"c{c}-r{r}-e{j}", "view", sc.T0 + r, None, None, "web") for j in range(3)])
+                store.record_events(
+                    [(f"c{c}", f"c{c}-r{r}-e{j}", "view", sc.T0 + r, None, None, "web") for j in range(3)]
+                )
                 sc.show_list(store, user=f"c{c}")
             store.record_engagement(rids[c], "u1", "a", "click")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     with ThreadPoolExecutor(n_clients) as pool:

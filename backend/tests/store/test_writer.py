@@ -1,4 +1,5 @@
 """The batched impression writer: never blocks a request, survives a bad row, drains what it found."""
+
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,9 @@ def test_writer_survives_a_bad_row_and_keeps_going(sqlite_url: str) -> None:
         rid = sc.show_list(s)
         s.flush()
         s.writer.retries = 0
-        s.log_impression(rid, "u1", "/recommendations", "nn", "v1", ["a"], [1.0])  # same recset_id again: the batch fails, the row is dropped
+        s.log_impression(
+            rid, "u1", "/recommendations", "nn", "v1", ["a"], [1.0]
+        )  # same recset_id again: the batch fails, the row is dropped
         good = sc.show_list(s)
         s.flush()
         assert s.get_impression(good) is not None and s.writer.dropped == 1 and s.writer.running

@@ -48,7 +48,8 @@ class Catalogue:
         self.years = np.array([np.nan if r.get("year") is None else float(r["year"]) for r in rec], dtype=np.float64)
         # (item_id, title, genres, year) per item: a response builds its k records from them (shared, never changed)
         self.base: list[tuple[str, str, list[str], int | None]] = [
-            (iid, self.titles[i], list(r.get("genres") or []), r.get("year")) for i, (iid, r) in enumerate(zip(ids, rec))
+            (iid, self.titles[i], list(r.get("genres") or []), r.get("year"))
+            for i, (iid, r) in enumerate(zip(ids, rec, strict=False))
         ]
         self.similar_text = [f"similar to {t}" for t in self.titles]  # reasons, formatted once
         self.liked_text = [f"similar to {t} you liked" for t in self.titles]
@@ -74,9 +75,7 @@ class Catalogue:
             [str(self.records[i].get("title") or "").lower() for i in self.search_ids], dtype=np.str_
         )
         known = items.indices(self.search_ids)
-        self._search_pop = np.where(
-            known >= 0, self.popularity[np.maximum(known, 0)] if self.n_items else 0.0, -1.0
-        )
+        self._search_pop = np.where(known >= 0, self.popularity[np.maximum(known, 0)] if self.n_items else 0.0, -1.0)
         by_genre: dict[str, list[int]] = {}
         names: dict[str, str] = {}
         for j, iid in enumerate(self.search_ids):  # load time only

@@ -52,7 +52,7 @@ class BoundedCache(Generic[V]):
     """A dict of at most ``limit`` entries, emptied when full: clients repeat a few keys, and one cycling
     through many only costs the recomputation (no eviction bookkeeping on the request path)."""
 
-    __slots__ = ("_data", "limit", "get")
+    __slots__ = ("_data", "get", "limit")
 
     def __init__(self, limit: int):
         self._data: dict[Hashable, V] = {}

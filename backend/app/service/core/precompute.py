@@ -53,7 +53,9 @@ def build(score_rows: Callable[[slice], np.ndarray], n_rows: int, n_items: int, 
         hi = min(lo + step, n_rows)
         block = np.array(score_rows(slice(lo, hi)), dtype=np.float32)
         for r in range(hi - lo):
-            i, t = top_k_row(block[r], n_list, exclude=exclude.indices[exclude.indptr[lo + r] : exclude.indptr[lo + r + 1]])
+            i, t = top_k_row(
+                block[r], n_list, exclude=exclude.indices[exclude.indptr[lo + r] : exclude.indptr[lo + r + 1]]
+            )
             items[lo + r, : i.size], lengths[lo + r] = i, i.size
             scores[lo + r, : i.size] = t.astype(np.float64).round(SCORE_DECIMALS)
     return BestLists(items, scores, lengths)
@@ -117,21 +119,20 @@ def precompute(
     lists_bytes = BestLists.nbytes(n_users + n_items, n_items) + 4 * min(LENGTH, n_items) * n_users  # + reasons
     scores_bytes = 4 * n_users * n_items
     square_bytes = 4 * n_items * n_items
-    out: dict[str, object] = {}
+    user_best = user_why = item_best = popular_best = user_scores = item_cosines = None
     if lists_bytes <= budget_bytes:
         users = np.arange(n_users)
-        out["user_best"] = build(lambda rows: engine.score(users[rows], history[rows]), n_users, n_items, history)
-        out["user_why"] = strongest_history(out["user_best"], engine, history)  # type: ignore[arg-type]
-        out["item_best"] = build(
+        user_best = build(lambda rows: engine.score(users[rows], history[rows]), n_users, n_items, history)
+        user_why = strongest_history(user_best, engine, history)
+        item_best = build(
             lambda rows: item_unit[rows] @ item_unit.T, n_items, n_items, sp.identity(n_items, format="csr")
         )
-        out["popular_best"] = build(
-            lambda rows: np.stack([popular, trending])[rows], 2, n_items, sp.csr_matrix((2, n_items))
-        )
+        constant = np.stack([popular, trending])
+        popular_best = build(lambda rows: constant[rows], 2, n_items, sp.csr_matrix((2, n_items)))
         budget_bytes -= lists_bytes
     if scores_bytes <= budget_bytes:
-        out["user_scores"] = np.asarray(engine.score(np.arange(n_users), history), dtype=np.float32)
+        user_scores = np.asarray(engine.score(np.arange(n_users), history), dtype=np.float32)
         budget_bytes -= scores_bytes
     if square_bytes <= budget_bytes:
-        out["item_cosines"] = item_unit @ item_unit.T
-    return Precomputed(**out)  # type: ignore[arg-type]
+        item_cosines = item_unit @ item_unit.T
+    return Precomputed(user_best, user_why, item_best, popular_best, user_scores, item_cosines)

@@ -28,7 +28,7 @@ class ReasonTexts:
         self.catalogue = catalogue
 
     def similar_to(self, items: np.ndarray, liked: bool = False) -> Reasons:
-        """"similar to <title>" (" you liked" for the user's own history) for each item."""
+        """ "similar to <title>" (" you liked" for the user's own history) for each item."""
         texts = self.catalogue.liked_text if liked else self.catalogue.similar_text
         return [[texts[j]] for j in items.tolist()]
 

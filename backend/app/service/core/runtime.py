@@ -68,7 +68,9 @@ class Runtime:
         self.history: sp.csr_matrix = sp.csr_matrix(bundle.history, dtype=np.float32)
         self.history.sum_duplicates()  # sorted, unique indices: a user's seen items are an exclusion list as they are
         if self.history.shape != (self.n_users, self.n_items):
-            raise ModelLoadError(f"history is {self.history.shape}, expected {(self.n_users, self.n_items)} (users x items)")
+            raise ModelLoadError(
+                f"history is {self.history.shape}, expected {(self.n_users, self.n_items)} (users x items)"
+            )
         # The same indices as intp: NumPy converts int32 index arrays on every fancy index (3x the cost).
         self._seen_idx = self.history.indices.astype(np.intp)
         self._seen_ptr = self.history.indptr.tolist()
@@ -106,8 +108,13 @@ class Runtime:
         if self.n_items == 0:
             raise ModelLoadError("the model has no items")
         s = self.served
-        for name, arr in (("item_factors", s.item_factors), ("item_bias", s.item_bias), ("user_factors", s.user_factors),
-                          ("history_factors", s.history_factors), ("popular scores", self.popular_scores)):
+        for name, arr in (
+            ("item_factors", s.item_factors),
+            ("item_bias", s.item_bias),
+            ("user_factors", s.user_factors),
+            ("history_factors", s.history_factors),
+            ("popular scores", self.popular_scores),
+        ):
             _finite(name, arr)
         users = np.unique(np.linspace(0, max(0, self.n_users - 1), num=min(CHECK_USERS, self.n_users)).astype(np.int64))
         for u in users.tolist():
@@ -116,7 +123,9 @@ class Runtime:
             if self.tables.user_scores is not None and not np.allclose(
                 ref, self.tables.user_scores[u], rtol=1e-3, atol=1e-3
             ):
-                raise ModelLoadError("the served model and its precomputed scores disagree (arrays do not belong together)")
+                raise ModelLoadError(
+                    "the served model and its precomputed scores disagree (arrays do not belong together)"
+                )
 
     # ----- lookups ---------------------------------------------------------------------------------------
     def user_index(self, user_id: str) -> int | None:

@@ -86,7 +86,9 @@ def recommend(
     wanted = "nn" if engine == "auto" else engine
     genre_cols = cat.genre_columns(filters.genres) if filters.genres else NO_INDEX
     if wanted == "popular":
-        return _popular(rt, k, mask, exclude, engine, notes, unknown_seeds, False, genre_cols=genre_cols, seed_cols=seed_cols)
+        return _popular(
+            rt, k, mask, exclude, engine, notes, unknown_seeds, False, genre_cols=genre_cols, seed_cols=seed_cols
+        )
     if u is not None and hist.size > 0:
         if seed_item_ids or seed_genres:
             notes.append("seed_item_ids and seed_genres are for users without history; this user's history is used")
@@ -102,14 +104,28 @@ def recommend(
     if seed_idx.size:
         # Engines score a user from a history row (the served model pools its items' embeddings): the seeds stand in for one.
         return _personal(
-            rt, wanted, -1, rt.row(seed_idx), k, mask, exclude, engine, notes, unknown_seeds, False, False,
-            liked=False, strategy="seed_items",
+            rt,
+            wanted,
+            -1,
+            rt.row(seed_idx),
+            k,
+            mask,
+            exclude,
+            engine,
+            notes,
+            unknown_seeds,
+            False,
+            False,
+            liked=False,
+            strategy="seed_items",
         )
     if u is not None and engine != "auto":
         notes.append("the user has no history in the model")
     if seed_item_ids and not seed_idx.size:
         notes.append("no seed item is known to the model")
-    return _popular(rt, k, mask, exclude, engine, notes, unknown_seeds, True, genre_cols=genre_cols, seed_cols=seed_cols)
+    return _popular(
+        rt, k, mask, exclude, engine, notes, unknown_seeds, True, genre_cols=genre_cols, seed_cols=seed_cols
+    )
 
 
 def _personal(

@@ -48,7 +48,11 @@ class DirectRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any):
         params = list(inspect.signature(endpoint).parameters.values())
-        if not inspect.iscoroutinefunction(endpoint) or len(params) != 1 or params[0].annotation not in (Request, "Request"):
+        if (
+            not inspect.iscoroutinefunction(endpoint)
+            or len(params) != 1
+            or params[0].annotation not in (Request, "Request")
+        ):
             raise TypeError(f"DirectRoute {path}: the endpoint must be `async def f(request: Request) -> Response`")
         if kwargs.get("max_body_size") is not None:
             raise TypeError(f"DirectRoute {path}: max_body_size needs FastAPI's own request handling")
@@ -184,4 +188,11 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 def path_parameter(name: str, adapter: TypeAdapter[Any], description: str, example: str) -> dict[str, Any]:
     schema = adapter.json_schema()
-    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description, "example": example}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+        "example": example,
+    }

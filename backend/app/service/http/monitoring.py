@@ -7,6 +7,7 @@ store's in-process counters and the model version from ``app.state.runtime``, bo
 ``GET /metrics`` is scraped, so the service does not have to call anything on reload.
 Each app gets its own ``CollectorRegistry`` (several apps in one test process do not collide).
 """
+
 from __future__ import annotations
 
 import time
@@ -30,10 +31,15 @@ class _StateCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         impressions = CounterMetricFamily(
-            "recommender_impressions", "Recommendation lists logged, by endpoint and engine", labels=["endpoint", "engine"])
+            "recommender_impressions",
+            "Recommendation lists logged, by endpoint and engine",
+            labels=["endpoint", "engine"],
+        )
         fallbacks = CounterMetricFamily(
-            "recommender_fallbacks", "Lists not from the personalised model (fallback_used), by endpoint and engine",
-            labels=["endpoint", "engine"])
+            "recommender_fallbacks",
+            "Lists not from the personalised model (fallback_used), by endpoint and engine",
+            labels=["endpoint", "engine"],
+        )
         backlog = GaugeMetricFamily("recommender_impression_backlog", "Impressions queued, not yet written")
         dropped = CounterMetricFamily("recommender_impressions_dropped", "Impressions lost (queue full or write error)")
         store = getattr(self.state, "store", None)
@@ -53,8 +59,9 @@ class _StateCollector(Collector):
         yield fallbacks
         yield backlog
         yield dropped
-        info = GaugeMetricFamily("recommender_model_info", "The model version being served (value 1)",
-                                 labels=["version", "model_type"])
+        info = GaugeMetricFamily(
+            "recommender_model_info", "The model version being served (value 1)", labels=["version", "model_type"]
+        )
         runtime = getattr(self.state, "runtime", None)
         if runtime is not None:
             meta = getattr(runtime, "metadata", None) or {}
@@ -67,10 +74,19 @@ class Monitoring:
 
     def __init__(self, state: Any | None = None):
         self.registry = CollectorRegistry()
-        self.requests = Counter("recommender_http_requests", "HTTP requests by method, route and status",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("recommender_http_request_duration_seconds", "HTTP request latency by route",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "recommender_http_requests",
+            "HTTP requests by method, route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "recommender_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         if state is not None:
             self.registry.register(_StateCollector(state))
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -79,7 +95,10 @@ class Monitoring:
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:  # label lookups cost more than the update: do them once per label set
-            children = self._children[key] = (self.requests.labels(method, route, str(status)), self.latency.labels(route))
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(route),
+            )
         children[0].inc()
         children[1].observe(seconds)
 

@@ -10,7 +10,9 @@ from tests.service.modeldir import catalogue
 
 
 def test_details_of_an_item_in_the_model_and_of_one_only_in_the_catalogue(model_dir, tmp_path):
-    rt = build_runtime(model_dir, tmp_path, catalogue={**catalogue(), "x9": {"item_id": "x9", "title": "Extra", "mood": "calm"}})
+    rt = build_runtime(
+        model_dir, tmp_path, catalogue={**catalogue(), "x9": {"item_id": "x9", "title": "Extra", "mood": "calm"}}
+    )
     d1 = rt.item_details("d1")
     assert (d1["popularity"], d1["popularity_rank"], d1["avg_rating"], d1["in_model"]) == (5, 1, 4.2, True)
     assert rt.item_details("a1")["popularity_rank"] == 2

@@ -29,7 +29,11 @@ def test_excluded_ids_never_reach_the_cached_mask(runtime):
     base = runtime.masks.mask(Filters(genres=("Drama",)))
     with_exclusion = runtime.masks.mask(Filters(genres=("Drama",), exclude_items=("d1", "zzz")))
     assert names(runtime, with_exclusion) == ["c4", "d2", "d3", "d4"]
-    assert names(runtime, runtime.masks.mask(Filters(genres=("Drama",)))) == names(runtime, base) == ["c4", "d1", "d2", "d3", "d4"]
+    assert (
+        names(runtime, runtime.masks.mask(Filters(genres=("Drama",))))
+        == names(runtime, base)
+        == ["c4", "d1", "d2", "d3", "d4"]
+    )
     assert not base.flags.writeable
 
 

@@ -38,8 +38,15 @@ def test_a_precomputed_row_answers_when_it_holds_the_k_best_else_the_scores_are_
 def test_records_round_scores_and_number_ranks():
     base = [(f"i{j}", f"Title {j}", ["G"], 2000 + j) for j in range(3)]
     got = records(base, np.array([2, 0]), np.array([0.12345678, 0.5], np.float32), [["a"], ["b"]])
-    assert got[0] == {"item_id": "i2", "title": "Title 2", "genres": ["G"], "year": 2002, "score": pytest.approx(0.123457),
-                      "rank": 1, "reasons": ["a"]}
+    assert got[0] == {
+        "item_id": "i2",
+        "title": "Title 2",
+        "genres": ["G"],
+        "year": 2002,
+        "score": pytest.approx(0.123457),
+        "rank": 1,
+        "reasons": ["a"],
+    }
     assert got[1]["rank"] == 2 and got[1]["score"] == 0.5
     short = finish(Result("nn", "auto", False, "personalised", got, 2), 3)
     assert short.notes == ["only 2 item(s) are left after filters and exclusions; returning 2 of the 3 requested"]

@@ -31,7 +31,9 @@ def test_named_parts_come_largest_first_and_high_ratings_are_said(runtime):
 
 
 def test_an_engine_that_says_nothing_is_named(runtime):
-    assert runtime.reasons.explained(Explanation(np.array([0])), runtime.history_row(0), "als") == [["recommended by als"]]
+    assert runtime.reasons.explained(Explanation(np.array([0])), runtime.history_row(0), "als") == [
+        ["recommended by als"]
+    ]
 
 
 def test_popular_reasons_follow_the_requested_genres(runtime):

@@ -19,7 +19,12 @@ def test_the_runtime_holds_the_models_history_and_its_eager_engines(runtime):
     assert runtime.history_row(u1).indices.tolist() == runtime.seen(u1).tolist()
     assert runtime.user_index("nobody") is None and runtime.item_index("zzz") is None
     assert runtime.engines.ready == {
-        "nn": True, "popular": True, "baseline": True, "itemknn": False, "ease": False, "als": False
+        "nn": True,
+        "popular": True,
+        "baseline": True,
+        "itemknn": False,
+        "ease": False,
+        "als": False,
     }
 
 
@@ -53,7 +58,9 @@ def test_without_a_budget_nothing_is_precomputed_and_every_answer_is_computed(mo
 def test_a_model_with_nan_factors_is_refused(tmp_path):
     bad = arrays()
     bad["item_bias"][3] = np.nan
-    save_arrays_bundle(tmp_path / "m", arrays=bad, user_ids=USER_IDS, item_ids=ITEM_IDS, catalogue=catalogue(), version="nan")
+    save_arrays_bundle(
+        tmp_path / "m", arrays=bad, user_ids=USER_IDS, item_ids=ITEM_IDS, catalogue=catalogue(), version="nan"
+    )
     rt = Runtime(load_bundle(tmp_path / "m"), tmp_path / "m", make_settings(tmp_path / "m", tmp_path))
     with pytest.raises(ModelLoadError, match="item_bias contains NaN"):
         rt.check()

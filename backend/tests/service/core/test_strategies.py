@@ -52,7 +52,10 @@ def test_seed_items_stand_in_for_a_history(runtime):
 def test_filters_and_a_short_list_say_how_many_items_were_left(runtime):
     r = strategies.recommend(runtime, "u3", 5, filters=Filters(genres=("Drama",)))
     assert ids(r) == ["d4", "c4"]  # u3 = [0, 0, .9] has seen d1, d2, d3: d4 .641, c4 .457
-    assert r.total_candidates == 2 and r.notes[-1] == "only 2 item(s) are left after filters and exclusions; returning 2 of the 5 requested"
+    assert (
+        r.total_candidates == 2
+        and r.notes[-1] == "only 2 item(s) are left after filters and exclusions; returning 2 of the 5 requested"
+    )
 
 
 def test_an_unknown_engine_and_an_unfitted_one_are_refused(runtime):

@@ -6,9 +6,7 @@ import pytest
 from fastapi import APIRouter, Request
 
 from app.service.http.app import create_app
-from app.service.http.fastpath import AppState
-from app.service.http.fastpath import OrjsonResponse
-from app.service.http.fastpath import DirectRoute
+from app.service.http.fastpath import AppState, DirectRoute, OrjsonResponse
 from tests.service.conftest import make_settings
 
 

@@ -14,14 +14,70 @@ from tests.service.modeldir import ITEM_IDS, USER_IDS
 
 #: Values that have broken services before: blanks, controls, huge and negative numbers, wrong types.
 NASTY = [
-    "", " ", "  u1 ", "\t", "\x00", "\x7f", "é", "☃", "𝔘", "a" * 129, "a" * 5000, "%", "%zz", "+", "&", "=", "null",
-    "NaN", "Infinity", "-1", "0", "1e309", "99999999999999999999", "1.5", "true", "[]", "{}", "Comedy", "comedy ",
-    "Action", "1990", "3001",
-    *USER_IDS[:3], *ITEM_IDS[:3],
+    "",
+    " ",
+    "  u1 ",
+    "\t",
+    "\x00",
+    "\x7f",
+    "é",
+    "☃",
+    "𝔘",
+    "a" * 129,
+    "a" * 5000,
+    "%",
+    "%zz",
+    "+",
+    "&",
+    "=",
+    "null",
+    "NaN",
+    "Infinity",
+    "-1",
+    "0",
+    "1e309",
+    "99999999999999999999",
+    "1.5",
+    "true",
+    "[]",
+    "{}",
+    "Comedy",
+    "comedy ",
+    "Action",
+    "1990",
+    "3001",
+    *USER_IDS[:3],
+    *ITEM_IDS[:3],
 ]
 JSON_NASTY = [
-    None, True, False, 0, -1, 1, 10, 51, 2**63, -(2**63), 1.5, float("1e308"), "", " ", "x" * 200, [], [""],
-    ["Comedy", "Nope"], ["a1"] * 3, [None], {}, {"a": 1}, "Comedy", "u1", "a1", 1995, 1800, 3001,
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    10,
+    51,
+    2**63,
+    -(2**63),
+    1.5,
+    float("1e308"),
+    "",
+    " ",
+    "x" * 200,
+    [],
+    [""],
+    ["Comedy", "Nope"],
+    ["a1"] * 3,
+    [None],
+    {},
+    {"a": 1},
+    "Comedy",
+    "u1",
+    "a1",
+    1995,
+    1800,
+    3001,
 ]
 GET_ROUTES = {
     "/recommendations/{id}": ["limit", "engine", "platform", "exclude_seen"],
@@ -35,8 +91,17 @@ GET_ROUTES = {
 }
 POST_ROUTES = {
     "/recommend": [
-        "user_id", "k", "engine", "exclude_seen", "exclude_items", "genres", "year_min", "year_max", "seed_item_ids",
-        "seed_genres", "platform",
+        "user_id",
+        "k",
+        "engine",
+        "exclude_seen",
+        "exclude_items",
+        "genres",
+        "year_min",
+        "year_max",
+        "seed_item_ids",
+        "seed_genres",
+        "platform",
     ],
     "/similar": ["item_id", "k", "user_id", "exclude_seen", "genres", "year_min", "year_max", "exclude_items"],
     "/events/engagement": ["recset_id", "user_id", "item_id", "action_type", "platform", "ts"],
@@ -79,8 +144,11 @@ def test_random_post_bodies_never_get_a_500(fuzz_client):
         body = {n: rng.choice(JSON_NASTY) for n in rng.sample(fields, rng.randint(0, len(fields)))}
         roll = rng.random()
         if roll < 0.1:
-            r = fuzz_client.post(route, content=rng.choice([b"", b"{", b"[]", b"null", b"\xff\xfe", b'{"k": NaN}']),
-                                 headers={"content-type": "application/json"})
+            r = fuzz_client.post(
+                route,
+                content=rng.choice([b"", b"{", b"[]", b"null", b"\xff\xfe", b'{"k": NaN}']),
+                headers={"content-type": "application/json"},
+            )
         elif roll < 0.15:
             r = fuzz_client.post(route, json=[body, body])  # a list where an object is expected (a batch for /events)
         else:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.model.engines import ENGINES
 from app.model.ease import EASERecommender
+from app.model.engines import ENGINES
 from app.service.core import precompute
 from app.service.http.app import create_app
 from tests.service.conftest import make_settings
@@ -344,13 +344,19 @@ def test_precomputed_tables_answer_like_the_per_request_path(tmp_path, monkeypat
             assert (t.user_scores is None) == (t.item_cosines is None) == (t.user_best is None) == (mb == 0)
             answers.append(
                 [c.get(f"/recommendations/{u}", params={"limit": 6}).json() for u in USER_IDS]
-                + [c.post("/recommend", json={"user_id": u, "k": 3, "genres": [g]}).json()
-                   for u in USER_IDS for g in ("Comedy", "Drama")]
+                + [
+                    c.post("/recommend", json={"user_id": u, "k": 3, "genres": [g]}).json()
+                    for u in USER_IDS
+                    for g in ("Comedy", "Drama")
+                ]
                 + [c.post("/recommend", json={"user_id": u, "k": 3, "year_min": 1995}).json() for u in USER_IDS]
                 + [c.post("/similar", json={"item_id": i, "k": 4}).json() for i in ITEM_IDS]
                 + [c.post("/similar", json={"item_id": i, "k": 3, "genres": ["Drama"]}).json() for i in ITEM_IDS]
-                + [c.get("/popular", params={"k": 4, "genre": g, "trending": t}).json()
-                   for g in ("Comedy", "Drama") for t in ("false", "true")]
+                + [
+                    c.get("/popular", params={"k": 4, "genre": g, "trending": t}).json()
+                    for g in ("Comedy", "Drama")
+                    for t in ("false", "true")
+                ]
                 + [c.get("/popular", params={"k": 5, "user_id": u, "exclude_seen": "true"}).json() for u in USER_IDS]
             )
     for without, with_tables in zip(*answers, strict=True):

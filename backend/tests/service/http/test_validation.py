@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from app.service.http.app import create_app
 from app.service.core import strategies
+from app.service.http.app import create_app
 from tests.service.conftest import make_settings
 
 

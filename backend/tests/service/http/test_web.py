@@ -1,4 +1,5 @@
 """The router that serves the page: index, static files, and nothing outside the static folder."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,11 +32,14 @@ def test_index_is_the_page(client):
     assert "http://" not in html and "https://" not in html, "the page must not load anything from the internet"
 
 
-@pytest.mark.parametrize("name, content_type", [
-    ("app.js", "text/javascript; charset=utf-8"),
-    ("app.css", "text/css; charset=utf-8"),
-    ("favicon.svg", "image/svg+xml"),
-])
+@pytest.mark.parametrize(
+    "name, content_type",
+    [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("app.css", "text/css; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ],
+)
 def test_static_files_have_their_types(client, name, content_type):
     r = client.get(f"/static/{name}")
     assert r.status_code == 200
@@ -50,15 +54,18 @@ def test_no_remote_urls_in_scripts_or_styles():
         assert "https://" not in text and "http://" not in text.replace("http://www.w3.org/2000/svg", ""), name
 
 
-@pytest.mark.parametrize("path", [
-    "/static/",
-    "/static/missing.js",
-    "/static/../routes/web.py",
-    "/static/%2e%2e/routes/web.py",
-    "/static/..%2Fapi.py",
-    "/static/.hidden",
-    "/static//etc/passwd",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/",
+        "/static/missing.js",
+        "/static/../routes/web.py",
+        "/static/%2e%2e/routes/web.py",
+        "/static/..%2Fapi.py",
+        "/static/.hidden",
+        "/static//etc/passwd",
+    ],
+)
 def test_nothing_outside_static_is_served(client, path):
     r = client.get(path)
     assert r.status_code == 404, (path, r.status_code)

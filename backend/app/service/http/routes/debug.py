@@ -2,6 +2,7 @@
 
 Each list answers ``{total, limit, offset, rows}``; ``limit`` is 1..1000 (default 50).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,42 +20,56 @@ router = APIRouter(prefix="/debug", tags=["debug"])
 
 _LIMIT = Query(50, ge=1, le=MAX_PAGE)
 _OFFSET = Query(0, ge=0, le=10**9)
-_SOURCE = Query(None, pattern="^(seed|online)$", description="seed: from the training log; online: first seen in POST /events")
+_SOURCE = Query(
+    None, pattern="^(seed|online)$", description="seed: from the training log; online: first seen in POST /events"
+)
 _USER = Query(None, min_length=1, max_length=t.MAX_ID_LENGTH)
 
 
-def _page(store: Store, table: sa.Table, where: list[Any], order_by: list[Any], limit: int, offset: int) -> OrjsonResponse:
+def _page(
+    store: Store, table: sa.Table, where: list[Any], order_by: list[Any], limit: int, offset: int
+) -> OrjsonResponse:
     return OrjsonResponse(store.page(table, where=where, order_by=order_by, limit=limit, offset=offset))
 
 
 @router.get("/users", summary="Users (seeded and first seen online)")
-def debug_users(store: StoreDep, source: str | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET) -> OrjsonResponse:
+def debug_users(
+    store: StoreDep, source: str | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET
+) -> OrjsonResponse:
     where = [t.users.c.source == source] if source else []
     return _page(store, t.users, where, [t.users.c.user_id], limit, offset)
 
 
 @router.get("/items", summary="Items (seeded catalogue and first seen online)")
-def debug_items(store: StoreDep, source: str | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET) -> OrjsonResponse:
+def debug_items(
+    store: StoreDep, source: str | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET
+) -> OrjsonResponse:
     where = [t.items.c.source == source] if source else []
     return _page(store, t.items, where, [t.items.c.item_id], limit, offset)
 
 
 @router.get("/interactions", summary="The seeded training log, optionally of one user")
-def debug_interactions(store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET) -> OrjsonResponse:
+def debug_interactions(
+    store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET
+) -> OrjsonResponse:
     c = t.interactions.c
     where = [c.user_id == user_id] if user_id else []
     return _page(store, t.interactions, where, [c.ts.desc(), c.id.desc()], limit, offset)
 
 
 @router.get("/events", summary="Events received online (POST /events), optionally of one user")
-def debug_events(store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET) -> OrjsonResponse:
+def debug_events(
+    store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET
+) -> OrjsonResponse:
     c = t.events.c
     where = [c.user_id == user_id] if user_id else []
     return _page(store, t.events, where, [c.ts.desc(), c.id.desc()], limit, offset)
 
 
 @router.get("/impressions", summary="Logged recommendation lists, newest first, optionally of one user")
-def debug_impressions(store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET) -> OrjsonResponse:
+def debug_impressions(
+    store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET
+) -> OrjsonResponse:
     store.flush(5.0)  # show what was just served
     c = t.rec_impressions.c
     where = [c.user_id == user_id] if user_id else []
@@ -93,15 +108,19 @@ def debug_model(store: StoreDep, runtime: CurrentRuntimeDep) -> OrjsonResponse:
             if isinstance(meta.get(key), list):
                 meta[key] = {"count": len(meta[key])}
         model = {**runtime.ready_info(), "metadata": meta}
-    tables = {table.name: store.count(table) for table in
-              (t.users, t.items, t.interactions, t.events, t.rec_impressions, t.engagements)}
-    return OrjsonResponse({
-        "model": model,
-        "store": {
-            "dialect": store.dialect,
-            "tables": tables,
-            "impressions_queued": store.writer.backlog(),
-            "impressions_written": store.writer.written,
-            "impressions_dropped": store.writer.dropped,
-        },
-    })
+    tables = {
+        table.name: store.count(table)
+        for table in (t.users, t.items, t.interactions, t.events, t.rec_impressions, t.engagements)
+    }
+    return OrjsonResponse(
+        {
+            "model": model,
+            "store": {
+                "dialect": store.dialect,
+                "tables": tables,
+                "impressions_queued": store.writer.backlog(),
+                "impressions_written": store.writer.written,
+                "impressions_dropped": store.writer.dropped,
+            },
+        }
+    )

@@ -4,6 +4,7 @@ The write runs on the store's own small thread pool (``Store.run``) and is commi
 goes out, so an acknowledged row survives a crash of the server process. One POST is one
 transaction. An optional ``Idempotency-Key`` header makes a retried POST store nothing twice.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,26 +29,45 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 
 _EVENT_SCHEMA = {k: v for k, v in EventIn.model_json_schema().items() if k != "$defs"}
-_KEY_HEADER = Header(default=None, alias="Idempotency-Key", max_length=128,
-                     description="optional; a retried POST with the same key stores nothing twice")
+_KEY_HEADER = Header(
+    default=None,
+    alias="Idempotency-Key",
+    max_length=128,
+    description="optional; a retried POST with the same key stores nothing twice",
+)
 
 
 @router.post(
     "/events/engagement",
     status_code=201,
     summary="Report what a user did with an item of a recommended list",
-    responses={404: {"description": "unknown recset_id"},
-               422: {"description": "invalid field, placeholder value, or a user other than the list's"}},
+    responses={
+        404: {"description": "unknown recset_id"},
+        422: {"description": "invalid field, placeholder value, or a user other than the list's"},
+    },
 )
-async def post_engagement(body: EngagementIn, store: StoreDep, idempotency_key: str | None = _KEY_HEADER) -> OrjsonResponse:
+async def post_engagement(
+    body: EngagementIn, store: StoreDep, idempotency_key: str | None = _KEY_HEADER
+) -> OrjsonResponse:
     """Stores the engagement (committed before the answer). An item that was not in the list is stored
     with ``in_list: false`` and does not count as a hit; ``dislike``/``skip`` never count as hits."""
     if body.action_type not in store.action_types:
-        raise field_error("body", "action_type", f"unknown action_type {body.action_type!r}; known: "
-                          + ", ".join(sorted(store.action_types)))
+        raise field_error(
+            "body",
+            "action_type",
+            f"unknown action_type {body.action_type!r}; known: " + ", ".join(sorted(store.action_types)),
+        )
     try:
-        result = await store.run(store.record_engagement, body.recset_id, body.user_id, body.item_id,
-                                 body.action_type, body.platform, body.ts, request_key=idempotency_key)
+        result = await store.run(
+            store.record_engagement,
+            body.recset_id,
+            body.user_id,
+            body.item_id,
+            body.action_type,
+            body.platform,
+            body.ts,
+            request_key=idempotency_key,
+        )
     except NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except Conflict as exc:
@@ -71,7 +91,9 @@ def _decode(raw: bytes, content_type: str) -> list[Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise field_error("body", "events", f"invalid JSON: {exc} (for JSON Lines use Content-Type: application/x-ndjson)") from None
+        raise field_error(
+            "body", "events", f"invalid JSON: {exc} (for JSON Lines use Content-Type: application/x-ndjson)"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("events"), list):
         return data["events"]
     return data if isinstance(data, list) else [data]
@@ -110,18 +132,20 @@ def validate_events(objs: list[Any], event_types: frozenset[str]) -> list[tuple]
             "content": {
                 "application/json": {
                     "schema": {"anyOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA}]},
-                    "example": [{"user_id": "42", "item_id": "50", "event": "watch", "ts": 1767225600, "platform": "ios"}],
+                    "example": [
+                        {"user_id": "42", "item_id": "50", "event": "watch", "ts": 1767225600, "platform": "ios"}
+                    ],
                 },
                 "application/x-ndjson": {"schema": {"type": "string"}},
             },
         }
     },
-    responses={422: {"description": "an invalid event (index and reason); nothing of the batch is stored"},
-               413: {"description": f"more than {MAX_EVENTS_PER_POST} events or {MAX_BODY_BYTES} bytes"}},
+    responses={
+        422: {"description": "an invalid event (index and reason); nothing of the batch is stored"},
+        413: {"description": f"more than {MAX_EVENTS_PER_POST} events or {MAX_BODY_BYTES} bytes"},
+    },
 )
-async def post_events(
-    request: Request, store: StoreDep, idempotency_key: str | None = _KEY_HEADER
-) -> OrjsonResponse:
+async def post_events(request: Request, store: StoreDep, idempotency_key: str | None = _KEY_HEADER) -> OrjsonResponse:
     """Same format as the JSONL log (``user_id``, ``item_id``, ``event``, ``ts``, optional ``rating``,
     ``weight``, ``platform``). All-or-nothing: one bad event rejects the batch with its index and reason.
     New users and items are recorded (``source: online``); the answer lists them."""
@@ -135,9 +159,13 @@ async def post_events(
     if not objs:
         raise field_error("body", "events", "no events in the body")
     if len(objs) > MAX_EVENTS_PER_POST:
-        raise HTTPException(status_code=413, detail=f"{len(objs)} events in one POST; the maximum is {MAX_EVENTS_PER_POST}")
-    rows = validate_events(objs, store.action_types) if len(objs) <= 100 else await run_in_threadpool(
-        validate_events, objs, store.action_types)
+        raise HTTPException(
+            status_code=413, detail=f"{len(objs)} events in one POST; the maximum is {MAX_EVENTS_PER_POST}"
+        )
+    rows = (
+        validate_events(objs, store.action_types)
+        if len(objs) <= 100
+        else await run_in_threadpool(validate_events, objs, store.action_types)
+    )
     result = await store.run(store.record_events, rows, request_key=idempotency_key)
     return OrjsonResponse(result, status_code=200 if result["duplicate"] else 201)
-

@@ -10,14 +10,9 @@ from fastapi import APIRouter, Path, Query, Request
 from app.service.core.catalogue import UnknownGenre
 from app.service.http.deps import RuntimeDep, StoreDep, check_k
 from app.service.http.fastpath import OrjsonResponse
+from app.service.http.response_models import ERROR_RESPONSES, ItemDetails, SearchResponse
 from app.service.http.responses import ApiError, field_error
-from app.service.http.schemas import (
-    ERROR_RESPONSES,
-    Id,
-    ItemDetails,
-    ItemsQuery,
-    SearchResponse,
-)
+from app.service.http.schemas import Id, ItemsQuery
 
 router = APIRouter(tags=["items"])
 

@@ -4,13 +4,12 @@ The JSON endpoints read the database (plain ``def`` handlers, run in the thread 
 definitions are in ``app.store.online_metrics``. ``GET /metrics`` serves the registry set up by
 ``app.service.http.monitoring.install(app)``.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any
-
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -53,8 +52,11 @@ def _actions(store: Store, value: str | None) -> frozenset[str] | None:
     names = frozenset(a.strip().lower() for a in value.split(",") if a.strip())
     unknown = sorted(names - store.action_types)
     if unknown:
-        raise field_error("query", "action_types", f"unknown action type(s) {', '.join(unknown)}; known: "
-                          + ", ".join(sorted(store.action_types)))
+        raise field_error(
+            "query",
+            "action_types",
+            f"unknown action type(s) {', '.join(unknown)}; known: " + ", ".join(sorted(store.action_types)),
+        )
     return names
 
 
@@ -62,8 +64,12 @@ _K = Query(10, ge=1, le=MAX_K, description="top-k cut of each logged list")
 _WINDOW = Query(24.0, gt=0, le=MAX_WINDOW_HOURS, description="hours after the impression an action still counts")
 _ENGINE = Query(None, max_length=64, description="only lists from this engine (nn, baseline, popular, ...)")
 _PLATFORM = Query(None, max_length=64, description="only lists shown on this platform")
-_ACTIONS = Query(None, max_length=512, description="comma-separated action types that count (default: every "
-                 "action with a positive training weight, i.e. not dislike/skip)")
+_ACTIONS = Query(
+    None,
+    max_length=512,
+    description="comma-separated action types that count (default: every "
+    "action with a positive training weight, i.e. not dislike/skip)",
+)
 
 
 @dataclass
@@ -81,9 +87,15 @@ class ListsQuery:
     def arguments(self, store: Store) -> dict[str, Any]:
         """``Store.pac`` / ``Store.replay`` arguments, checked (422 naming the bad field)."""
         start, end = _range(self.start_ts, self.end_ts)
-        return {"start_ts": start, "end_ts": end, "k": self.k, "window_hours": self.window_hours,
-                "engine": self.engine or None, "platform": self.platform or None,
-                "action_types": _actions(store, self.action_types)}
+        return {
+            "start_ts": start,
+            "end_ts": end,
+            "k": self.k,
+            "window_hours": self.window_hours,
+            "engine": self.engine or None,
+            "platform": self.platform or None,
+            "action_types": _actions(store, self.action_types),
+        }
 
 
 @router.get("/metrics/pac", summary="PaC (Precision at Curation) of the logged lists")
@@ -124,12 +136,17 @@ def get_summary(
     return OrjsonResponse(store.summary(since_ts, until_ts, catalogue=catalogue))
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 async def get_prometheus(monitoring: MonitoringDep) -> Response:
     """Request counter and latency histogram per route, impressions and fallbacks per endpoint and
     engine, impression writer backlog, and the served model version (``recommender_model_info``)."""
     if monitoring is None:
-        return OrjsonResponse({"detail": "metrics are not installed: call app.store.monitoring.install(app)"},
-                              status_code=503)
+        return OrjsonResponse(
+            {"detail": "metrics are not installed: call app.store.monitoring.install(app)"}, status_code=503
+        )
     return Response(monitoring.render(), media_type=CONTENT_TYPE_LATEST)

@@ -3,6 +3,7 @@
 Read-only views of ``Settings.registry_dir`` (``RECOMMENDER_REGISTRY_DIR``); stage changes go through
 ``python -m app.registry`` or the retraining pipeline, never through the API.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,10 +26,15 @@ def list_models(settings: SettingsDep, rt: CurrentRuntimeDep) -> OrjsonResponse:
     """Every registered version (registration order). ``serving`` is the version this process has
     loaded, which lags ``production`` until ``/admin/reload`` (or the poll) picks the pointer up."""
     if settings.registry_dir is None:
-        return OrjsonResponse({
-            "registry_dir": None, "production": None, "serving": _serving(rt), "models": [],
-            "detail": "no model registry configured: set RECOMMENDER_REGISTRY_DIR to list versions",
-        })
+        return OrjsonResponse(
+            {
+                "registry_dir": None,
+                "production": None,
+                "serving": _serving(rt),
+                "models": [],
+                "detail": "no model registry configured: set RECOMMENDER_REGISTRY_DIR to list versions",
+            }
+        )
     registry = Registry(settings.registry_dir)
     try:
         rows = registry.versions()
@@ -37,8 +43,9 @@ def list_models(settings: SettingsDep, rt: CurrentRuntimeDep) -> OrjsonResponse:
         raise HTTPException(status_code=503, detail=f"model registry unreadable: {exc}") from None
     for row in rows:
         row.pop("path", None)
-    return OrjsonResponse({"registry_dir": str(registry.root), "production": production,
-                           "serving": _serving(rt), "models": rows})
+    return OrjsonResponse(
+        {"registry_dir": str(registry.root), "production": production, "serving": _serving(rt), "models": rows}
+    )
 
 
 @router.get(

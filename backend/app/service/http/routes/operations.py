@@ -11,13 +11,13 @@ from fastapi import APIRouter, Request
 from app.model.artifacts import ModelLoadError
 from app.service.http.deps import CurrentRuntimeDep, ManagerDep, current_runtime
 from app.service.http.fastpath import DirectRoute, OrjsonResponse
-from app.service.http.responses import ApiError
-from app.service.http.schemas import (
+from app.service.http.response_models import (
     ErrorResponse,
     HealthResponse,
     ReadyResponse,
     ReloadResponse,
 )
+from app.service.http.responses import ApiError
 
 router = APIRouter(tags=["operations"])
 

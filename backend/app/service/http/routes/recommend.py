@@ -15,12 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from app.service.core import strategies
 from app.service.core.catalogue import UnknownGenre
 from app.service.core.filters import NO_FILTERS, Filters, parse_ids
 from app.service.core.fitted import EAGER, EngineUnavailable
 from app.service.core.ranking import Result
 from app.service.core.runtime import Runtime
-from app.service.core import strategies
 from app.service.core.strategies import UnknownItem
 from app.service.http.deps import check_k, get_runtime, get_settings, get_store
 from app.service.http.fastpath import (
@@ -33,12 +33,11 @@ from app.service.http.fastpath import (
     path_parameter,
     query_parameters,
 )
+from app.service.http.response_models import ERROR_RESPONSES, RecommendationResponse
 from app.service.http.responses import ApiError, field_error
 from app.service.http.schemas import (
-    ERROR_RESPONSES,
     ID_ADAPTER,
     PopularQuery,
-    RecommendationResponse,
     RecommendationsPathQuery,
     RecommendationsQuery,
     RecommendRequest,
@@ -146,7 +145,9 @@ async def _recommend(
         raise field_error(location, exc.field, str(exc)) from None
     except EngineUnavailable as exc:
         raise field_error(location, "engine", str(exc)) from None
-    return _respond(request, rt, result, user_id=user_id, k=k, endpoint=endpoint, platform=query.platform, started=started)
+    return _respond(
+        request, rt, result, user_id=user_id, k=k, endpoint=endpoint, platform=query.platform, started=started
+    )
 
 
 @router.get(
@@ -277,4 +278,6 @@ async def popular(request: Request) -> OrjsonResponse:
         )
     except UnknownGenre as exc:
         raise field_error("query", "genre", str(exc)) from None
-    return _respond(request, rt, result, user_id=q.user_id, k=k, endpoint="/popular", platform=q.platform, started=started)
+    return _respond(
+        request, rt, result, user_id=q.user_id, k=k, endpoint="/popular", platform=q.platform, started=started
+    )

@@ -3,6 +3,7 @@
 The page is plain files shipped in the package (no build step, no CDN) and calls the same REST API
 as any other client, so it works offline and with no second server.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

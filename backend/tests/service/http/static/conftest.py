@@ -5,6 +5,7 @@ The server runs the real app (``app.service.api:app``) on the shipped model ``ba
 test gets a fresh browser page whose console errors and page errors fail the test unless the test
 says it expects network failures.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,14 @@ SHIPPED_MODEL = BACKEND / "models" / "latest"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
@@ -69,13 +76,33 @@ def model_dir(tmp_path_factory) -> Path:
         return SHIPPED_MODEL
     work = tmp_path_factory.mktemp("web-model")
     data = work / "data"
-    subprocess.run([sys.executable, "-m", "app.data.sample", "--out", str(data), "--users", "150", "--items", "120"],
-                   check=True, env=_env(), cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "app.data.sample", "--out", str(data), "--users", "150", "--items", "120"],
+        check=True,
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+    )
     out = work / "model"
     proc = subprocess.run(
-        [sys.executable, "-m", "app.registry.train", "--data-path", str(data / "interactions.jsonl"),
-         "--items-path", str(data / "items.jsonl"), "--model-dir", str(out), "--epochs", "2"],
-        env=_env(), cwd=ROOT, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "app.registry.train",
+            "--data-path",
+            str(data / "interactions.jsonl"),
+            "--items-path",
+            str(data / "items.jsonl"),
+            "--model-dir",
+            str(out),
+            "--epochs",
+            "2",
+        ],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         pytest.fail(f"training the test model failed:\n{proc.stderr[-3000:]}")
     return out
@@ -95,7 +122,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> "Server":
+    def start(self, timeout: float = 90.0) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = _env()
         env.update(
@@ -105,9 +132,23 @@ class Server:
         )
         self.log = open(self.data_dir / "server.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.service.api:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.service.api:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -2,6 +2,7 @@
 
 Each test fails on any console error (see conftest). Screenshots go to artifacts/screenshots/.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,14 @@ def timed_goto(page, url: str, ready: str) -> dict:
     content_ms = (time.perf_counter() - start) * 1000
     nav = page.evaluate(
         "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return {load: n.loadEventEnd - n.startTime, dom: n.domContentLoadedEventEnd - n.startTime}; }")
-    timing = {"url": url.split("/", 3)[-1], "load_ms": round(nav["load"], 1), "dom_ms": round(nav["dom"], 1),
-              "content_ms": round(content_ms, 1)}
+        " return {load: n.loadEventEnd - n.startTime, dom: n.domContentLoadedEventEnd - n.startTime}; }"
+    )
+    timing = {
+        "url": url.split("/", 3)[-1],
+        "load_ms": round(nav["load"], 1),
+        "dom_ms": round(nav["dom"], 1),
+        "content_ms": round(content_ms, 1),
+    }
     print("page timing", timing)
     return timing
 
@@ -59,16 +65,20 @@ def assert_fast(timing: dict) -> None:
 
 
 def card_texts(page) -> list[dict]:
-    return page.eval_on_selector_all(".grid .card[data-item-id]", """cards => cards.map(c => ({
+    return page.eval_on_selector_all(
+        ".grid .card[data-item-id]",
+        """cards => cards.map(c => ({
         id: c.dataset.itemId,
         title: c.querySelector('.card-title').innerText,
         meta: c.querySelector('.card-meta').innerText,
         genres: Array.from(c.querySelectorAll('.chip')).map(x => x.innerText),
         reasons: Array.from(c.querySelectorAll('.reasons li')).map(x => x.innerText),
-    }))""")
+    }))""",
+    )
 
 
 # ---------------------------------------------------------------- status indicator, navigation, keyboard
+
 
 def test_status_indicator_shows_model_version(page, server, api):
     version = api.get("/ready").json()["model_version"]
@@ -98,6 +108,7 @@ def test_keyboard_navigation(page, server):
 
 
 # ---------------------------------------------------------------- For you
+
 
 def test_for_you_known_user(page, phone_page, server, known_user, snap):
     page.goto(server.url + "/#/for-you")
@@ -154,7 +165,12 @@ def test_like_is_recorded_for_its_list(page, server, api, known_user):
         first.locator("button[data-action=like]").click()
     assert posted.value.ok
     assert json.loads(posted.value.request.post_data) == {
-        "recset_id": recset_id, "user_id": known_user, "item_id": item_id, "action_type": "like", "platform": "web"}
+        "recset_id": recset_id,
+        "user_id": known_user,
+        "item_id": item_id,
+        "action_type": "like",
+        "platform": "web",
+    }
     status = first.locator(".fb-status")
     status.wait_for()
     assert "recorded" in status.inner_text()
@@ -189,6 +205,7 @@ def test_watched_and_dislike_then_refresh_drops_the_disliked_item(page, server, 
 
 
 # ---------------------------------------------------------------- Discover
+
 
 def test_discover_from_seed_movies(page, phone_page, server, popular_item, snap):
     title = popular_item["title"]
@@ -229,6 +246,7 @@ def test_discover_from_seed_movies(page, phone_page, server, popular_item, snap)
 
 
 # ---------------------------------------------------------------- Popular
+
 
 def test_popular_genre_year_and_trending_filters(page, phone_page, server, api, snap):
     timing = timed_goto(page, server.url + "/#/popular", "#popular-results .grid .card[data-item-id]")
@@ -284,6 +302,7 @@ def test_rejected_request_shows_the_services_reason(page, server, console):
 
 # ---------------------------------------------------------------- Details
 
+
 def test_card_opens_details_and_similar_items(page, phone_page, server, snap):
     page.goto(server.url + "/#/popular")
     first = page.locator(".grid .card[data-item-id]").first
@@ -318,12 +337,21 @@ def test_unknown_item_details_say_not_found(page, server, console):
 
 # ---------------------------------------------------------------- Dashboard
 
+
 def test_dashboard_draws_charts(page, phone_page, server, api, known_user, snap):
     # Some traffic and an engagement, so every chart has data.
     for user in (known_user, "nobody-dash"):
         body = api.post("/recommend", json={"user_id": user, "k": 10}).json()
-    api.post("/events/engagement", json={"recset_id": body["recset_id"], "user_id": "nobody-dash",
-                                         "item_id": body["items"][0]["item_id"], "action_type": "click", "platform": "web"})
+    api.post(
+        "/events/engagement",
+        json={
+            "recset_id": body["recset_id"],
+            "user_id": "nobody-dash",
+            "item_id": body["items"][0]["item_id"],
+            "action_type": "click",
+            "platform": "web",
+        },
+    )
     api.get("/popular", params={"k": 5})
     time.sleep(0.6)  # impressions are written off the request path in batches
     timing = timed_goto(page, server.url + "/#/dashboard", "[data-chart=pac-version] svg")
@@ -346,6 +374,7 @@ def test_dashboard_draws_charts(page, phone_page, server, api, known_user, snap)
 
 
 # ---------------------------------------------------------------- API slow or down
+
 
 def test_loading_state_while_the_api_is_slow(page, server, known_user):
     held = []
