@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -11,14 +12,14 @@ from app.config import DEFAULT_EVENT_WEIGHTS
 from app.data.aggregate import to_positives
 from app.data.events import IngestSummary, PathLike, read_events
 from app.data.idmap import IdMap
-from app.data.types import Dataset, Positives
+from app.data.types import Dataset, EventLog, Positives
 
 log = logging.getLogger(__name__)
 
 
 def _as_idmap(ids: IdMap | Iterable[str] | None, values: np.ndarray) -> IdMap:
     if ids is None:
-        return IdMap(np.unique(values.astype(str)).tolist())  # sorted, as IdMap.from_values
+        return IdMap(np.unique(values.astype(str)).tolist())  # sorted: the same data always gives the same indices
     return ids if isinstance(ids, IdMap) else IdMap(list(ids))
 
 
@@ -58,19 +59,24 @@ def build_dataset(
     )
 
 
+class LoadedLog(NamedTuple):
+    dataset: Dataset  # the positives, indexed
+    events: EventLog  # the accepted events they came from (ratings for item features)
+    summary: IngestSummary  # what happened to every line
+
+
 def load_dataset(
-    data_path: PathLike,
+    data_path: PathLike | Iterable[PathLike],
     *,
     weights: Mapping[str, float] | None = None,
     rating_threshold: float = 4.0,
     strict: bool = False,
     rejects_path: PathLike | None = None,
-) -> tuple[Dataset, IngestSummary]:
-    """Read a log (file, .gz or directory), aggregate and index it.
+) -> LoadedLog:
+    """Read a log (file, .gz or directory), aggregate and index it: what training and evaluation start from.
 
     ``weights`` are laid over ``DEFAULT_EVENT_WEIGHTS``; their keys are the accepted event types.
     """
     merged = {**DEFAULT_EVENT_WEIGHTS, **(weights or {})}
     events, summary = read_events(data_path, strict=strict, rejects_path=rejects_path, event_types=merged.keys())
-    dataset = build_dataset(to_positives(events, merged, rating_threshold))
-    return dataset, summary
+    return LoadedLog(build_dataset(to_positives(events, merged, rating_threshold)), events, summary)

@@ -18,11 +18,6 @@ class IdMap:
         if len(self._index) != len(self._ids):
             raise ValueError("IdMap ids must be unique")
 
-    @classmethod
-    def from_values(cls, values: Iterable[str]) -> IdMap:
-        """Sorted unique IDs, so the same data always gives the same indices."""
-        return cls(sorted({str(v) for v in values}))
-
     def __len__(self) -> int:
         return len(self._ids)
 

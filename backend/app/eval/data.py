@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from app.config import DEFAULT_EVENT_WEIGHTS
-from app.data.aggregate import to_positives
 from app.data.catalog import read_items
-from app.data.dataset import build_dataset
-from app.data.events import read_events
+from app.data.dataset import load_dataset
 from app.data.features import ItemFeatures, average_ratings, item_features, last_seen
 from app.data.types import Dataset, EventLog
 from app.eval.splits import Split, Stage, concat
@@ -77,10 +75,9 @@ def load_eval_data(
 
 
 def _read(data_path: Path, items_path: Path | None, weights: Mapping[str, float], rating_threshold: float) -> EvalData:
-    events, summary = read_events(data_path, event_types=weights.keys())
+    dataset, events, summary = load_dataset(data_path, weights=weights, rating_threshold=rating_threshold)
     if len(events) == 0:
         raise ValueError(f"{data_path}: no valid events ({summary.rejected} rejected)")
-    dataset = build_dataset(to_positives(events, weights, rating_threshold))
     catalogue = read_items(items_path, strict=False) if items_path else {}
     source = {
         "data_path": str(data_path),

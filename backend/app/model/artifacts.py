@@ -232,14 +232,6 @@ class ModelBundle:
         """(n, d): own embedding (0 for -1) + pooled history embeddings (``history`` rows, same order)."""
         return user_vectors(users, history, self.user_factors, self.history_factors, self.pooling)
 
-    def history_for(self, item_ids: list[str]) -> sp.csr_matrix:
-        """A one-row history from item IDs (seed items, or a new user's events); unknown IDs are ignored."""
-        idx = self.items.indices(item_ids)
-        idx = np.unique(idx[idx >= 0])
-        return sp.csr_matrix(
-            (np.ones(idx.size, np.float32), (np.zeros(idx.size, np.int64), idx)), shape=(1, len(self.items))
-        )
-
     def scorer(self) -> SavedEmbedding:
         """The trained model as an engine (the ``Recommender`` contract, NumPy only): the service's "nn"."""
         return SavedEmbedding(

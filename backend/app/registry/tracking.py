@@ -29,7 +29,6 @@ DEFAULT_EXPERIMENT = "recommender-retraining"
 DEFAULT_MODEL_NAME = "recommender"
 VERSION_TAG = "registry_version"
 STAGE_TAG = "stage"
-ALIASED_STAGES = ("production", "staging")
 
 
 def tracking_status() -> tuple[bool, str]:
@@ -57,7 +56,7 @@ def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> dict[str, Any]:
 
 
 class Tracker:
-    """Thin wrapper over the MLflow client; construct with ``Tracker.from_env()``."""
+    """Thin wrapper over the MLflow client (``track_retraining_run`` and ``sync_if_enabled`` check ``tracking_status`` first)."""
 
     def __init__(self, experiment: str = DEFAULT_EXPERIMENT, model_name: str = DEFAULT_MODEL_NAME):
         import mlflow
@@ -68,14 +67,6 @@ class Tracker:
         self.model_name = model_name
         self.experiment = experiment
         self._ensure_experiment()
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> Tracker | None:
-        enabled, why = tracking_status()
-        if not enabled:
-            log.info("experiment tracking off: %s", why)
-            return None
-        return cls(**kwargs)
 
     def _ensure_experiment(self) -> None:
         if self.client.get_experiment_by_name(self.experiment) is None:

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from app.data.aggregate import parse_weights, to_positives
+from app.data.aggregate import parse_weights
 from app.data.catalog import read_items
-from app.data.dataset import build_dataset
-from app.data.events import IngestError, list_log_files, read_events
+from app.data.dataset import load_dataset
+from app.data.events import IngestError, list_log_files
 from app.data.features import average_ratings, last_seen
 from app.data.types import Dataset, EventLog
 from app.eval.holdout import heldout_metrics, holdout_split
@@ -244,11 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--holdout-fraction must be between 0 and 1")
         weights = parse_weights(args.event_weights)
         files = list_log_files(args.data_path)
-        events, summary = read_events(
-            args.data_path, strict=args.strict, rejects_path=args.rejects_path, event_types=weights.keys()
+        dataset, events, summary = load_dataset(
+            args.data_path,
+            weights=weights,
+            rating_threshold=args.rating_threshold,
+            strict=args.strict,
+            rejects_path=args.rejects_path,
         )
         print(f"read {summary.describe()}", flush=True)
-        dataset = build_dataset(to_positives(events, weights, args.rating_threshold))
         if len(dataset) == 0:
             raise ValueError(f"{args.data_path}: no positives (check --event-weights and --rating-threshold)")
         catalogue = read_items(args.items_path, strict=args.strict) if args.items_path else {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 _RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
 _lock = threading.Lock()
@@ -52,11 +51,8 @@ def _forget_last() -> None:
 os.register_at_fork(after_in_child=_forget_last)
 
 
-def uuid7(now_ns: int | None = None) -> uuid.UUID:
-    return uuid.UUID(int=_uuid7_int(now_ns))
-
-
 def new_recset_id() -> str:
-    """``str(uuid7())``, formatted directly (40% cheaper: no ``UUID`` object on the request path)."""
+    """A version-7 UUID as text, formatted directly from its bits (40% cheaper than ``str(uuid.UUID(...))``: no
+    ``UUID`` object on the request path)."""
     h = f"{_uuid7_int():032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -166,8 +166,8 @@ def test_id_maps_are_stable_across_file_order(tmp_path):
     ]
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines))
     (tmp_path / "b.jsonl").write_bytes(b"\n".join(reversed(lines)))
-    ds_a, _ = load_dataset(tmp_path / "a.jsonl")
-    ds_b, _ = load_dataset(tmp_path / "b.jsonl")
+    ds_a = load_dataset(tmp_path / "a.jsonl").dataset
+    ds_b = load_dataset(tmp_path / "b.jsonl").dataset
     assert ds_a.users == ds_b.users and ds_a.items == ds_b.items
     assert (ds_a.matrix() != ds_b.matrix()).nnz == 0
 
@@ -180,7 +180,7 @@ def test_load_dataset_weights_and_rejects(tmp_path):
         '{"user_id": "u", "item_id": "b", "event": "rating", "ts": 1700000200, "rating": 3}\n'
         '{"user_id": "u", "item_id": "c", "event": "bogus", "ts": 1700000300}\n'
     )
-    ds, summary = load_dataset(
+    ds, _events, summary = load_dataset(
         path, weights={"purchase": 8.0}, rating_threshold=3.0, rejects_path=tmp_path / "rej.jsonl"
     )
     assert summary.reasons == {"unknown_event": 1}

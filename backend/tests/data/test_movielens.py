@@ -161,7 +161,7 @@ def test_latest_csv(tmp_path):
         assert items["3"]["title"] == "Lighthouse Keeper, The (1995)" and items["3"]["year"] == 1995
         assert items["4"]["genres"] == [] and items["4"]["year"] is None
         assert items["5"]["year"] == 1975
-        ds, _ = load_dataset(out / "interactions.jsonl")
+        ds = load_dataset(out / "interactions.jsonl").dataset
         assert ds.users.ids == ["1"] and ds.items.ids == ["1"]  # only 4.0 reaches the threshold
 
 
@@ -248,7 +248,7 @@ def test_real_ml100k_folder_and_zip(ml100k, tmp_path):
     assert abs(float(events.rating.mean()) - 3.52986) < 1e-4
     assert int((events.rating >= 4).sum()) == 55_375
     assert (int(events.ts.min()), int(events.ts.max())) == (874_724_710, 893_286_638)
-    ds, _ = load_dataset(tmp_path / "out" / "interactions.jsonl")
+    ds = load_dataset(tmp_path / "out" / "interactions.jsonl").dataset
     assert len(ds) == 55_375
     items = read_items(tmp_path / "out" / "items.jsonl")
     assert items["1"]["title"] == "Toy Story (1995)"

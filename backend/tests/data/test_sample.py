@@ -56,7 +56,7 @@ def test_sample_shape(default_sample, tmp_path):
     years = [i["year"] for i in items.values()]
     assert min(years) >= 1970 and max(years) <= 2024
 
-    ds, _ = load_dataset(tmp_path / "interactions.jsonl")
+    ds = load_dataset(tmp_path / "interactions.jsonl").dataset
     pop = np.sort(np.bincount(ds.item_idx, minlength=ds.n_items))[::-1]
     assert pop[:60].sum() > 0.4 * pop.sum()  # popularity skew: the top 10% of items hold > 40% of positives
     assert ds.n_items == 600
@@ -67,7 +67,7 @@ def test_users_follow_their_genre_tastes(default_sample, tmp_path):
     interactions, items_bytes = default_sample
     (tmp_path / "i.jsonl").write_bytes(interactions)
     items = {o["item_id"]: o["genres"] for o in map(orjson.loads, items_bytes.splitlines())}
-    ds, _ = load_dataset(tmp_path / "i.jsonl")
+    ds = load_dataset(tmp_path / "i.jsonl").dataset
     genre_index = {g: k for k, g in enumerate(sample.GENRES)}
     member = np.zeros((ds.n_items, len(sample.GENRES)))
     for j, item_id in enumerate(ds.items.ids):

@@ -12,8 +12,8 @@ from app.data.types import Dataset
 
 def make_dataset(rows: list[tuple[str, str, int]], weight: float = 1.0) -> Dataset:
     """Dataset from (user, item, ts) triples; ID maps sorted, so "u0" -> 0, "i0" -> 0, ..."""
-    users = IdMap.from_values(r[0] for r in rows)
-    items = IdMap.from_values(r[1] for r in rows)
+    users = IdMap(sorted({r[0] for r in rows}))
+    items = IdMap(sorted({r[1] for r in rows}))
     return Dataset(
         users,
         items,

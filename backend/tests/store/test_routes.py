@@ -124,7 +124,8 @@ def test_post_events_forms(client: TestClient, store: Store) -> None:
     r = client.post("/events", content=lines, headers={"content-type": "application/x-ndjson"})
     assert r.status_code == 201 and r.json()["accepted"] == 2
     assert store.count(t.events) == 6
-    assert [e["item_id"] for e in store.events_for_user("8")] == ["m1", "m3"]
+    rows = store.page(t.events, where=[t.events.c.user_id == "8"], order_by=[t.events.c.ts])["rows"]
+    assert [e["item_id"] for e in rows] == ["m1", "m3"]
 
 
 @pytest.mark.parametrize(

@@ -45,9 +45,6 @@ class FittedEngines:
             raise EngineUnavailable(f"engine {name!r} is not fitted yet")
         return engine
 
-    def is_ready(self, name: str) -> bool:
-        return name in self._engines
-
     @property
     def ready(self) -> dict[str, bool]:
         return {name: name in self._engines for name in ENGINES}

@@ -34,7 +34,7 @@ ItemIdPath = Annotated[Id, Path(description="The item's id.", examples=["50"])]
 async def item_details(item_id: ItemIdPath, rt: RuntimeDep, store: StoreDep) -> OrjsonResponse:
     details = rt.item_details(item_id)
     if details is None:
-        online = await asyncio.to_thread(store.new_items_since_training, ())
+        online = await asyncio.to_thread(store.online_items)
         if item_id in online:
             raise ApiError(
                 404,

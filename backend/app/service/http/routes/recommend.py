@@ -233,7 +233,7 @@ async def similar(request: Request) -> OrjsonResponse:
         try:
             result = strategies.similar(rt, body.item_id, k, **args)
         except UnknownItem:
-            online = await asyncio.to_thread(get_store(request).new_items_since_training, ())
+            online = await asyncio.to_thread(get_store(request).online_items)
             result = strategies.similar(rt, body.item_id, k, **args, item_is_new=body.item_id in online)
     except UnknownItem as exc:
         raise ApiError(404, exc.message, item_id=exc.item_id) from None
