@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from app.model.base import Recommender, top_k
 from app.model.embedding import EmbeddingRecommender
-from app.model.embedding_scoring import dot_scores, pool_norm, pooled_rows, user_vectors
+from app.model.embedding_scoring import pooled_rows
 
 from .conftest import N_ITEMS, N_USERS, TINY_PARAMS, group_of_item, group_of_user
 
@@ -32,23 +32,6 @@ def test_unknown_user_scored_from_seed_items(trained):
     # no history and no user embedding: the vector is zero, so scores are the item biases
     empty = sp.csr_matrix((1, N_ITEMS), dtype=np.float32)
     np.testing.assert_allclose(trained.score(np.array([-1]), empty)[0], trained.item_bias, rtol=1e-6)
-
-
-def test_pooling_by_hand():
-    hist = sp.csr_matrix(np.array([[1, 0, 3], [0, 0, 0]], dtype=np.float32))  # weights do not count: binary
-    factors = np.array([[1.0, 2.0], [10.0, 10.0], [3.0, -2.0]], dtype=np.float32)  # history factors
-    own = np.array([[0.5, 0.5], [1.0, -1.0]], dtype=np.float32)
-    # row 0 pools items 0 and 2: sum (4, 0); mean (2, 0); sqrt (4/sqrt2, 0); none (4, 0); plus own (0.5, 0.5)
-    for pooling, div in (("mean", 2.0), ("sqrt", np.sqrt(2.0)), ("none", 1.0)):
-        v = user_vectors(np.array([0, 1]), hist, own, factors, pooling)
-        np.testing.assert_allclose(v[0], [0.5 + 4.0 / div, 0.5], rtol=1e-6)
-        np.testing.assert_allclose(v[1], [1.0, -1.0])  # empty history pools to 0
-    # unknown user (-1): no own embedding
-    np.testing.assert_allclose(user_vectors(np.array([-1]), hist[:1], own, factors, "mean")[0], [2.0, 0.0])
-    np.testing.assert_allclose(pool_norm(np.array([0, 1, 4]), "sqrt"), [1.0, 1.0, 2.0])
-    np.testing.assert_allclose(pooled_rows(hist, "mean").toarray(), [[0.5, 0, 0.5], [0, 0, 0]])
-    items = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    np.testing.assert_allclose(dot_scores(np.array([[2.0, 3.0]]), items, np.array([0.5, -1.0])), [[2.5, 2.0]])
 
 
 def test_history_shape_mismatch_is_clear(trained):
@@ -137,17 +120,3 @@ def test_future_share_learns_what_comes_later_in_a_history():
         model = EmbeddingRecommender(**params, future_share=share).fit(m, recency=recency)
         scores = model.score(np.array([-1]), early_user)[0]
         assert bool(scores[10:].min() > scores[3:10].max()) == later_first
-
-
-def test_dense_and_sparse_batches_train_the_same_model(planted, monkeypatch):
-    """Small matrices are batched from a dense copy, large ones from the CSR: the same model either way."""
-    from app.model import embedding_training
-
-    order = sp.csr_matrix(planted)
-    order.data = np.random.default_rng(0).random(order.nnz).astype(np.float32)
-    params = {**TINY_PARAMS, "loss": "multinomial", "history_dropout": 0.5, "epochs": 3, "future_share": 0.5}
-    dense = EmbeddingRecommender(**params).fit(planted, recency=order)
-    monkeypatch.setattr(embedding_training, "DENSE_ROWS_LIMIT", 0)
-    sparse = EmbeddingRecommender(**params).fit(planted, recency=order)
-    users = np.arange(N_USERS)
-    np.testing.assert_allclose(dense.score(users, planted), sparse.score(users, planted), rtol=1e-5, atol=1e-6)

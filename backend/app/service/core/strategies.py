@@ -9,7 +9,7 @@ reasons come from the engines' explanations (``reasons``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +22,19 @@ from app.service.core.runtime import Runtime
 
 #: Engines a client may ask for: ``auto`` picks one per user (see ``recommend``).
 ENGINE_NAMES: tuple[str, ...] = ("auto", *sorted(ENGINES))
+
+
+@dataclass(slots=True)
+class _Ask:
+    """What every list made for one request shares: its size, filter mask and exclusions, the engine the
+    client asked for, and the notes and unknown seeds gathered so far."""
+
+    k: int
+    mask: np.ndarray | None
+    exclude: np.ndarray
+    requested: str
+    notes: list[str] = field(default_factory=list)
+    unknown_seeds: list[str] = field(default_factory=list)
 
 
 class UnknownItem(KeyError):
@@ -73,7 +86,14 @@ def recommend(
     cat = rt.catalogue
     seed_cols = cat.genre_columns(seed_genres, "seed_genres") if seed_genres else NO_INDEX
     hist = rt.seen(u) if u is not None else NO_INDEX
-    exclude = exclusion(hist if exclude_seen else None, seed_idx if seed_idx.size else None)
+    ask = _Ask(
+        k,
+        mask,
+        exclusion(hist if exclude_seen else None, seed_idx if seed_idx.size else None),
+        engine,
+        notes,
+        unknown_seeds,
+    )
     if u is None and user_id is not None:
         if user_is_new:
             notes.append(
@@ -86,9 +106,7 @@ def recommend(
     wanted = "nn" if engine == "auto" else engine
     genre_cols = cat.genre_columns(filters.genres) if filters.genres else NO_INDEX
     if wanted == "popular":
-        return _popular(
-            rt, k, mask, exclude, engine, notes, unknown_seeds, False, genre_cols=genre_cols, seed_cols=seed_cols
-        )
+        return _popular(rt, ask, False, genre_cols=genre_cols, seed_cols=seed_cols)
     if u is not None and hist.size > 0:
         if seed_item_ids or seed_genres:
             notes.append("seed_item_ids and seed_genres are for users without history; this user's history is used")
@@ -100,45 +118,23 @@ def recommend(
             )
         fallback = wanted != ("nn" if engine == "auto" else engine)
         seen_excluded = exclude_seen and not seed_idx.size
-        return _personal(rt, wanted, u, None, k, mask, exclude, engine, notes, unknown_seeds, fallback, seen_excluded)
+        return _personal(rt, ask, wanted, u, None, fallback, seen_excluded)
     if seed_idx.size:
         # Engines score a user from a history row (the served model pools its items' embeddings): the seeds stand in for one.
-        return _personal(
-            rt,
-            wanted,
-            -1,
-            rt.row(seed_idx),
-            k,
-            mask,
-            exclude,
-            engine,
-            notes,
-            unknown_seeds,
-            False,
-            False,
-            liked=False,
-            strategy="seed_items",
-        )
+        return _personal(rt, ask, wanted, -1, rt.row(seed_idx), False, False, liked=False, strategy="seed_items")
     if u is not None and engine != "auto":
         notes.append("the user has no history in the model")
     if seed_item_ids and not seed_idx.size:
         notes.append("no seed item is known to the model")
-    return _popular(
-        rt, k, mask, exclude, engine, notes, unknown_seeds, True, genre_cols=genre_cols, seed_cols=seed_cols
-    )
+    return _popular(rt, ask, True, genre_cols=genre_cols, seed_cols=seed_cols)
 
 
 def _personal(
     rt: Runtime,
+    ask: _Ask,
     engine: str,
     u: int,
     row: sp.csr_matrix | None,
-    k: int,
-    mask: np.ndarray | None,
-    exclude: np.ndarray,
-    requested: str,
-    notes: list[str],
-    unknown_seeds: list[str],
     fallback: bool,
     seen_excluded: bool,
     *,
@@ -150,7 +146,7 @@ def _personal(
     user's seen items, so the precomputed list may answer."""
     tables = rt.tables
     best = (tables.user_best, u) if engine == "nn" and u >= 0 and seen_excluded and tables.user_best else None
-    ranked = top(best, lambda: rt.scores(engine, u, row), k, mask, exclude, rt.popular_scores, rt.n_items)
+    ranked = top(best, lambda: rt.scores(engine, u, row), ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items)
     own = ranked.idx[: ranked.n_own]
     if ranked.positions is not None and tables.user_why is not None:
         reasons = rt.reasons.similar_to(tables.user_why[u][ranked.positions], liked)
@@ -159,20 +155,15 @@ def _personal(
         reasons = rt.reasons.explained(rt.engines.get(engine).explain(u, history, own), history, engine, liked)
     if ranked.n_own < ranked.idx.size:
         reasons += rt.reasons.popular(ranked.idx[ranked.n_own :])
-        notes.append(f"{ranked.idx.size - ranked.n_own} item(s) filled from the popular list")
+        ask.notes.append(f"{ranked.idx.size - ranked.n_own} item(s) filled from the popular list")
         fallback = True
     items = records(rt.catalogue.base, ranked.idx, ranked.scores, reasons)
-    return finish(Result(engine, requested, fallback, strategy, items, ranked.total, notes, unknown_seeds), k)
+    return _result(ask, engine, fallback, strategy, items, ranked.total)
 
 
 def _popular(
     rt: Runtime,
-    k: int,
-    mask: np.ndarray | None,
-    exclude: np.ndarray,
-    requested: str,
-    notes: list[str],
-    unknown_seeds: list[str],
+    ask: _Ask,
     fallback: bool,
     *,
     trending: bool = False,
@@ -182,6 +173,7 @@ def _popular(
     """Popular (or trending) items; with ``seed_cols`` the seed genres come first, popular overall after."""
     scores = rt.trending_scores if trending else rt.popular_scores
     strategy = "trending" if trending else "popular"
+    k, mask, exclude = ask.k, ask.mask, ask.exclude
     if seed_cols is not None and seed_cols.size:
         seed_mask = rt.catalogue.genre_masks[seed_cols].any(axis=0)
         ranked = rank(scores, k, seed_mask if mask is None else (mask & seed_mask), exclude, None, rt.n_items)
@@ -192,7 +184,7 @@ def _popular(
             more = rank(scores, k - idx.size, mask, np.concatenate([exclude, idx]), None, rt.n_items)
             reasons += rt.reasons.popular(more.idx, None, trending)
             idx, scores_out = np.concatenate([idx, more.idx]), np.concatenate([scores_out, more.scores])
-            notes.append(f"only {ranked.total} item(s) match the seed genres; the rest are popular overall")
+            ask.notes.append(f"only {ranked.total} item(s) match the seed genres; the rest are popular overall")
         total = eligible(mask, exclude, rt.n_items)
     else:
         best = (rt.tables.popular_best, int(trending)) if exclude.size == 0 and rt.tables.popular_best else None
@@ -200,7 +192,11 @@ def _popular(
         idx, scores_out, total = ranked.idx, ranked.scores, ranked.total
         reasons = rt.reasons.popular(idx, genre_cols, trending)
     items = records(rt.catalogue.base, idx, scores_out, reasons)
-    return finish(Result("popular", requested, fallback, strategy, items, total, notes, unknown_seeds), k)
+    return _result(ask, "popular", fallback, strategy, items, total)
+
+
+def _result(ask: _Ask, engine: str, fallback: bool, strategy: str, items: list, total: int) -> Result:
+    return finish(Result(engine, ask.requested, fallback, strategy, items, total, ask.notes, ask.unknown_seeds), ask.k)
 
 
 def similar(
@@ -259,7 +255,7 @@ def popular(
     mask = rt.masks.mask(filters)
     exclude = exclusion(rt.seen(u) if u is not None else None)
     genre_cols = rt.catalogue.genre_columns(filters.genres, "genre") if filters.genres else None
-    result = _popular(rt, k, mask, exclude, "popular", [], [], False, trending=trending, genre_cols=genre_cols)
+    result = _popular(rt, _Ask(k, mask, exclude, "popular"), False, trending=trending, genre_cols=genre_cols)
     if u is None:
         rt.popular_cache.put(key, replace(result, notes=list(result.notes)))
     return result

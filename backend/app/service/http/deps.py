@@ -6,7 +6,8 @@ Direct routes call the plain functions at their start; ordinary routes declare t
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -16,6 +17,8 @@ from app.service.core.runtime import Runtime
 from app.service.http.monitoring import Monitoring
 from app.service.http.responses import ApiError, field_error
 from app.store import Store
+
+T = TypeVar("T")
 
 
 def get_settings(request: Request) -> Settings:
@@ -60,33 +63,18 @@ def check_k(request: Request, k: int, location: str, field: str) -> int:
     return k
 
 
-async def _settings(request: Request) -> Settings:
-    return get_settings(request)
+def _dependency(get: Callable[[Request], T]) -> Callable[[Request], Awaitable[T]]:
+    """``get`` as an async dependency: FastAPI runs a plain ``def`` one in its thread pool, per request."""
+
+    async def dependency(request: Request) -> T:
+        return get(request)
+
+    return dependency
 
 
-async def _runtime(request: Request) -> Runtime:
-    return get_runtime(request)
-
-
-async def _current_runtime(request: Request) -> Runtime | None:
-    return current_runtime(request)
-
-
-async def _store(request: Request) -> Store:
-    return get_store(request)
-
-
-async def _manager(request: Request) -> ModelManager:
-    return get_manager(request)
-
-
-async def _monitoring(request: Request) -> Monitoring | None:
-    return get_monitoring(request)
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
-CurrentRuntimeDep = Annotated[Runtime | None, Depends(_current_runtime)]
-StoreDep = Annotated[Store, Depends(_store)]
-ManagerDep = Annotated[ModelManager, Depends(_manager)]
-MonitoringDep = Annotated[Monitoring | None, Depends(_monitoring)]
+SettingsDep = Annotated[Settings, Depends(_dependency(get_settings))]
+RuntimeDep = Annotated[Runtime, Depends(_dependency(get_runtime))]
+CurrentRuntimeDep = Annotated[Runtime | None, Depends(_dependency(current_runtime))]
+StoreDep = Annotated[Store, Depends(_dependency(get_store))]
+ManagerDep = Annotated[ModelManager, Depends(_dependency(get_manager))]
+MonitoringDep = Annotated[Monitoring | None, Depends(_dependency(get_monitoring))]

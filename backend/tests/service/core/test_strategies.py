@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from app.model.ease import EASERecommender
 from app.service.core import strategies
 from app.service.core.filters import Filters
 from app.service.core.fitted import EngineUnavailable
@@ -63,15 +60,6 @@ def test_an_unknown_engine_and_an_unfitted_one_are_refused(runtime):
         strategies.recommend(runtime, "u1", 3, "word2vec")
     with pytest.raises(EngineUnavailable, match="not fitted yet"):
         strategies.recommend(runtime, "u1", 3, "als")
-
-
-def test_engines_are_fitted_on_first_use_within_their_size_limit(model_dir, tmp_path, monkeypatch):
-    rt = build_runtime(model_dir, tmp_path)
-    asyncio.run(rt.engines.ensure("itemknn"))
-    assert rt.engines.ready["itemknn"] and strategies.recommend(rt, "u1", 1, "itemknn").engine == "itemknn"
-    monkeypatch.setattr(EASERecommender, "max_items", 5)
-    with pytest.raises(EngineUnavailable, match="at most 5 items; this model has 12"):
-        asyncio.run(rt.engines.ensure("ease"))
 
 
 def test_popular_lists_are_cached_per_query_and_callers_get_their_own_notes(runtime):

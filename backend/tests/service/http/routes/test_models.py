@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.registry.versions import Registry
 from app.service.http.routes.models import router
+from tests.registry.helpers import write_model_dir
 
 
 def client_for(registry_dir) -> TestClient:
@@ -17,10 +18,10 @@ def client_for(registry_dir) -> TestClient:
     return TestClient(app)
 
 
-def test_models_endpoints(tmp_path, model_dir):
+def test_models_endpoints(tmp_path):
     reg = Registry(tmp_path / "reg")
-    reg.register(model_dir("v1", ndcg=0.11))
-    reg.register(model_dir("v2", ndcg=0.12))
+    reg.register(write_model_dir(tmp_path / "trained" / "v1", "v1", ndcg=0.11))
+    reg.register(write_model_dir(tmp_path / "trained" / "v2", "v2", ndcg=0.12))
     reg.promote("v2", "production", reason="better")
     client = client_for(tmp_path / "reg")
     body = client.get("/models").json()
