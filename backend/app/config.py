@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     rating_threshold: float = 4.0
     max_k: int = 100
+    default_k: int = 10  # items in a list when a request gives neither k nor limit
     min_history_for_nn: int = 1  # auto engine uses nn when the model knows the user and has this many positives
     model_poll_seconds: float = 0.0  # >0: the service checks the model directory (or registry pointer) this often
     registry_dir: Path | None = None  # when set, the service serves the registry's production version

@@ -9,15 +9,16 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from app.data.features import ItemFeatures
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate
-from app.eval.splits import Split, Stage
+from app.eval.splits import Split, Stage, filter_positives, make_split
 from app.model.engines import ENGINES, make_engine
 
 SELECT_BY = "ndcg@10"
@@ -180,12 +181,6 @@ def run_evaluation(
     command: str = "",
 ) -> dict[str, Any]:
     """Filter, split, then run every model: the whole report as a JSON-able dict."""
-    from datetime import datetime
-
-    from tqdm import tqdm
-
-    from app.eval.splits import filter_positives, make_split
-
     unknown = [m for m in models if m not in ENGINES]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")

@@ -41,13 +41,6 @@ SPACES: dict[str, dict[str, list[Any]]] = {"nn": NN_SPACE}
 def engine_arguments(name: str) -> set[str] | None:
     """Constructor arguments of an engine, or None when they cannot be inspected (then nothing is checked)."""
     factory = ENGINES[name]
-    if name == "nn":
-        try:
-            from app.model.embedding import EmbeddingRecommender
-
-            factory = EmbeddingRecommender
-        except ImportError:
-            return None
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.data.features import ItemFeatures
+from app.data.sampling import NegativeSampler
 from app.model.embedding_scoring import POOLINGS, EmbeddingScorer, binary_csr, dot_scores
 
 LOSSES = ("bce", "softmax", "multinomial")
@@ -234,8 +235,6 @@ class EmbeddingRecommender(EmbeddingScorer):
             top = logits.max(axis=1, keepdims=True)
             lse = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
             return float(np.mean(lse - logits[np.arange(users.size), items]))
-        from app.data.sampling import NegativeSampler
-
         sampler = NegativeSampler(binary_csr(known), p["num_negatives"], p["negative_sampling"], seed=p["seed"])
         cands = np.concatenate([items[:, None], sampler.sample(users).astype(np.int64)], axis=1)
         logits = np.einsum("bd,bkd->bk", vec, self.item_factors[cands]).astype(np.float64) + self.item_bias[cands]

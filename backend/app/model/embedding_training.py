@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from app.data.sampling import POPULARITY_POWER, NegativeSampler
 from app.model.embedding_scoring import pool_norm
 
 #: Training keeps a dense copy of the users x items matrix up to this many cells (128 MB as float32).
@@ -77,8 +78,6 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         k = 0
     log_q = np.zeros(n_items, np.float32)
     if k > 0:
-        from app.data.sampling import POPULARITY_POWER, NegativeSampler
-
         sampler = NegativeSampler(x, k, p["negative_sampling"], seed=seed)
         if p["negative_sampling"] == "popularity":
             w = np.bincount(cols, minlength=n_items).astype(np.float64) ** POPULARITY_POWER

@@ -1,6 +1,7 @@
 """Model lifecycle: the versioned file registry, the promotion gate, the retraining pipeline, MLflow mirroring.
 
-- ``app.registry.versions``: ``Registry`` and ``production_model_dir`` (what the service follows);
+- ``app.registry.versions``: ``Registry`` (register, promote, roll back); ``app.registry.state``: reading it, and
+  ``production_model_dir`` (what the service follows);
 - ``app.registry.gate``: ``decide`` (pure promotion rules);
 - ``app.registry.pipeline``: one retraining run (ingest, train, evaluate, promote, reload);
   ``app.registry.retrain`` is its command, ``python -m app.registry.retrain``;

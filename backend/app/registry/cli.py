@@ -16,8 +16,9 @@ import orjson
 from app.config import get_settings
 from app.registry.notify import reload_service
 from app.registry.run_report import format_list
+from app.registry.state import RegistryError, default_actor
 from app.registry.tracking import sync_if_enabled
-from app.registry.versions import Registry, RegistryError, default_actor
+from app.registry.versions import Registry
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ import orjson
 from app.data.events import IngestSummary, list_log_files, read_events
 from app.data.types import EventLog
 from app.files import TMP_PREFIX, read_json, sha256_file, write_bytes_atomic, write_json_atomic
-from app.registry.versions import utc_now
+from app.registry.state import utc_now
 
 DATA_DIR = "data"
 MANIFEST = "manifest.json"

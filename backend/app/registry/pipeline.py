@@ -46,24 +46,26 @@ from app.data.catalog import read_items
 from app.data.dataset import build_dataset
 from app.data.events import list_log_files, read_events
 from app.data.idmap import IdMap
-from app.eval.data import EvalData, stage_features
+from app.eval.data import EvalData
 from app.eval.splits import Split, filter_positives, make_split
 from app.files import append_lines_durable, file_lock, read_jsonl, write_bytes_atomic, write_json_atomic
-from app.registry.compare import Remapped, evaluate_models
+from app.model.artifacts import new_version, save_arrays_bundle
+from app.registry.compare import evaluate_models, fit_baselines, production_scorer
 from app.registry.gate import PRIMARY_METRIC, decide
 from app.registry.ingest import NewData, batch_files, concat_logs, ingest_new, load_manifest, new_run_id
 from app.registry.notify import reload_service
 from app.registry.run_report import report_markdown
-from app.registry.tracking import track_retraining_run
-from app.registry.versions import (
+from app.registry.state import (
     DECISION_FILE,
     EVALUATION_FILE,
     REPORT_FILE,
-    Registry,
     production_model_dir,
     read_model_metadata,
     utc_now,
 )
+from app.registry.tracking import track_retraining_run
+from app.registry.train import model_arrays, train_model
+from app.registry.versions import Registry
 
 RUNS_FILE = "runs.jsonl"
 WORK_DIR = "work"
@@ -204,8 +206,6 @@ def train_candidate(split: Split, catalogue: dict[str, Any], params: dict[str, A
 
     ``holdout_fraction=0``: the split already holds the validation rows out, so nothing more is withheld.
     """
-    from app.registry.train import train_model
-
     model, info = train_model(split.train, catalogue, params, holdout_fraction=0.0, log=None)
     return model, {**info, "params": model.params()}
 
@@ -215,9 +215,6 @@ def save_candidate(
 ) -> Path:
     """Write the model directory (the model package's format). Its history is *all* positives of the
     merged data, so at serving time users are built from (and never shown) everything they did."""
-    from app.model.artifacts import new_version, save_arrays_bundle
-    from app.registry.train import model_arrays
-
     dataset = data.dataset
     return Path(
         save_arrays_bundle(
@@ -233,36 +230,6 @@ def save_candidate(
             keras_model=model.keras_model,
         )
     )
-
-
-def fit_baselines(names: Sequence[str], data: EvalData, split: Split) -> tuple[dict[str, Any], dict[str, float]]:
-    """Fitted baselines (default hyperparameters) keyed by name, and their fit seconds."""
-    from app.model.engines import make_engine
-
-    features = stage_features(data, split, "validation")
-    matrix = split.train.matrix()
-    models, seconds = {}, {}
-    for name in names:
-        engine = make_engine(name)
-        started = time.perf_counter()
-        engine.fit(matrix, features)
-        seconds[name] = round(time.perf_counter() - started, 3)
-        models[name] = engine
-    return models, seconds
-
-
-def production_scorer(root: Path, split: Split) -> tuple[str | None, Any, str | None]:
-    """(version, scorer in the split's index space, error) for the current production model."""
-    prod_dir = production_model_dir(root)
-    if prod_dir is None:
-        return None, None, None
-    from app.model.artifacts import ModelLoadError, load_bundle
-
-    try:
-        bundle = load_bundle(prod_dir)
-    except ModelLoadError as exc:
-        return prod_dir.name, None, str(exc)
-    return prod_dir.name, Remapped(bundle.scorer(), bundle.users, bundle.items, split.users, split.items), None
 
 
 def run_once(opts: RetrainOptions) -> dict[str, Any]:

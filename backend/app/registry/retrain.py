@@ -21,7 +21,7 @@ from app.registry import pipeline
 from app.registry.pipeline import DEFAULT_BASELINES, RetrainError, RetrainOptions, run_once
 from app.registry.run_report import format_record
 from app.registry.simulate import simulate_movielens
-from app.registry.versions import RegistryError
+from app.registry.state import RegistryError
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import getpass
-import re
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,129 +34,30 @@ from app.files import (
     append_lines_durable,
     copy_dir_atomic,
     file_lock,
-    read_json,
     read_jsonl,
     write_json_atomic,
 )
-
-STAGES: tuple[str, ...] = ("none", "staging", "production", "archived")
-STATE_FILE = "registry.json"
-AUDIT_FILE = "audit.jsonl"
-VERSIONS_DIR = "versions"
-LOCK_FILE = ".lock"
-METADATA_FILE = "metadata.json"
-EVALUATION_FILE = "evaluation.json"
-DECISION_FILE = "decision.json"
-REPORT_FILE = "report.md"
-STATE_FORMAT = 1
-_ID_LISTS = ("user_ids", "item_ids")  # replaced by their lengths in version_info
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class RegistryError(ValueError):
-    """A registry operation that cannot be done as asked; the message says why and what to do."""
-
-
-class UnknownVersionError(RegistryError):
-    pass
-
-
-class VersionExistsError(RegistryError):
-    pass
-
-
-class StageError(RegistryError):
-    pass
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def default_actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
-
-
-def check_version_id(version: str) -> str:
-    """Version ids become directory names: letters, digits, ``.``, ``_``, ``-``; no path tricks."""
-    if not isinstance(version, str) or not _VERSION_RE.match(version) or version in (".", ".."):
-        raise RegistryError(
-            f"invalid version id {version!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return version
-
-
-def empty_state() -> dict[str, Any]:
-    return {
-        "format": STATE_FORMAT,
-        "seq": 0,
-        "versions": {},
-        "production": None,
-        "production_history": [],
-        "last_change": [],
-    }
-
-
-def read_state(root: Path) -> dict[str, Any]:
-    """The committed state (no lock needed: the file is only ever replaced whole)."""
-    path = Path(root) / STATE_FILE
-    if not path.is_file():
-        return empty_state()
-    try:
-        state = read_json(path)
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise RegistryError(f"{path}: cannot read the registry state: {exc}") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise RegistryError(f"{path}: not a registry state file (format {STATE_FORMAT} expected)")
-    return state
-
-
-def production_model_dir(registry_dir: Path | str | None) -> Path | None:
-    """Directory of the production version, or None (no registry, or nothing promoted yet).
-
-    Cheap (one small JSON read, no lock, no TensorFlow): the service may call it on every poll.
-    """
-    if registry_dir is None:
-        return None
-    root = Path(registry_dir)
-    version = read_state(root).get("production")
-    if not version:
-        return None
-    path = root / VERSIONS_DIR / version
-    return path if path.is_dir() else None
-
-
-def read_model_metadata(model_dir: Path) -> dict[str, Any]:
-    path = Path(model_dir) / METADATA_FILE
-    if not path.is_file():
-        raise RegistryError(f"{model_dir}: no {METADATA_FILE}; not a model directory")
-    try:
-        meta = read_json(path)
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise RegistryError(f"{path}: unreadable metadata: {exc}") from None
-    if not isinstance(meta, dict):
-        raise RegistryError(f"{path}: metadata must be a JSON object")
-    return meta
-
-
-def verify_model_dir(model_dir: Path) -> None:
-    """Refuse a model the service could not load (missing files, sha256 mismatch, shapes that disagree)."""
-    from app.model.artifacts import ModelLoadError, load_bundle
-
-    try:
-        load_bundle(model_dir)
-    except ModelLoadError as exc:
-        raise RegistryError(f"not registering a model the service cannot load: {exc}") from None
-
-
-def _read_optional_json(path: Path) -> Any:
-    try:
-        return read_json(path) if path.is_file() else None
-    except (OSError, orjson.JSONDecodeError):
-        return None
+from app.registry.state import (
+    AUDIT_FILE,
+    DECISION_FILE,
+    EVALUATION_FILE,
+    ID_LISTS,
+    LOCK_FILE,
+    METADATA_FILE,
+    STAGES,
+    STATE_FILE,
+    VERSIONS_DIR,
+    StageError,
+    UnknownVersionError,
+    VersionExistsError,
+    check_version_id,
+    default_actor,
+    read_model_metadata,
+    read_optional_json,
+    read_state,
+    utc_now,
+    verify_model_dir,
+)
 
 
 class Registry:
@@ -209,12 +107,12 @@ class Registry:
         info = self._summary(version, state["versions"][version], state)
         if detail:
             vdir = self.versions_dir / version
-            meta = _read_optional_json(vdir / METADATA_FILE)
+            meta = read_optional_json(vdir / METADATA_FILE)
             if isinstance(meta, dict):  # the ID lists are as long as the data; counts say enough here
-                meta = {k: (len(v) if k in _ID_LISTS and isinstance(v, list) else v) for k, v in meta.items()}
+                meta = {k: (len(v) if k in ID_LISTS and isinstance(v, list) else v) for k, v in meta.items()}
             info["metadata"] = meta
-            info["evaluation"] = _read_optional_json(vdir / EVALUATION_FILE)
-            info["decision"] = _read_optional_json(vdir / DECISION_FILE)
+            info["evaluation"] = read_optional_json(vdir / EVALUATION_FILE)
+            info["decision"] = read_optional_json(vdir / DECISION_FILE)
             info["audit"] = self.audit(version)
         return info
 
@@ -227,9 +125,9 @@ class Registry:
 
     def _summary(self, version: str, entry: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         vdir = self.versions_dir / version
-        meta = _read_optional_json(vdir / METADATA_FILE) or {}
-        evaluation = _read_optional_json(vdir / EVALUATION_FILE) or {}
-        decision = _read_optional_json(vdir / DECISION_FILE) or {}
+        meta = read_optional_json(vdir / METADATA_FILE) or {}
+        evaluation = read_optional_json(vdir / EVALUATION_FILE) or {}
+        decision = read_optional_json(vdir / DECISION_FILE) or {}
         return {
             "version": version,
             "number": entry.get("number"),

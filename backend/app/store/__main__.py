@@ -22,6 +22,8 @@ from pathlib import Path
 import orjson
 
 from app.config import get_settings
+from app.data.catalog import read_items
+from app.data.events import read_events
 from app.files import write_bytes_atomic
 from app.store.online_report import daily_rows, render_html, render_markdown
 from app.store.store import Store
@@ -36,9 +38,6 @@ def _open(args: argparse.Namespace) -> Store:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from app.data.catalog import read_items
-    from app.data.events import read_events
-
     started = time.perf_counter()
     if args.movielens:
         from app.data.movielens import import_movielens

@@ -8,15 +8,12 @@ import pytest
 
 import app.registry.pipeline as retrain
 from app.config import Settings
-from app.data.aggregate import to_positives
-from app.data.dataset import build_dataset
-from app.data.events import read_events
-from app.eval.splits import leave_last_out
 from app.model.artifacts import load_bundle
 from app.registry.gate import decide
-from app.registry.pipeline import RetrainError, RetrainOptions, production_scorer, run_lock, run_once
+from app.registry.pipeline import RetrainError, RetrainOptions, run_lock, run_once
 from app.registry.run_report import format_record
-from app.registry.versions import Registry, production_model_dir
+from app.registry.state import production_model_dir
+from app.registry.versions import Registry
 from app.store import Store
 from tests.registry.helpers import synthetic_items, synthetic_log, write_jsonl
 
@@ -109,21 +106,6 @@ def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
     runs = [orjson.loads(x) for x in (root / "runs.jsonl").read_bytes().splitlines()]
     assert [r["decision"] for r in runs] == ["promote", "keep"]  # a skipped run leaves no record
     assert not (root / "work").exists() or not any((root / "work").iterdir())
-
-
-def test_production_scorer_reports_an_unreadable_production_model(tmp_path, model_dir):
-    root = tmp_path / "reg"
-    reg = Registry(root)
-    assert production_scorer(root, None) == (None, None, None)
-    reg.register(model_dir("v1"))
-    reg.promote("v1", "production")
-    log, _ = read_events(write_jsonl(tmp_path / "log.jsonl", synthetic_log(n_users=3, n_items=4, per_user=2, groups=1)))
-    split = leave_last_out(build_dataset(to_positives(log)))
-    version, scorer, error = production_scorer(root, split)
-    assert version == "v1" and error is None and scorer.coverage["items_known"] == 3  # model: i1-i4, split: i0-i3
-    (root / "versions" / "v1" / "arrays.npz").write_bytes(b"broken")
-    version, scorer, error = production_scorer(root, split)
-    assert version == "v1" and scorer is None and "sha256" in error
 
 
 def test_one_run_per_registry_at_a_time(tmp_path):

@@ -11,8 +11,7 @@ import pytest
 import app.files as files
 import app.registry.versions as versions
 from app.model.artifacts import load_bundle
-from app.registry.versions import (
-    Registry,
+from app.registry.state import (
     RegistryError,
     StageError,
     UnknownVersionError,
@@ -20,6 +19,7 @@ from app.registry.versions import (
     production_model_dir,
     read_state,
 )
+from app.registry.versions import Registry
 from tests.registry.helpers import write_model_dir
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.data.catalog import read_items
 from app.model.artifacts import ModelLoadError, load_bundle
+from app.registry.state import production_model_dir
 from app.service.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,6 @@ def model_signature(model_dir: Path) -> tuple:
 def resolve_model_dir(settings: Settings) -> Path:
     """The registry's production version when ``registry_dir`` is set and has one, else ``model_dir``."""
     if settings.registry_dir is not None:
-        from app.registry.versions import production_model_dir
-
         prod = production_model_dir(settings.registry_dir)
         if prod is not None:
             return Path(prod)
@@ -51,8 +51,6 @@ def load_runtime(model_dir: Path, settings: Settings) -> Runtime:
         bundle = load_bundle(model_dir)
         catalogue = None
         if settings.items_path is not None:
-            from app.data.catalog import read_items
-
             catalogue = {**dict(bundle.catalogue), **read_items(settings.items_path, strict=False)}
         rt = Runtime(bundle, model_dir, settings, catalogue=catalogue, signature=signature)
         rt.check()

@@ -34,9 +34,10 @@ MAX_LIST = 1_000
 #: Seed items a cold-start request may name (each one is a row of the pooled history).
 MAX_SEEDS = 100
 
-K_DESCRIPTION = "Number of items, 1..max_k (setting RECOMMENDER_MAX_K, default 100); default 10."
+K_DESCRIPTION = (
+    "Number of items, 1..max_k (setting RECOMMENDER_MAX_K, default 100); without it, RECOMMENDER_DEFAULT_K (10)."
+)
 LIMIT_DESCRIPTION = "The same as k (either name is accepted; give one)."
-DEFAULT_K = 10
 ENGINE_DESCRIPTION = (
     "auto: nn when the model knows the user and they have enough history, else baseline when they have "
     "history, else popular (seed items: similar to the seeds). nn: the embedding model. baseline: weighted "
@@ -60,14 +61,15 @@ def _one_size(cls: type[BaseModel], value: int | None, info: ValidationInfo) -> 
     return value
 
 
-def list_size(request: BaseModel) -> tuple[int, str]:
-    """(number of items asked for, the name the client used: ``k`` or ``limit``) of a request with both."""
+def list_size(request: BaseModel, default: int) -> tuple[int, str]:
+    """(number of items asked for, the name the client used: ``k`` or ``limit``) of a request that takes
+    both; ``default`` (the setting) when it gives neither."""
     k, limit = request.k, request.limit
     if k is not None:
         return k, "k"
     if limit is not None:
         return limit, "limit"
-    return DEFAULT_K, "k"
+    return default, "k"
 
 
 class _YearRange(_Strict):

@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from app.registry.versions import Registry, RegistryError, UnknownVersionError
+from app.registry.state import RegistryError, UnknownVersionError
+from app.registry.versions import Registry
 from app.service.http.deps import CurrentRuntimeDep, SettingsDep
 from app.service.http.fastpath import OrjsonResponse
 

@@ -124,7 +124,7 @@ async def _recommend(
 ) -> OrjsonResponse:
     """A user's list for any of the three spellings (``query``: the validated query or body)."""
     rt = get_runtime(request)
-    k, k_field = list_size(query)
+    k, k_field = list_size(query, get_settings(request).default_k)
     check_k(request, k, location, k_field)
     engine = query.engine
     try:
@@ -225,7 +225,7 @@ async def similar(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
     body = await parse_body(request, SimilarRequest)
     rt = get_runtime(request)
-    k, k_field = list_size(body)
+    k, k_field = list_size(body, get_settings(request).default_k)
     check_k(request, k, "body", k_field)
     filters = Filters(tuple(body.genres), body.year_min, body.year_max, parse_ids(body.exclude_items))
     args = dict(filters=filters, user_id=body.user_id, exclude_seen=body.exclude_seen)
@@ -265,7 +265,7 @@ async def popular(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
     q = parse_query(request, PopularQuery)
     rt = get_runtime(request)
-    k, k_field = list_size(q)
+    k, k_field = list_size(q, get_settings(request).default_k)
     check_k(request, k, "query", k_field)
     try:
         result = strategies.popular(

@@ -365,3 +365,24 @@ def test_precomputed_tables_answer_like_the_per_request_path(tmp_path, monkeypat
         assert [it["item_id"] for it in a] == [it["item_id"] for it in b]
         assert [it["reasons"] for it in a] == [it["reasons"] for it in b]
         assert [it["score"] for it in a] == pytest.approx([it["score"] for it in b], abs=1e-6)
+
+
+def test_every_recommendation_route_takes_k_or_limit(client):
+    for size in ("k", "limit"):
+        assert len(ids(client.get("/recommendations/u1", params={size: 2}))) == 2
+        assert len(ids(client.get("/recommendations", params={"user_id": "u1", size: 2}))) == 2
+        assert len(ids(client.post("/recommend", json={"user_id": "u1", size: 2}))) == 2
+        assert len(ids(client.post("/similar", json={"item_id": "a1", size: 2}))) == 2
+        assert len(ids(client.get("/popular", params={size: 2}))) == 2
+    assert client.get("/popular", params={"k": 2, "limit": 2}).json()["k"] == 2  # the same value twice is fine
+    r = client.get("/popular", params={"k": 2, "limit": 3})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "limit" and "give one" in r.text
+    r = client.post("/recommend", json={"user_id": "u1", "limit": 51})  # max_k is 50 in the test settings
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "limit"
+
+
+def test_the_list_size_without_k_or_limit_is_a_setting(model_dir, tmp_path):
+    with TestClient(create_app(make_settings(model_dir, tmp_path, default_k=3))) as c:
+        body = c.get("/recommendations/u1").json()
+        assert body["k"] == 3 and len(body["items"]) == 3
+        assert len(ids(c.post("/similar", json={"item_id": "a1"}))) == 3
