@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +16,7 @@ import sqlalchemy as sa
 from app.store import Store
 from app.store import schema as t
 from app.store.db import create_db_engine, create_schema
+from tests.live_server import LiveServer, free_port
 
 BACKEND = Path(__file__).resolve().parents[2]
 PG_BIN_DIRS = (
@@ -27,12 +24,6 @@ PG_BIN_DIRS = (
     if Path("/usr/lib/postgresql").is_dir()
     else []
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pg_bin(name: str) -> str | None:
@@ -184,66 +175,11 @@ def count_rows(url: str, table: sa.Table) -> int:
         engine.dispose()
 
 
-class ServiceProcess:
-    """The real service (``app.service.api:app``) under uvicorn in a subprocess."""
-
-    def __init__(self, tmp: Path, database_url: str):
-        self.tmp = tmp
-        self.database_url = database_url
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> ServiceProcess:
-        import httpx
-
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(BACKEND),
-            "DATABASE_URL": self.database_url,
-            "RECOMMENDER_DATA_DIR": str(self.tmp),
-            "RECOMMENDER_MODEL_DIR": str(self.tmp / "no-model"),  # the logging endpoints need no model
-            "OPENBLAS_NUM_THREADS": "1",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
-        self.log = (self.tmp / f"uvicorn-{self.port}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.service.api:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=BACKEND,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(self.tmp / f'uvicorn-{self.port}.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(self.base + "/debug/users?limit=1", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.kill()
-        raise RuntimeError("server did not start in time")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no flush; only what was committed survives."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self.proc = None
+def service_process(tmp: Path, database_url: str) -> LiveServer:
+    """The real service on ``database_url`` (not started); the logging endpoints need no model."""
+    settings = {
+        "DATABASE_URL": database_url,
+        "RECOMMENDER_DATA_DIR": str(tmp),
+        "RECOMMENDER_MODEL_DIR": str(tmp / "no-model"),
+    }
+    return LiveServer(settings, tmp / f"uvicorn-{free_port()}.log", ready_path="/debug/users?limit=1")

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from app.store import Store
 from app.store import schema as t
 from app.store.db import create_db_engine
-from tests.store.conftest import ServiceProcess
+from tests.store.conftest import service_process
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def _stored(url: str) -> tuple[dict[str, int], set[int]]:
 def test_acknowledged_rows_survive_sigkill(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'crash.db').as_posix()}"
     recsets = _impressions(url, 8)
-    server = ServiceProcess(tmp_path, url).start()
+    server = service_process(tmp_path, url).start()
     acked_events: list[str] = []
     acked_engagements: list[int] = []
     sent_events: set[str] = set()
@@ -57,7 +57,7 @@ def test_acknowledged_rows_survive_sigkill(tmp_path: Path) -> None:
     stop = threading.Event()
 
     def client(c: int) -> None:
-        with httpx.Client(base_url=server.base, timeout=5.0) as http:
+        with httpx.Client(base_url=server.url, timeout=5.0) as http:
             n = 0
             while not stop.is_set():
                 n += 1
@@ -102,9 +102,9 @@ def test_acknowledged_rows_survive_sigkill(tmp_path: Path) -> None:
     assert set(acked_engagements) <= engagements, "an acknowledged engagement was lost"
     assert set(events) <= sent_events and all(n == 1 for n in events.values())  # nothing invented or doubled
 
-    restarted = ServiceProcess(tmp_path, url).start()  # the database opens cleanly after the kill
+    restarted = service_process(tmp_path, url).start()  # the database opens cleanly after the kill
     try:
-        with httpx.Client(base_url=restarted.base, timeout=5.0) as http:
+        with httpx.Client(base_url=restarted.url, timeout=5.0) as http:
             assert http.get("/debug/events", params={"limit": 1}).json()["total"] == len(events)
             assert http.get("/debug/engagements", params={"limit": 1}).json()["total"] == len(engagements)
             r = http.post(
@@ -119,13 +119,13 @@ def test_acknowledged_rows_survive_sigkill(tmp_path: Path) -> None:
 def test_64_concurrent_clients_lose_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'load.db').as_posix()}"
     recsets = _impressions(url, 64)
-    server = ServiceProcess(tmp_path, url).start()
+    server = service_process(tmp_path, url).start()
     n_clients, posts, batch = 64, 8, 5  # 2,624 events in 640 POSTs, plus 128 engagements
     statuses: list[int] = []
     lock = threading.Lock()
 
     def client(c: int) -> None:
-        with httpx.Client(base_url=server.base, timeout=60.0) as http:
+        with httpx.Client(base_url=server.url, timeout=60.0) as http:
             for p in range(posts):
                 events = [
                     {"user_id": f"c{c}", "item_id": f"c{c}-p{p}-e{j}", "event": "view", "ts": T0 + p}

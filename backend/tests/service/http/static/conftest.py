@@ -9,17 +9,14 @@ says it expects network failures.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
+
+from tests.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[5]
 BACKEND = ROOT / "backend"
@@ -54,12 +51,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env() -> dict[str, str]:
@@ -108,82 +99,19 @@ def model_dir(tmp_path_factory) -> Path:
     return out
 
 
-@dataclass
-class Server:
-    """One uvicorn process serving the app on a free loopback port, with its own data dir and DB."""
-
-    model_dir: Path
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-    log: IO[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 90.0) -> Server:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = _env()
-        env.update(
-            RECOMMENDER_MODEL_DIR=str(self.model_dir),
-            RECOMMENDER_DATA_DIR=str(self.data_dir),
-            DATABASE_URL=f"sqlite:///{(self.data_dir / 'web-test.db').as_posix()}",
-        )
-        self.log = open(self.data_dir / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.service.api:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.read_log()}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server not ready after {timeout:.0f}s:\n{self.read_log()}")
-
-    def read_log(self) -> str:
-        try:
-            return (self.data_dir / "server.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+def page_server(model_dir: Path, data_dir: Path) -> LiveServer:
+    """The real service on ``model_dir`` with a fresh database in ``data_dir`` (not started)."""
+    settings = {
+        "RECOMMENDER_MODEL_DIR": str(model_dir),
+        "RECOMMENDER_DATA_DIR": str(data_dir),
+        "DATABASE_URL": f"sqlite:///{(data_dir / 'web-test.db').as_posix()}",
+    }
+    return LiveServer(settings, data_dir / "server.log")
 
 
 @pytest.fixture(scope="session")
 def server(model_dir, tmp_path_factory):
-    srv = Server(model_dir, tmp_path_factory.mktemp("web-server")).start()
+    srv = page_server(model_dir, tmp_path_factory.mktemp("web-server")).start()
     yield srv
     srv.stop()
 
@@ -191,7 +119,7 @@ def server(model_dir, tmp_path_factory):
 @pytest.fixture()
 def own_server(model_dir, tmp_path):
     """A server this test may stop (the API-down state)."""
-    srv = Server(model_dir, tmp_path / "server").start()
+    srv = page_server(model_dir, tmp_path / "server").start()
     yield srv
     srv.stop()
 
