@@ -1,1 +1,1 @@
-"""HTTP service (FastAPI): recommendations, items, feedback logging, metrics, model admin, web page."""
+"""The service: ``core`` serves a loaded model without HTTP, ``http`` puts it on the web (``api:app`` for uvicorn)."""

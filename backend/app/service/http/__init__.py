@@ -1,0 +1,1 @@
+"""The HTTP layer of the service: FastAPI app, routes, schemas, dependencies, middleware and the page."""
