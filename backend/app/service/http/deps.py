@@ -7,7 +7,7 @@ Direct routes call the plain functions at their start; ordinary routes declare t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -53,6 +53,25 @@ def get_manager(request: Request) -> ModelManager:
 
 def get_monitoring(request: Request) -> Monitoring | None:
     return getattr(request.app.state, "monitoring", None)
+
+
+def list_size(request: Request, query: Any, location: str) -> int:
+    """How many items a recommendation request asks for: ``k`` or ``limit`` (one parameter with two names,
+    both only with the same value), else the ``default_k`` setting; at most ``max_k``. The bounds are
+    settings, so they are checked here (422s in Pydantic's shape, naming the field the client used)."""
+    settings = request.app.state.settings
+    k, limit = query.k, query.limit
+    if limit is None:
+        size, field = (settings.default_k if k is None else k), "k"
+    elif k is not None and k != limit:
+        raise field_error(
+            location, "limit", f"k and limit are one parameter and differ (k={k}, limit={limit}); give one"
+        )
+    else:
+        size, field = limit, "limit"
+    if size > settings.max_k:
+        raise field_error(location, field, f"Input should be less than or equal to {settings.max_k}", "less_than_equal")
+    return size
 
 
 def check_k(request: Request, k: int, location: str, field: str) -> int:

@@ -37,7 +37,7 @@ MAX_SEEDS = 100
 K_DESCRIPTION = (
     "Number of items, 1..max_k (setting RECOMMENDER_MAX_K, default 100); without it, RECOMMENDER_DEFAULT_K (10)."
 )
-LIMIT_DESCRIPTION = "The same as k (either name is accepted; give one)."
+LIMIT_DESCRIPTION = "The same as k (either name is accepted; both only with the same value)."
 ENGINE_DESCRIPTION = (
     "auto: nn when the model knows the user and they have enough history, else baseline when they have "
     "history, else popular (seed items: similar to the seeds). nn: the embedding model. baseline: weighted "
@@ -48,28 +48,6 @@ ENGINE_DESCRIPTION = (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-
-def _one_size(cls: type[BaseModel], value: int | None, info: ValidationInfo) -> int | None:
-    """``k`` and ``limit`` name the same thing: both may be given only with the same value."""
-    other = "limit" if info.field_name == "k" else "k"
-    given = info.data.get(other)
-    if value is not None and given is not None and value != given:
-        raise ValueError(
-            f"k and limit are the same parameter and differ ({other}={given}, {info.field_name}={value}); give one"
-        )
-    return value
-
-
-def list_size(request: BaseModel, default: int) -> tuple[int, str]:
-    """(number of items asked for, the name the client used: ``k`` or ``limit``) of a request that takes
-    both; ``default`` (the setting) when it gives neither."""
-    k, limit = request.k, request.limit
-    if k is not None:
-        return k, "k"
-    if limit is not None:
-        return limit, "limit"
-    return default, "k"
 
 
 class _YearRange(_Strict):
@@ -114,7 +92,6 @@ class RecommendRequest(_Filters):
     user_id: Id | None = Field(None, description="The user; unknown or omitted users get cold-start lists.")
     k: int | None = Field(None, ge=1, description=K_DESCRIPTION)
     limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
-    _size = field_validator("k", "limit")(_one_size)
     engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION)
     exclude_seen: bool = Field(True, description="Drop items in the user's training history.")
     seed_item_ids: list[Id] = Field(
@@ -144,7 +121,6 @@ class SimilarRequest(_Filters):
     item_id: Id = Field(description="The item to find neighbours of (cosine over the model's item embeddings).")
     k: int | None = Field(None, ge=1, description=K_DESCRIPTION)
     limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
-    _size = field_validator("k", "limit")(_one_size)
     user_id: Id | None = Field(
         None, description="Optional: logged with the impression; with exclude_seen, drops their history."
     )
@@ -157,7 +133,6 @@ class RecommendationsPathQuery(_Strict):
 
     limit: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
     k: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
-    _size = field_validator("k", "limit")(_one_size)
     engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION)
     platform: Platform | None = Field(None, examples=["web"])
 
@@ -168,7 +143,6 @@ class RecommendationsQuery(_Strict):
     user_id: Id = Field(description="The user.", examples=["196"])
     k: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
     limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
-    _size = field_validator("k", "limit")(_one_size)
     engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION, examples=["auto"])
     platform: Platform | None = Field(None, examples=["mobile"])
 
@@ -178,7 +152,6 @@ class PopularQuery(_YearRange):
 
     k: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
     limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
-    _size = field_validator("k", "limit")(_one_size)
     genre: list[Genre] = Field(
         default_factory=list,
         max_length=50,

@@ -18,11 +18,11 @@ from fastapi import APIRouter, Request
 from app.service.core import strategies
 from app.service.core.catalogue import UnknownGenre
 from app.service.core.filters import NO_FILTERS, Filters, parse_ids
-from app.service.core.fitted import EAGER, EngineUnavailable
+from app.service.core.fitted import EngineUnavailable
 from app.service.core.ranking import Result
 from app.service.core.runtime import Runtime
 from app.service.core.strategies import UnknownItem
-from app.service.http.deps import check_k, get_runtime, get_settings, get_store
+from app.service.http.deps import get_runtime, get_settings, get_store, list_size
 from app.service.http.fastpath import (
     DirectRoute,
     OrjsonResponse,
@@ -42,7 +42,6 @@ from app.service.http.schemas import (
     RecommendationsQuery,
     RecommendRequest,
     SimilarRequest,
-    list_size,
 )
 from app.store.ids import new_recset_id
 
@@ -124,12 +123,11 @@ async def _recommend(
 ) -> OrjsonResponse:
     """A user's list for any of the three spellings (``query``: the validated query or body)."""
     rt = get_runtime(request)
-    k, k_field = list_size(query, get_settings(request).default_k)
-    check_k(request, k, location, k_field)
+    k = list_size(request, query, location)
     engine = query.engine
     try:
-        if engine not in EAGER and engine not in ("auto", "nn"):
-            await rt.engines.ensure(engine)
+        if engine != "auto":
+            await rt.engines.ensure(engine)  # at once when it is fitted already
         result = strategies.recommend(
             rt,
             user_id,
@@ -225,8 +223,7 @@ async def similar(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
     body = await parse_body(request, SimilarRequest)
     rt = get_runtime(request)
-    k, k_field = list_size(body, get_settings(request).default_k)
-    check_k(request, k, "body", k_field)
+    k = list_size(request, body, "body")
     filters = Filters(tuple(body.genres), body.year_min, body.year_max, parse_ids(body.exclude_items))
     args = dict(filters=filters, user_id=body.user_id, exclude_seen=body.exclude_seen)
     try:
@@ -265,8 +262,7 @@ async def popular(request: Request) -> OrjsonResponse:
     started = time.perf_counter()
     q = parse_query(request, PopularQuery)
     rt = get_runtime(request)
-    k, k_field = list_size(q, get_settings(request).default_k)
-    check_k(request, k, "query", k_field)
+    k = list_size(request, q, "query")
     try:
         result = strategies.popular(
             rt,
