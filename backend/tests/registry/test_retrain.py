@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import app.registry.retrain as retrain_cli
+import app.registry.retrain as retrain
 from app.config import Settings
 from app.registry.retrain import _params, main
 
@@ -26,7 +26,7 @@ def test_params_are_json_or_plain_strings():
 def test_bad_flags_and_missing_paths_say_what_to_give(monkeypatch, capsys):
     assert main(["--param", "epochs"]) == 2
     assert "--param 'epochs': use KEY=VALUE" in capsys.readouterr().err
-    monkeypatch.setattr(retrain_cli, "get_settings", lambda: Settings(registry_dir=None))
+    monkeypatch.setattr(retrain, "get_settings", lambda: Settings(registry_dir=None))
     assert main(["--data-path", "base.jsonl"]) == 2
     assert "give --registry-dir (or RECOMMENDER_REGISTRY_DIR) and --data-path" in capsys.readouterr().err
 

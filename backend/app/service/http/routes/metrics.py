@@ -147,6 +147,6 @@ async def get_prometheus(monitoring: MonitoringDep) -> Response:
     engine, impression writer backlog, and the served model version (``recommender_model_info``)."""
     if monitoring is None:
         return OrjsonResponse(
-            {"detail": "metrics are not installed: call app.store.monitoring.install(app)"}, status_code=503
+            {"detail": "metrics are not installed: call app.service.http.monitoring.install(app)"}, status_code=503
         )
     return Response(monitoring.render(), media_type=CONTENT_TYPE_LATEST)
