@@ -52,31 +52,17 @@ def test_seed_jsonl_and_reseed(tmp_path: Path, sqlite_url: str, capsys: pytest.C
     assert main(["--database-url", sqlite_url, "seed", "--data-path", str(tmp_path / "missing.jsonl")]) == 2
 
 
+def report(url: str, flags: str, *paths: str) -> int:
+    """``python -m app.store --database-url URL report FLAGS PATHS``: its exit code."""
+    return main(["--database-url", url, "report", *flags.split(), *paths])
+
+
 def test_report_markdown_and_html(tmp_path: Path, sqlite_url: str) -> None:
     store = Store.from_url(sqlite_url).start()
     sc.load(store)
     store.close()
     md = tmp_path / "report.md"
-    assert (
-        main(
-            [
-                "--database-url",
-                sqlite_url,
-                "report",
-                "--start",
-                "2026-01-01",
-                "--end",
-                "2026-01-03",
-                "--format",
-                "md",
-                "--out",
-                str(md),
-                "--k",
-                "3",
-            ]
-        )
-        == 0
-    )
+    assert report(sqlite_url, "--start 2026-01-01 --end 2026-01-03 --format md --k 3", "--out", str(md)) == 0
     text = md.read_text()
     lines = {line.split(" | ")[0].strip("| *"): line for line in text.splitlines() if line.startswith("| ")}
     day1 = lines["2026-01-01"].split(" | ")
@@ -88,24 +74,7 @@ def test_report_markdown_and_html(tmp_path: Path, sqlite_url: str) -> None:
     assert lines["all"].split(" | ")[1] == "**6**"
     assert "| baseline | 1 |" in text
     page = tmp_path / "r.html"
-    assert (
-        main(
-            [
-                "--database-url",
-                sqlite_url,
-                "report",
-                "--start",
-                "2026-01-01",
-                "--end",
-                "2026-01-01",
-                "--format",
-                "html",
-                "--out",
-                str(page),
-            ]
-        )
-        == 0
-    )
+    assert report(sqlite_url, "--start 2026-01-01 --end 2026-01-01 --format html", "--out", str(page)) == 0
     html = page.read_text()
     assert html.startswith("<!doctype html>") and "<td>2026-01-01</td><td>5</td>" in html
     assert main(["--database-url", sqlite_url, "report", "--start", "2026-01-02", "--end", "2026-01-01"]) == 2
