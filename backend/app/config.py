@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     )  # empty -> sqlite:///<data_dir>/recommender.db
     event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     rating_threshold: float = 4.0
+    # Event types that mark an item as seen (never recommended back), positive or not: by default every
+    # known type, so a 1-star rating, a view, a skip or a dislike all count.
+    seen_events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENT_WEIGHTS))
+    # What users do online joins their serving history at once (``online_poll_seconds``: how often each
+    # worker looks for writes by other workers and replicas; 0 turns that check off).
+    online_history: bool = True
+    online_poll_seconds: float = 0.25
+    online_cache_users: int = 100_000  # users whose online history a worker keeps in memory
+    online_max_events: int = 5_000  # newest online events per user read into the history
+    # A disliked or skipped item's nearest neighbours (served item embeddings) are pushed down for that
+    # user: score - penalty x cosine x the spread (std) of the user's scores, for cosines above the floor.
+    negative_penalty: float = 1.0
+    negative_min_cosine: float = 0.3
+    # Optional: items shown to a user this many times within the window without any engagement are
+    # demoted like a skip (0: off). Counted per worker from the lists it served.
+    demote_after_shown: int = 0
+    demote_window_days: float = 7.0
     max_k: int = 100
     default_k: int = 10  # items in a list when a request gives neither k nor limit
     min_history_for_nn: int = 1  # auto engine uses nn when the model knows the user and has this many positives

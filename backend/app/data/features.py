@@ -6,7 +6,7 @@ at every stage; the evaluation passes only what a model may see at its stage (``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,3 +86,19 @@ def last_seen(dataset: Dataset) -> np.ndarray:
     if len(dataset):
         np.maximum.at(out, dataset.item_idx, dataset.ts)
     return out
+
+
+def seen_matrix(events: EventLog, dataset: Dataset, seen_events: Collection[str] | None = None) -> sp.csr_matrix:
+    """Users x items of ``dataset``: 1.0 where the user had any event of a type in ``seen_events``
+    (None: every type), positive or not: a 1-star rating, a view, a skip or a dislike all mean the user
+    has seen the item, so it is never recommended back. Users and items outside ``dataset`` are left out."""
+    keep = np.ones(len(events), dtype=bool)
+    if seen_events is not None:
+        keep = np.isin(events.event.astype(str), np.array(sorted(seen_events), dtype=str))
+    u = dataset.users.indices(events.user_id[keep].astype(str).tolist())
+    i = dataset.items.indices(events.item_id[keep].astype(str).tolist())
+    ok = (u >= 0) & (i >= 0)
+    m = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (u[ok], i[ok])), shape=(dataset.n_users, dataset.n_items))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m

@@ -6,7 +6,9 @@ Layout (one directory per model)::
                     data_summary, metrics, library_versions, files (sha256 of every other file)
     arrays.npz      user_factors, history_factors, item_factors, item_bias,
                     history_indptr/indices/data (training positives, users x items CSR),
-                    item_popularity, item_avg_rating (NaN when unknown), item_last_ts
+                    item_popularity, item_avg_rating (NaN when unknown), item_last_ts,
+                    optional seen_indptr/seen_indices (every item each user interacted with, any
+                    event type that counts as seen; older models have only the positives)
     model.keras     the trained Keras model (optional for arrays-only bundles; never read by the service)
     items.jsonl     the catalogue as used
 
@@ -52,6 +54,8 @@ ARRAY_NAMES = (
     "item_avg_rating",
     "item_last_ts",
 )
+#: Optional arrays: models written before they existed load without them.
+SEEN_ARRAYS = ("seen_indptr", "seen_indices")
 
 
 class ModelLoadError(RuntimeError):
@@ -95,6 +99,13 @@ def write_model_dir(target: Path, write_files, metadata: dict[str, Any]) -> Path
             )
 
     return replace_dir_atomic(Path(target), write)
+
+
+def seen_arrays(seen: sp.spmatrix) -> dict[str, np.ndarray]:
+    """The optional ``seen_indptr``/``seen_indices`` arrays of a users x items seen matrix."""
+    m = sp.csr_matrix(seen)
+    m.sum_duplicates()
+    return {"seen_indptr": m.indptr.astype(np.int64), "seen_indices": m.indices.astype(np.int32)}
 
 
 def history_arrays(history: sp.spmatrix) -> dict[str, np.ndarray]:
@@ -151,7 +162,7 @@ def save_arrays_bundle(
 
     def write(tmp: Path) -> None:
         with open(tmp / ARRAYS, "wb") as f:
-            np.savez(f, **{n: np.asarray(arrays[n]) for n in ARRAY_NAMES})
+            np.savez(f, **{n: np.asarray(arrays[n]) for n in (*ARRAY_NAMES, *SEEN_ARRAYS) if n in arrays})
         (tmp / ITEMS).write_bytes(_catalogue_bytes(catalogue or {}))
         if keras_model is not None:
             keras_model.save(tmp / KERAS)
@@ -189,6 +200,14 @@ def _validate_arrays(arrays: Mapping[str, np.ndarray], n_users: int, n_items: in
         raise ModelLoadError("history_indptr/indices/data do not form a CSR matrix")
     if indices.size and (indices.min() < 0 or indices.max() >= n_items):
         raise ModelLoadError(f"history_indices out of range for {n_items} items")
+    if any(n in arrays for n in SEEN_ARRAYS):
+        if not all(n in arrays for n in SEEN_ARRAYS):
+            raise ModelLoadError(f"{' and '.join(SEEN_ARRAYS)} come together; one of them is missing")
+        s_ptr, s_idx = arrays["seen_indptr"], arrays["seen_indices"]
+        if s_ptr.shape != (n_users + 1,) or s_ptr[0] != 0 or s_ptr[-1] != s_idx.size:
+            raise ModelLoadError(f"seen_indptr/seen_indices do not form a CSR matrix of {n_users} users")
+        if s_idx.size and (s_idx.min() < 0 or s_idx.max() >= n_items):
+            raise ModelLoadError(f"seen_indices out of range for {n_items} items")
 
 
 class ModelBundle:
@@ -222,6 +241,20 @@ class ModelBundle:
             ),
             shape=(len(self.users), len(self.items)),
         )
+        #: Every item each user interacted with (positives included): what serving never recommends back.
+        self.seen = self.history.copy()
+        if "seen_indptr" in arrays:
+            given = sp.csr_matrix(
+                (
+                    np.ones(arrays["seen_indices"].size, np.float32),
+                    arrays["seen_indices"].astype(np.int64),
+                    arrays["seen_indptr"].astype(np.int64),
+                ),
+                shape=self.history.shape,
+            )
+            self.seen = self.seen + given
+        self.seen.sum_duplicates()
+        self.seen.data[:] = 1.0
         self.catalogue = catalogue
 
     @property

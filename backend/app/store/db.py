@@ -135,13 +135,33 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
 
 
 def create_schema(engine: Engine) -> int:
-    """Create missing tables and the version row; returns the stored version (raises on a mismatch)."""
-    schema.metadata.create_all(engine)
+    """Create missing tables and the version row, migrate an older schema (``schema.MIGRATIONS``); returns
+    the stored version (raises on a database written by newer code)."""
     with engine.begin() as conn:
+        if is_sqlite(engine):
+            # Serialise concurrent starts (several workers on one new file): the first one creates the
+            # tables, the others wait here and find them.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        row = None
+        if sa.inspect(conn).has_table(schema.schema_version.name):
+            row = conn.execute(
+                sa.select(schema.schema_version.c.version).where(schema.schema_version.c.id == 1)
+            ).first()
+        version = None if row is None else int(row.version)
+        if version is not None and version > schema.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"database schema version {version}, this code expects {schema.SCHEMA_VERSION}: "
+                "point DATABASE_URL at a new database or upgrade this code"
+            )
+        if version is not None and version < schema.SCHEMA_VERSION:
+            for step in range(version, schema.SCHEMA_VERSION):
+                for statement in schema.MIGRATIONS[step]:
+                    conn.exec_driver_sql(statement)
+            conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))
+        schema.metadata.create_all(conn)
         for name in schema.DROPPED_INDEXES:
             conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
-        row = conn.execute(sa.select(schema.schema_version.c.version).where(schema.schema_version.c.id == 1)).first()
-        if row is None:
+        if version is None:
             try:
                 with conn.begin_nested():
                     conn.execute(
@@ -151,13 +171,7 @@ def create_schema(engine: Engine) -> int:
                     )
             except sa.exc.IntegrityError:  # another process created it at the same moment
                 pass
-            return schema.SCHEMA_VERSION
-        if row.version != schema.SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"database schema version {row.version}, this code expects {schema.SCHEMA_VERSION}: "
-                "point DATABASE_URL at a new database or migrate this one"
-            )
-        return int(row.version)
+        return schema.SCHEMA_VERSION
 
 
 def insert_ignore(engine: Engine, table: sa.Table) -> sa.Insert:

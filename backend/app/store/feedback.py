@@ -18,10 +18,13 @@ from sqlalchemy.engine import Connection, Engine
 from app.data.aggregate import PositiveRule
 from app.store import schema as t
 from app.store.db import IN_CHUNK, chunks, insert_ignore
+from app.store.online_history import active_engagements
 from app.store.writer import ImpressionWriter
 
 #: One validated event: (user_id, item_id, event, ts, rating, weight, platform).
 EventRow = tuple[str, str, str, int, float | None, float | None, str | None]
+#: Actions that exclude each other: a like withdraws the user's active dislike of the item, and back.
+OPPOSITE_ACTIONS = {"like": "dislike", "dislike": "like"}
 
 
 class NotFound(LookupError):
@@ -68,6 +71,7 @@ class FeedbackMixin:
         platform: str | None = None,
         ts: float | None = None,
         request_key: str | None = None,
+        withdraw: bool = False,
     ) -> dict[str, Any]:
         """Store one engagement, committed before returning.
 
@@ -75,6 +79,11 @@ class FeedbackMixin:
         user the list was shown to. An item outside the list is stored with ``in_list=False``.
         With ``request_key`` (the ``Idempotency-Key`` header) a repeated request stores nothing and
         gets the first answer back with ``duplicate: true``.
+
+        ``withdraw``: the row takes back the user's latest active engagement of this action type with
+        this item (``NotFound`` when there is none); it never counts as a hit. A ``like`` (``dislike``)
+        also withdraws the user's active ``dislike`` (``like``) of the item, in the same transaction:
+        ``withdrew`` lists them.
         """
         replay = self._replayed(request_key)
         if replay is not None:
@@ -102,8 +111,25 @@ class FeedbackMixin:
             "received_at": now,
             "request_key": request_key,
         }
+        withdrew: list[int] = []
         try:
             with self._write() as conn:
+                if withdraw:
+                    target = _active_ids(conn, user_id, item_id, action_type)
+                    if not target:
+                        raise NotFound(
+                            f"nothing to withdraw: user {user_id!r} has no active {action_type!r} of item {item_id!r}"
+                        )
+                    row["withdraws"] = target[0]
+                elif action_type in OPPOSITE_ACTIONS:
+                    opposite = OPPOSITE_ACTIONS[action_type]
+                    withdrew = _active_ids(conn, user_id, item_id, opposite)
+                    for old in withdrew:
+                        conn.execute(
+                            t.engagements.insert().values(
+                                **{**row, "action_type": opposite, "withdraws": old, "request_key": None}
+                            )
+                        )
                 engagement_id = conn.execute(t.engagements.insert().values(**row)).inserted_primary_key[0]
                 response = {
                     "id": int(engagement_id),
@@ -115,7 +141,11 @@ class FeedbackMixin:
                     "in_list": row["in_list"],
                     "rank": rank,
                     # an engagement carries no rating or weight: its type decides, as in PaC's default filter
-                    "counts_as_hit": row["in_list"] and action_type in self.positive_rule.positive_types,
+                    "counts_as_hit": row["in_list"]
+                    and not withdraw
+                    and action_type in self.positive_rule.positive_types,
+                    "withdraws": row.get("withdraws"),
+                    "withdrew": withdrew,
                 }
                 self._claim_key(conn, request_key, "engagement", response, 1)
         except sa.exc.IntegrityError:
@@ -186,6 +216,17 @@ class FeedbackMixin:
                 return replay
             raise
         return {**response, "duplicate": False}
+
+
+def _active_ids(conn: Connection, user_id: str, item_id: str, action_type: str) -> list[int]:
+    """Ids of the user's active engagements of ``action_type`` with the item, newest first."""
+    e = t.engagements.c
+    q = (
+        sa.select(e.id)
+        .where(e.user_id == user_id, e.item_id == item_id, e.action_type == action_type, active_engagements())
+        .order_by(e.ts.desc(), e.id.desc())
+    )
+    return [int(i) for i in conn.execute(q).scalars()]
 
 
 def _missing(conn: Connection, column: sa.Column, ids: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ from app.data.aggregate import PositiveRule
 from app.store import online_metrics
 from app.store import schema as t
 from app.store.db import IN_CHUNK
+from app.store.online_history import active_engagements
 from app.store.online_metrics import EngagementRecord, ImpressionRecord, InteractionRecord
 
 #: Computes a metric from the impressions in range and the action types that count.
@@ -101,7 +102,8 @@ class MetricQueriesMixin:
     ) -> list[EngagementRecord]:
         """Engagements by their own time and/or by the time of the impression they refer to."""
         e, i = t.engagements.c, t.rec_impressions.c
-        q = sa.select(e.recset_id, e.user_id, e.item_id, e.action_type, e.ts, e.in_list)
+        # Withdrawals and the engagements they take back count for nothing (an undone like is no hit).
+        q = sa.select(e.recset_id, e.user_id, e.item_id, e.action_type, e.ts, e.in_list).where(active_engagements())
         q = _time_range(q, e.ts, start_ts, end_ts)
         if impressions_from is not None or impressions_to is not None:
             q = q.join(t.rec_impressions, e.recset_id == i.recset_id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-#: Bump when a table changes; ``create_schema`` refuses a database written by a different version.
-SCHEMA_VERSION = 1
+#: Bump when a table changes; ``create_schema`` migrates older versions (``MIGRATIONS``) and refuses newer ones.
+SCHEMA_VERSION = 2
 MAX_ID_LENGTH = 128
 
 metadata = sa.MetaData()
@@ -88,6 +88,9 @@ rec_impressions = sa.Table(
 DROPPED_INDEXES = ("ix_rec_impressions_user_ts",)
 
 #: What a user did with a shown list; ``in_list`` is false for an item the list did not contain.
+#: ``withdraws``: this row takes back an earlier engagement (the user pressed Like again to undo it,
+#: or pressed Dislike after Like); it has the same action type as the row it withdraws. A withdrawn
+#: engagement no longer counts anywhere: not in the online history, not as a PaC hit, not in training.
 engagements = sa.Table(
     "engagements",
     metadata,
@@ -102,9 +105,12 @@ engagements = sa.Table(
     sa.Column("rank", sa.Integer, nullable=True),  # 1-based position in the list, None when not in it
     sa.Column("received_at", sa.Double, nullable=False),
     sa.Column("request_key", sa.String(128), nullable=True),
+    sa.Column("withdraws", sa.BigInteger, nullable=True),
     sa.Index("ix_engagements_recset", "recset_id"),
     sa.Index("ix_engagements_user_ts", "user_id", "ts"),
     sa.Index("ix_engagements_ts", "ts"),
+    sa.Index("ix_engagements_received", "received_at"),
+    sa.Index("ix_engagements_withdraws", "withdraws"),
 )
 
 #: Raw interaction events received online (``POST /events``), for the next training run.
@@ -136,6 +142,16 @@ request_keys = sa.Table(
     sa.Column("response", sa.JSON, nullable=False),
     sa.Column("ts", sa.Double, nullable=False),
 )
+
+#: Statements that bring a database of version ``v`` to ``v + 1`` (``create_schema`` runs them in order).
+#: Plain SQL both SQLite and PostgreSQL accept; new tables need none (``create_all`` adds them).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE engagements ADD COLUMN withdraws BIGINT",
+        "CREATE INDEX IF NOT EXISTS ix_engagements_received ON engagements (received_at)",
+        "CREATE INDEX IF NOT EXISTS ix_engagements_withdraws ON engagements (withdraws)",
+    ),
+}
 
 #: Child tables first: the order in which ``seed`` and tests clear tables.
 TABLES_CHILD_FIRST = [engagements, rec_impressions, interactions, events, request_keys, users, items]

@@ -6,7 +6,8 @@ transaction per request), so a 2xx means the rows are on disk. Impressions go th
 lock (SQLite allows one writer; waiting on a Python lock is cheaper and fairer than its busy-retry).
 
 This module holds the engine, the lifecycle and the write path; the methods by topic come from the
-mixins: ``impressions``, ``feedback`` (engagements, events), ``seed``, ``queries`` and ``metric_queries``.
+mixins: ``impressions``, ``feedback`` (engagements, events), ``seed``, ``queries``, ``metric_queries`` and
+``online_history``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.store.db import create_db_engine, create_schema, is_sqlite
 from app.store.feedback import FeedbackMixin
 from app.store.impressions import ImpressionsMixin
 from app.store.metric_queries import MetricQueriesMixin
+from app.store.online_history import OnlineHistoryMixin
 from app.store.queries import QueriesMixin
 from app.store.seed import SeedMixin
 from app.store.writer import ImpressionWriter
@@ -35,7 +37,7 @@ from app.store.writer import ImpressionWriter
 T = TypeVar("T")
 
 
-class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQueriesMixin):
+class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQueriesMixin, OnlineHistoryMixin):
     """Database access for the service, the CLI and the metrics endpoints."""
 
     def __init__(

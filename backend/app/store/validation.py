@@ -91,6 +91,11 @@ class EngagementIn(BaseModel):
     action_type: str = Field(description="click, like, watch, add_to_playlist, dislike, ...")
     platform: str | None = Field(default=None, description="web, ios, android, tv, ...")
     ts: float | None = Field(default=None, description="Unix seconds or ISO 8601; default: server time")
+    withdraw: bool = Field(
+        default=False,
+        description="true: take back the user's latest active engagement of this action_type with this item "
+        "(undo a like); 404 when there is none",
+    )
 
     @field_validator("recset_id", mode="before")
     @classmethod

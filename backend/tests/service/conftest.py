@@ -25,14 +25,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(model_dir: Path, data_dir: Path, **overrides) -> Settings:
-    return Settings(
-        model_dir=model_dir,
-        data_dir=data_dir,
-        min_history_for_nn=2,
-        max_k=50,
-        impression_flush_seconds=0.05,
-        **overrides,
-    )
+    base = {"min_history_for_nn": 2, "max_k": 50, "impression_flush_seconds": 0.05}
+    return Settings(model_dir=model_dir, data_dir=data_dir, **{**base, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -96,3 +96,22 @@ def test_postgres_urls_use_psycopg3() -> None:
 def test_chunks_cover_the_sequence_in_order() -> None:
     assert [list(c) for c in chunks(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
     assert list(chunks([], 3)) == [] and [list(c) for c in chunks([1, 2], 5)] == [[1, 2]]
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path) -> None:
+    """Earlier code's database (no ``withdraws`` column) gains it, keeps its rows, and is marked current."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE engagements (id INTEGER PRIMARY KEY, recset_id VARCHAR(64), user_id VARCHAR(128), "
+            "item_id VARCHAR(128), action_type VARCHAR(64), platform VARCHAR(64), ts FLOAT, in_list BOOLEAN, "
+            "rank INTEGER, received_at FLOAT, request_key VARCHAR(128))"
+        )
+        conn.exec_driver_sql("INSERT INTO engagements VALUES (7, 'r', 'u', 'i', 'like', NULL, 1.0, 1, 1, 1.0, NULL)")
+        conn.exec_driver_sql("CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER, created_at FLOAT)")
+        conn.exec_driver_sql("INSERT INTO schema_version VALUES (1, 1, 0.0)")
+    assert create_schema(engine) == t.SCHEMA_VERSION
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(t.engagements.c.id, t.engagements.c.withdraws)).all() == [(7, None)]
+        assert conn.execute(sa.select(t.schema_version.c.version)).scalar_one() == t.SCHEMA_VERSION
+    assert "ix_engagements_received" in {ix["name"] for ix in sa.inspect(engine).get_indexes("engagements")}

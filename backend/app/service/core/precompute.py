@@ -1,6 +1,6 @@
 """What a request would otherwise compute, precomputed at load within a memory budget (``RECOMMENDER_PRECOMPUTE_MB``).
 
-Best-first lists: every known user's best unseen items by the served model (with the history item
+Best-first lists: every known user's best unseen items (unseen: no interaction of a seen type at all) by the served model (with the history item
 behind each entry), every item's nearest items, and the popular and trending orders. A request reads
 the first k entries that pass its filters and scores the whole catalogue only when fewer than k pass
 (or k is longer than the list): the answer is the same either way, because every item missing from
@@ -106,6 +106,7 @@ class Precomputed:
 def precompute(
     engine: Recommender,
     history: sp.csr_matrix,
+    seen: sp.csr_matrix,
     item_unit: np.ndarray,
     popular: np.ndarray,
     trending: np.ndarray,
@@ -113,7 +114,8 @@ def precompute(
 ) -> Precomputed:
     """Each table of ``Precomputed`` when it fits what is left of ``budget_bytes``, in that order.
 
-    ``engine`` scores known users from their ``history`` rows; ``item_unit`` are the unit item
+    ``engine`` scores known users from their ``history`` rows, and their lists leave out what they have
+    ``seen`` (every item they interacted with); ``item_unit`` are the unit item
     embeddings behind ``/similar``; ``popular`` and ``trending`` are the constant popular scores."""
     n_users, n_items = history.shape
     lists_bytes = BestLists.nbytes(n_users + n_items, n_items) + 4 * min(LENGTH, n_items) * n_users  # + reasons
@@ -122,7 +124,7 @@ def precompute(
     user_best = user_why = item_best = popular_best = user_scores = item_cosines = None
     if lists_bytes <= budget_bytes:
         users = np.arange(n_users)
-        user_best = build(lambda rows: engine.score(users[rows], history[rows]), n_users, n_items, history)
+        user_best = build(lambda rows: engine.score(users[rows], history[rows]), n_users, n_items, seen)
         user_why = strongest_history(user_best, engine, history)
         item_best = build(
             lambda rows: item_unit[rows] @ item_unit.T, n_items, n_items, sp.identity(n_items, format="csr")

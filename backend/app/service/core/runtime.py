@@ -66,14 +66,22 @@ class Runtime:
         self.items = bundle.items
         self.n_users, self.n_items = len(self.users), len(self.items)
         self.history: sp.csr_matrix = sp.csr_matrix(bundle.history, dtype=np.float32)
-        self.history.sum_duplicates()  # sorted, unique indices: a user's seen items are an exclusion list as they are
+        self.history.sum_duplicates()
         if self.history.shape != (self.n_users, self.n_items):
             raise ModelLoadError(
                 f"history is {self.history.shape}, expected {(self.n_users, self.n_items)} (users x items)"
             )
+        # Every item a user interacted with, positive or not (a model without the seen arrays: its positives).
+        # Sorted, unique indices, so a user's slice is an exclusion list as it is.
+        seen = sp.csr_matrix(getattr(bundle, "seen", self.history), dtype=np.float32)
+        seen.sum_duplicates()
+        self.seen_matrix = seen
         # The same indices as intp: NumPy converts int32 index arrays on every fancy index (3x the cost).
-        self._seen_idx = self.history.indices.astype(np.intp)
-        self._seen_ptr = self.history.indptr.tolist()
+        self._seen_idx = seen.indices.astype(np.intp)
+        self._seen_ptr = seen.indptr.tolist()
+        through = (self.metadata.get("data_summary") or {}).get("online_through") or {}
+        #: (events id, engagements id) of the store's rows the model was trained on: newer rows are online history.
+        self.online_through: tuple[int, int] = (int(through.get("events") or 0), int(through.get("engagements") or 0))
 
         self.served: SavedEmbedding = bundle.scorer()
         if self.served.item_factors.shape[0] != self.n_items or self.served.item_bias.shape[0] != self.n_items:
@@ -96,6 +104,7 @@ class Runtime:
         self.tables = precompute(
             self.served,
             self.history,
+            self.seen_matrix,
             self.served.item_unit,
             self.popular_scores,
             self.trending_scores,
@@ -135,7 +144,8 @@ class Runtime:
         return self.items.index(item_id)
 
     def seen(self, u: int) -> np.ndarray:
-        """Item indices in the user's training history (a slice, no copy; sorted and unique)."""
+        """Item indices the user interacted with in the training data, by any event type that counts as
+        seen (a slice, no copy; sorted and unique)."""
         return self._seen_idx[self._seen_ptr[u] : self._seen_ptr[u + 1]]
 
     def history_row(self, u: int) -> sp.csr_matrix:

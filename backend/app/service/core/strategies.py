@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from app.model.engines import ENGINES
 from app.service.core.filters import NO_FILTERS, NO_INDEX, Filters, eligible, exclusion
 from app.service.core.fitted import EngineUnavailable
+from app.service.core.online import OnlineView, add_rows, penalise
 from app.service.core.ranking import Result, finish, rank, records, top
 from app.service.core.runtime import Runtime
 
@@ -57,15 +58,18 @@ def recommend(
     seed_item_ids: Sequence[str] = (),
     seed_genres: Sequence[str] = (),
     user_is_new: bool = False,
+    online: OnlineView | None = None,
 ) -> Result:
     """Top-k for a user (known or not) with the requested engine.
 
     Known user with history: the engine asked for; ``auto`` is ``nn`` from ``min_history_for_nn``
-    positives, the baseline below that (``fallback_used``). Unknown user (or no history): with
-    known ``seed_item_ids``, the engine scores the seeds as a history; otherwise popular items,
-    ``seed_genres`` first (``fallback_used`` unless ``popular`` was asked for). ``user_is_new``: the
-    store has events for this user logged since training (we cannot personalise for them until the
-    next training run, and say so).
+    positives, the baseline below that (``fallback_used``). ``online``: what the user did since the
+    model's training data ended: its positives join the history the engine scores, its seen items are
+    excluded, its negatives push their neighbours down; a user the model does not know gets a personal
+    list from it alone. Unknown user (or no history): with known ``seed_item_ids``, the engine scores
+    the seeds as a history; otherwise popular items, ``seed_genres`` first (``fallback_used`` unless
+    ``popular`` was asked for). ``user_is_new``: the store has events for this user logged since
+    training that the model cannot use yet (items it does not know), and the list says so.
     """
     if engine not in ENGINE_NAMES:
         raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_NAMES)}")
@@ -86,15 +90,17 @@ def recommend(
     cat = rt.catalogue
     seed_cols = cat.genre_columns(seed_genres, "seed_genres") if seed_genres else NO_INDEX
     hist = rt.seen(u) if u is not None else NO_INDEX
+    seen = hist if online is None or not online.seen.size else np.union1d(hist, online.seen)
     ask = _Ask(
         k,
         mask,
-        exclusion(hist if exclude_seen else None, seed_idx if seed_idx.size else None),
+        exclusion(seen if exclude_seen else None, seed_idx if seed_idx.size else None),
         engine,
         notes,
         unknown_seeds,
     )
-    if u is None and user_id is not None:
+    n_online = 0 if online is None else int(online.positives.size)
+    if u is None and user_id is not None and not n_online:
         if user_is_new:
             notes.append(
                 f"user {user_id!r} has events logged since the model was trained; "
@@ -107,18 +113,27 @@ def recommend(
     genre_cols = cat.genre_columns(filters.genres) if filters.genres else NO_INDEX
     if wanted == "popular":
         return _popular(rt, ask, False, genre_cols=genre_cols, seed_cols=seed_cols)
-    if u is not None and hist.size > 0:
+    n_history = (rt.history.indptr[u + 1] - rt.history.indptr[u]) if u is not None else 0
+    if (u is not None and n_history > 0) or n_online:
         if seed_item_ids or seed_genres:
             notes.append("seed_item_ids and seed_genres are for users without history; this user's history is used")
-        if engine == "auto" and hist.size < rt.settings.min_history_for_nn:
+        n_pos = int(n_history) + n_online
+        if engine == "auto" and n_pos < rt.settings.min_history_for_nn:
             wanted = "baseline"
             notes.append(
-                f"the user has {hist.size} positive(s), fewer than {rt.settings.min_history_for_nn} "
+                f"the user has {n_pos} positive(s), fewer than {rt.settings.min_history_for_nn} "
                 "needed for the personalised model; using the baseline"
             )
         fallback = wanted != ("nn" if engine == "auto" else engine)
-        seen_excluded = exclude_seen and not seed_idx.size
-        return _personal(rt, ask, wanted, u, None, fallback, seen_excluded)
+        seen_excluded = exclude_seen and not seed_idx.size and online is None
+        row = None
+        if n_online:
+            own = online.row(rt.n_items)
+            row = own if u is None else add_rows(rt.history_row(u), own)
+        strategy = "personalised" if u is not None else "online_history"
+        return _personal(
+            rt, ask, wanted, -1 if u is None else u, row, fallback, seen_excluded, online=online, strategy=strategy
+        )
     if seed_idx.size:
         # Engines score a user from a history row (the served model pools its items' embeddings): the seeds stand in for one.
         return _personal(rt, ask, wanted, -1, rt.row(seed_idx), False, False, liked=False, strategy="seed_items")
@@ -140,13 +155,30 @@ def _personal(
     *,
     liked: bool = True,
     strategy: str = "personalised",
+    online: OnlineView | None = None,
 ) -> Result:
     """The engine's list for user ``u``: a known user's training history when ``row`` is None (built only
-    when needed), else ``row`` (seed items, with u = -1). ``seen_excluded``: ``exclude`` is exactly the
-    user's seen items, so the precomputed list may answer."""
+    when needed), else ``row`` (seed items or an online history; u = -1 for a user the model does not
+    know). ``seen_excluded``: ``exclude`` is exactly the user's seen items and nothing online changes the
+    scores, so the precomputed list may answer. ``online`` negatives push their neighbours down."""
     tables = rt.tables
-    best = (tables.user_best, u) if engine == "nn" and u >= 0 and seen_excluded and tables.user_best else None
-    ranked = top(best, lambda: rt.scores(engine, u, row), ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items)
+    best = (
+        (tables.user_best, u)
+        if engine == "nn" and u >= 0 and seen_excluded and row is None and tables.user_best
+        else None
+    )
+    pushed = online is not None and (online.negatives.size or online.demoted.size)
+
+    def scores() -> np.ndarray:
+        s = rt.scores(engine, u, row)
+        if pushed:
+            st = rt.settings
+            s = penalise(
+                s, rt.item_cosines, online.negatives, st.negative_penalty, st.negative_min_cosine, online.demoted
+            )
+        return s
+
+    ranked = top(best, scores, ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items)
     own = ranked.idx[: ranked.n_own]
     if ranked.positions is not None and tables.user_why is not None:
         reasons = rt.reasons.similar_to(tables.user_why[u][ranked.positions], liked)
@@ -208,6 +240,7 @@ def similar(
     user_id: str | None = None,
     exclude_seen: bool = False,
     item_is_new: bool = False,
+    online: OnlineView | None = None,
 ) -> Result:
     """Items closest to one item in the served model's item embeddings (cosine), the item itself excluded."""
     i = rt.item_index(item_id)
@@ -225,6 +258,8 @@ def similar(
     mask = rt.masks.mask(filters)
     u = rt.user_index(user_id) if user_id is not None else None
     seen = rt.seen(u) if (exclude_seen and u is not None) else None
+    if exclude_seen and online is not None and online.seen.size:
+        seen = online.seen if seen is None else np.union1d(seen, online.seen)
     exclude = exclusion(seen, np.array([i]))
     best = (rt.tables.item_best, i) if seen is None and rt.tables.item_best else None
     ranked = top(best, lambda: rt.item_cosines(i), k, mask, exclude, None, rt.n_items)
@@ -241,21 +276,25 @@ def popular(
     trending: bool = False,
     user_id: str | None = None,
     exclude_seen: bool = False,
+    online: OnlineView | None = None,
 ) -> Result:
-    """Most popular items (or trending: recency-weighted), filtered.
+    """Most popular items (or trending: recency-weighted), filtered; ``exclude_seen`` leaves out the user's
+    training and ``online`` seen items.
 
     Lists that exclude no user's history are cached per runtime: they depend only on the model and the
     query, and ranking them was most of this endpoint's cost. Callers get their own ``notes`` list; the
     items are shared and never changed after they are built."""
     u = rt.user_index(user_id) if (exclude_seen and user_id is not None) else None
+    extra = online.seen if exclude_seen and online is not None and online.seen.size else None
+    personal = u is not None or extra is not None
     key = (k, trending, filters)
-    cached = rt.popular_cache.get(key) if u is None else None
+    cached = rt.popular_cache.get(key) if not personal else None
     if cached is not None:
         return replace(cached, notes=list(cached.notes))
     mask = rt.masks.mask(filters)
-    exclude = exclusion(rt.seen(u) if u is not None else None)
+    exclude = exclusion(rt.seen(u) if u is not None else None, extra)
     genre_cols = rt.catalogue.genre_columns(filters.genres, "genre") if filters.genres else None
     result = _popular(rt, _Ask(k, mask, exclude, "popular"), False, trending=trending, genre_cols=genre_cols)
-    if u is None:
+    if not personal:
         rt.popular_cache.put(key, replace(result, notes=list(result.notes)))
     return result

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from app.config import Settings, get_settings
 from app.service.core.loading import ModelManager
+from app.service.core.online import OnlineHistories, follow
 from app.service.http import monitoring
 from app.service.http.fastpath import AppState, OrjsonResponse, add_routes, telemetry_off
 from app.service.http.responses import install_error_handlers
@@ -44,19 +45,41 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = Store.from_settings(settings)
     await asyncio.to_thread(store.start)
     app.state.store = store
+    app.state.online = online_histories(settings, store)
     manager = ModelManager(app.state, settings)
     app.state.model_manager = manager
     await manager.load_initial()
-    poller = asyncio.create_task(manager.poll(settings.model_poll_seconds)) if settings.model_poll_seconds > 0 else None
+    tasks = []
+    if settings.model_poll_seconds > 0:
+        tasks.append(asyncio.create_task(manager.poll(settings.model_poll_seconds)))
+    if app.state.online is not None and settings.online_poll_seconds > 0:
+        tasks.append(
+            asyncio.create_task(follow(app.state.online, store.users_changed_since, settings.online_poll_seconds))
+        )
     try:
         yield
     finally:
-        if poller is not None:
-            poller.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await poller
+                await task
         await asyncio.to_thread(store.close)
         blas.restore_original_limits()
+
+
+def online_histories(settings: Settings, store: Store) -> OnlineHistories | None:
+    """The online history of this worker (None when ``RECOMMENDER_ONLINE_HISTORY`` is off)."""
+    if not settings.online_history:
+        return None
+    return OnlineHistories(
+        store.user_activity,
+        store.positive_rule,
+        seen_events=settings.seen_events,
+        max_users=settings.online_cache_users,
+        max_events=settings.online_max_events,
+        demote_after_shown=settings.demote_after_shown,
+        demote_window_days=settings.demote_window_days,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state = AppState()
     app.state.settings = settings
     app.state.runtime = None
+    app.state.online = None
     install_error_handlers(app)
     monitoring.install(app)  # request counter + latency histogram per route for GET /metrics
     add_routes(app, ROUTERS)

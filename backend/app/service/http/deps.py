@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.service.core.loading import ModelManager
+from app.service.core.online import OnlineHistories
 from app.service.core.runtime import Runtime
 from app.service.http.monitoring import Monitoring
 from app.service.http.responses import ApiError, field_error
@@ -45,6 +46,11 @@ def get_store(request: Request) -> Store:
     if store is None:
         raise ApiError(503, "the event store is not open (service starting or stopping)")
     return store
+
+
+def get_online(request: Request) -> OnlineHistories | None:
+    """The worker's online histories (None when the setting is off)."""
+    return getattr(request.app.state, "online", None)
 
 
 def get_manager(request: Request) -> ModelManager:
@@ -96,4 +102,5 @@ RuntimeDep = Annotated[Runtime, Depends(_dependency(get_runtime))]
 CurrentRuntimeDep = Annotated[Runtime | None, Depends(_dependency(current_runtime))]
 StoreDep = Annotated[Store, Depends(_dependency(get_store))]
 ManagerDep = Annotated[ModelManager, Depends(_dependency(get_manager))]
+OnlineDep = Annotated[OnlineHistories | None, Depends(_dependency(get_online))]
 MonitoringDep = Annotated[Monitoring | None, Depends(_dependency(get_monitoring))]

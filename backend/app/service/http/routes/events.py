@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from app.data.schema import BadEvent, EventIn, check_event
-from app.service.http.deps import StoreDep
+from app.service.http.deps import OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
 from app.service.http.responses import field_error
 from app.store import Conflict, NotFound
@@ -47,7 +47,7 @@ _KEY_HEADER = Header(
     },
 )
 async def post_engagement(
-    body: EngagementIn, store: StoreDep, idempotency_key: str | None = _KEY_HEADER
+    body: EngagementIn, store: StoreDep, online: OnlineDep, idempotency_key: str | None = _KEY_HEADER
 ) -> OrjsonResponse:
     """Stores the engagement (committed before the answer). An item that was not in the list is stored
     with ``in_list: false`` and does not count as a hit; ``dislike``/``skip`` never count as hits."""
@@ -67,11 +67,14 @@ async def post_engagement(
             body.platform,
             body.ts,
             request_key=idempotency_key,
+            withdraw=body.withdraw,
         )
     except NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except Conflict as exc:
         raise field_error("body", exc.field, exc.message) from None
+    if online is not None:
+        online.invalidate([body.user_id])  # this user's next list, from this worker, reflects it at once
     return OrjsonResponse(result, status_code=200 if result["duplicate"] else 201)
 
 
@@ -145,7 +148,9 @@ def validate_events(objs: list[Any], event_types: frozenset[str]) -> list[tuple]
         413: {"description": f"more than {MAX_EVENTS_PER_POST} events or {MAX_BODY_BYTES} bytes"},
     },
 )
-async def post_events(request: Request, store: StoreDep, idempotency_key: str | None = _KEY_HEADER) -> OrjsonResponse:
+async def post_events(
+    request: Request, store: StoreDep, online: OnlineDep, idempotency_key: str | None = _KEY_HEADER
+) -> OrjsonResponse:
     """Same format as the JSONL log (``user_id``, ``item_id``, ``event``, ``ts``, optional ``rating``,
     ``weight``, ``platform``). All-or-nothing: one bad event rejects the batch with its index and reason.
     New users and items are recorded (``source: online``); the answer lists them."""
@@ -168,4 +173,6 @@ async def post_events(request: Request, store: StoreDep, idempotency_key: str | 
         else await run_in_threadpool(validate_events, objs, store.action_types)
     )
     result = await store.run(store.record_events, rows, request_key=idempotency_key)
+    if online is not None:
+        online.invalidate({r[0] for r in rows})
     return OrjsonResponse(result, status_code=200 if result["duplicate"] else 201)

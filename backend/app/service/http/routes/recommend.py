@@ -19,10 +19,11 @@ from app.service.core import strategies
 from app.service.core.catalogue import UnknownGenre
 from app.service.core.filters import NO_FILTERS, Filters, parse_ids
 from app.service.core.fitted import EngineUnavailable
+from app.service.core.online import OnlineView
 from app.service.core.ranking import Result
 from app.service.core.runtime import Runtime
 from app.service.core.strategies import UnknownItem
-from app.service.http.deps import get_runtime, get_settings, get_store, list_size
+from app.service.http.deps import get_online, get_runtime, get_settings, get_store, list_size
 from app.service.http.fastpath import (
     DirectRoute,
     OrjsonResponse,
@@ -85,6 +86,10 @@ def _respond(
     }
     if extra:
         body.update(extra)
+    if user_id is not None and result.items:
+        online = get_online(request)
+        if online is not None and online.demote_after:
+            online.record_shown(user_id, rt.version, rt.items.indices(result.item_ids))
     if get_settings(request).log_impressions:
         get_store(request).log_impression(
             recset_id,
@@ -108,6 +113,19 @@ async def _user_is_new(request: Request, rt: Runtime, user_id: str | None) -> bo
     return await asyncio.to_thread(get_store(request).is_online_user, user_id)
 
 
+async def online_view(request: Request, rt: Runtime, user_id: str | None) -> OnlineView | None:
+    """What the user did since the model's training data ended, in its item indices (None: nothing, or
+    the online history is off). From this worker's cache; a user not in it is read from the store."""
+    online = get_online(request)
+    if online is None or user_id is None:
+        return None
+    online.use_cutoff(rt.online_through)
+    entry = online.cached(user_id)
+    if entry is None:
+        entry = await asyncio.to_thread(online.load, user_id)
+    return online.view(user_id, entry, rt.version, rt.items.indices)
+
+
 async def _recommend(
     request: Request,
     location: str,
@@ -128,6 +146,7 @@ async def _recommend(
     try:
         if engine != "auto":
             await rt.engines.ensure(engine)  # at once when it is fitted already
+        online = await online_view(request, rt, user_id)
         result = strategies.recommend(
             rt,
             user_id,
@@ -138,6 +157,7 @@ async def _recommend(
             seed_item_ids=seed_item_ids,
             seed_genres=seed_genres,
             user_is_new=await _user_is_new(request, rt, user_id),
+            online=online,
         )
     except UnknownGenre as exc:
         raise field_error(location, exc.field, str(exc)) from None
@@ -225,7 +245,8 @@ async def similar(request: Request) -> OrjsonResponse:
     rt = get_runtime(request)
     k = list_size(request, body, "body")
     filters = Filters(tuple(body.genres), body.year_min, body.year_max, parse_ids(body.exclude_items))
-    args = dict(filters=filters, user_id=body.user_id, exclude_seen=body.exclude_seen)
+    online = await online_view(request, rt, body.user_id) if body.exclude_seen else None
+    args = dict(filters=filters, user_id=body.user_id, exclude_seen=body.exclude_seen, online=online)
     try:
         try:
             result = strategies.similar(rt, body.item_id, k, **args)
@@ -263,6 +284,7 @@ async def popular(request: Request) -> OrjsonResponse:
     q = parse_query(request, PopularQuery)
     rt = get_runtime(request)
     k = list_size(request, q, "query")
+    online = await online_view(request, rt, q.user_id) if q.exclude_seen else None
     try:
         result = strategies.popular(
             rt,
@@ -271,6 +293,7 @@ async def popular(request: Request) -> OrjsonResponse:
             trending=q.trending,
             user_id=q.user_id,
             exclude_seen=q.exclude_seen,
+            online=online,
         )
     except UnknownGenre as exc:
         raise field_error("query", "genre", str(exc)) from None

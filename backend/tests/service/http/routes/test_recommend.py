@@ -259,9 +259,22 @@ def test_every_recommendation_response_logs_one_impression(client):
     assert store.get_impression(made["/recommendations"].json()["recset_id"])["platform"] == "web"
 
 
-def test_users_seen_only_since_training_are_told_we_cannot_personalise_yet(client):
+def test_a_user_unknown_to_the_model_gets_a_personal_list_from_what_they_did_online(client):
     store = client.app.state.store
-    store.record_events([("fresh-user", "a1", "view", int(time.time()), None, None, "web")])
+    now = int(time.time())
+    store.record_events([("online-user", i, "like", now, None, None, "web") for i in ("a1", "a2")])
+    r = client.get("/recommendations/online-user", params={"limit": 2})
+    body = r.json()
+    assert body["fallback_used"] is False and body["strategy"] == "online_history" and body["engine"] == "nn"
+    assert ids(r) == ["a3", "a4"]  # the Action items nearest to what they liked, a1 and a2 left out
+    assert all("you liked" in item["reasons"][0] for item in body["items"])
+    assert any(title in body["items"][0]["reasons"][0] for title in ("Alpha Strike", "Blast Zone"))
+
+
+def test_users_seen_only_on_items_the_model_lacks_are_told_we_cannot_personalise_yet(client):
+    store = client.app.state.store
+    store.record_events([("fresh-user", "brand-new", "view", int(time.time()), None, None, "web")])
+    client.app.state.online.invalidate(["fresh-user"])
     r = client.get("/recommendations/fresh-user", params={"limit": 2})
     body = r.json()
     assert body["fallback_used"] is True and ids(r) == ["d1", "a1"]
