@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # A disliked or skipped item's nearest neighbours (served item embeddings) are pushed down for that
     # user: score - penalty x cosine x the spread (std) of the user's scores, for cosines above the floor.
     negative_penalty: float = 1.0
+    negative_neighbours: int = 50
     negative_min_cosine: float = 0.3
     # Optional: items shown to a user this many times within the window without any engagement are
     # demoted like a skip (0: off). Counted per worker from the lists it served.

@@ -22,6 +22,10 @@ class ALSRecommender:
 
     name: ClassVar[str] = "als"
     max_items: ClassVar[int | None] = None
+    #: What the engine does with a history that changed since it was fitted (online actions).
+    online_updates: ClassVar[str] = (
+        "recalculates the user: one least-squares solve from the updated history (no retraining)"
+    )
 
     def __init__(
         self,

@@ -67,6 +67,10 @@ class Recommender(Protocol):
     name: ClassVar[str]
     #: Largest catalogue the engine can be fitted on (None: any); above it ``fit`` raises a ValueError saying why.
     max_items: ClassVar[int | None]
+    #: What the engine does with a history row that changed since it was fitted (a like a second ago):
+    #: scored exactly, re-solved, or only excluded. The service re-scores every user with online actions
+    #: from their updated row, so this is what those actions can change.
+    online_updates: ClassVar[str]
 
     def fit(self, matrix: sp.csr_matrix, features: ItemFeatures | None = None) -> Recommender:
         """Fit on users x items weights (the row index is the user index)."""

@@ -22,6 +22,10 @@ class EASERecommender:
 
     name: ClassVar[str] = "ease"
     max_items: ClassVar[int | None] = 20_000
+    #: What the engine does with a history that changed since it was fitted (online actions).
+    online_updates: ClassVar[str] = (
+        "scores the updated history row through its item-item weights, exactly as a trained user"
+    )
 
     def __init__(self, l2: float = 200.0):
         if l2 <= 0:

@@ -85,6 +85,10 @@ class EmbeddingScorer:
 
     name: ClassVar[str] = "nn"
     max_items: ClassVar[int | None] = None
+    #: What the engine does with a history that changed since it was fitted (online actions).
+    online_updates: ClassVar[str] = (
+        "exact: a user is the pool of their history embeddings, so an updated history scores as if it had been trained on"
+    )
     pooling: str = "mean"
     user_factors: np.ndarray | None = None
     history_factors: np.ndarray | None = None

@@ -48,6 +48,8 @@ def genre_match(history: sp.csr_matrix, genres: sp.csr_matrix) -> np.ndarray:
 class HeuristicRecommender:
     name: ClassVar[str] = "baseline"
     max_items: ClassVar[int | None] = None
+    #: What the engine does with a history that changed since it was fitted (online actions).
+    online_updates: ClassVar[str] = "scores the updated history row: its genre profile follows what the user just did"
 
     def __init__(self, pool_size: int = 200):
         if pool_size < 1:

@@ -65,6 +65,10 @@ class ItemKNNRecommender:
 
     name: ClassVar[str] = "itemknn"
     max_items: ClassVar[int | None] = None
+    #: What the engine does with a history that changed since it was fitted (online actions).
+    online_updates: ClassVar[str] = (
+        "scores the updated history row: sums of item-item similarities of every history item"
+    )
 
     def __init__(self, neighbours: int = 100, shrink: float = 0.0):
         if neighbours < 1:

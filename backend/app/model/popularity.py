@@ -49,6 +49,8 @@ class PopularityRecommender:
 
     name: ClassVar[str] = "popular"
     max_items: ClassVar[int | None] = None
+    #: What the engine does with a history that changed since it was fitted (online actions).
+    online_updates: ClassVar[str] = "none: one list for everyone; what a user did online is only excluded as seen"
 
     def __init__(self, half_life_days: float | None = None, now: float | None = None):
         if half_life_days is not None and half_life_days <= 0:

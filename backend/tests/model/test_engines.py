@@ -97,6 +97,19 @@ def test_every_engine_follows_the_contract(fitted):
     assert np.isfinite(scores).all()
     assert isinstance(engine.params(), dict)
     assert engine.max_items is None or engine.max_items >= 10_000
+    assert engine.online_updates
+
+
+def test_every_engine_but_popular_follows_an_updated_history(fitted):
+    """What ``online_updates`` promises: a history row with one more item changes the user's scores
+    (the service re-scores users with online actions from that row), unless the engine says "none"."""
+    _, engine = fitted
+    row = BLOCKS[0].copy()
+    extra = int(np.setdiff1d(np.arange(N_ITEMS), row.indices)[-1])
+    updated = sp.csr_matrix(row + sp.csr_matrix(([1.0], ([0], [extra])), shape=row.shape))
+    updated.sort_indices()
+    before, after = engine.score(np.array([0]), row), engine.score(np.array([0]), updated)
+    assert np.array_equal(before, after) == engine.online_updates.startswith("none")
 
 
 def test_one_user_scores_as_in_a_batch(fitted):

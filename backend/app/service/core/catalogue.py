@@ -7,6 +7,7 @@ masks of the filters, and the search arrays over the whole catalogue (items with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,21 @@ import numpy as np
 
 from app.data.features import ItemFeatures
 from app.data.idmap import IdMap
+
+#: MovieLens-style titles end with the year ("Star Wars (1977)") and file a leading article last
+#: ("Usual Suspects, The (1995)", "City of Lost Children, The (Cité des enfants perdus, La) (1995)").
+_TRAILING_YEAR = re.compile(r"\s*\([0-9]{4}\)\s*$")
+_ARTICLE_LAST = re.compile(r"^(.+?), (The|A|An|Les|La|Le|Il|El|Das|Der|Die)( \(.*\))?$")
+
+
+def display_title(title: str) -> str:
+    """A title as people read it: without a trailing "(1995)" (the year is shown apart) and with a filed
+    article put back in front ("Usual Suspects, The (1995)" -> "The Usual Suspects"). The web page
+    shows card titles by the same rule (``displayTitle`` in ``static/app.js``), so a reason names an
+    item exactly as its card does. A title that is only a year is kept."""
+    text = str(title).strip()
+    bare = _TRAILING_YEAR.sub("", text) or text
+    return _ARTICLE_LAST.sub(r"\2 \1\3", bare)
 
 
 class UnknownGenre(ValueError):
@@ -51,8 +67,10 @@ class Catalogue:
             (iid, self.titles[i], list(r.get("genres") or []), r.get("year"))
             for i, (iid, r) in enumerate(zip(ids, rec, strict=False))
         ]
-        self.similar_text = [f"similar to {t}" for t in self.titles]  # reasons, formatted once
-        self.liked_text = [f"similar to {t} you liked" for t in self.titles]
+        # reasons, formatted once, with the titles as the cards show them
+        self.display_titles: list[str] = [display_title(t) for t in self.titles]
+        self.similar_text = [f"similar to {t}" for t in self.display_titles]
+        self.liked_text = [f"similar to {t} you liked" for t in self.display_titles]
 
         self.genre_names: list[str] = list(features.genre_names)
         self.genres = features.genres  # items x genres CSR, or None when no item has a genre

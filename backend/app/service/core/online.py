@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,8 +58,10 @@ class OnlineView:
     positives: np.ndarray  # intp, newest first
     weights: np.ndarray  # float32, aligned with positives
     seen: np.ndarray  # intp, sorted, unique
-    negatives: np.ndarray  # intp
+    negatives: np.ndarray  # intp, newest first
     demoted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.intp))  # shown often, never engaged
+    #: What a request would otherwise rebuild each time, per user index (``strategies`` fills it).
+    memo: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def row(self, n_items: int) -> sp.csr_matrix:
         """The online positives as a one-row history (weights by the training rule)."""
@@ -95,28 +98,42 @@ def add_rows(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
+def neighbour_push(
+    nearest: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    negatives: np.ndarray,
+    n_neighbours: int,
+    min_cosine: float,
+    max_negatives: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items, cosine) of the items to push down for a user: the ``n_neighbours`` nearest items of each of
+    the newest ``max_negatives`` negatives with a cosine >= ``min_cosine``, the nearest negative
+    counting for an item reached from several. ``nearest(i, n)`` gives item i's n nearest items."""
+    best: dict[int, float] = {}
+    for i in negatives[:max_negatives].tolist():
+        items, cos = nearest(i, n_neighbours)
+        for j, c in zip(items.tolist(), cos.tolist(), strict=True):
+            if c >= min_cosine and c > best.get(j, 0.0):
+                best[j] = c
+    return np.fromiter(best, np.intp, len(best)), np.fromiter(best.values(), np.float32, len(best))
+
+
 def penalise(
     scores: np.ndarray,
-    cosines: Callable[[int], np.ndarray],
-    items: np.ndarray,
+    push_items: np.ndarray,
+    push_cosines: np.ndarray,
     penalty: float,
-    min_cosine: float,
     demoted: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scores with the neighbours of ``items`` pushed down by ``penalty`` x cosine x the spread (std) of
-    the user's finite scores, for cosines at or above ``min_cosine`` (the nearest of the items counts);
-    ``demoted`` items go below every other finite score. A copy; the scores given are not changed."""
+    """Scores with ``push_items`` lowered by ``penalty`` x their cosine x the spread (std) of the user's
+    finite scores, and ``demoted`` items put below every other finite score. A copy when anything changes."""
+    if not push_items.size and (demoted is None or not demoted.size):
+        return scores
     finite = scores[np.isfinite(scores)]
     if not finite.size:
         return scores
     out = np.array(scores, dtype=np.float32)
-    spread = float(finite.std())
-    if items.size and spread > 0 and penalty > 0:
-        push = np.zeros(out.shape[0], np.float32)
-        for i in items.tolist():
-            c = np.asarray(cosines(i), np.float32)
-            np.maximum(push, np.where(c >= min_cosine, c, 0.0), out=push)
-        out -= (penalty * spread) * push
+    if push_items.size and penalty > 0:
+        out[push_items] -= (penalty * float(finite.std())) * push_cosines
     if demoted is not None and demoted.size:
         out[demoted] -= float(finite.max() - finite.min()) + 1.0
     return out
@@ -179,7 +196,7 @@ class OnlineHistories:
         activity = self._read(user_id, after_event_id=cutoff[0], after_engagement_id=cutoff[1], limit=self.max_events)
         entry = summarise(activity, self.rule, self.seen_events, self.negative_events) if activity else EMPTY
         with self._lock:
-            if self._dirty.get(user_id, -1) < epoch and self.cutoff == cutoff:
+            if self._dirty.get(user_id, -1) <= epoch and self.cutoff == cutoff:
                 self._cache[user_id] = entry
                 self._cache.move_to_end(user_id)
                 while len(self._cache) > self.max_users:

@@ -41,10 +41,16 @@ class BestLists:
         return (np.dtype(np.intp).itemsize + 8) * min(LENGTH, n_items) * n_rows
 
 
-def build(score_rows: Callable[[slice], np.ndarray], n_rows: int, n_items: int, exclude: sp.csr_matrix) -> BestLists:
-    """Each row's ``LENGTH`` best items by ``score_rows`` (its ``exclude`` row left out), best first, ranked
+def build(
+    score_rows: Callable[[slice], np.ndarray],
+    n_rows: int,
+    n_items: int,
+    exclude: sp.csr_matrix,
+    length: int | None = None,
+) -> BestLists:
+    """Each row's ``length`` (default ``LENGTH``) best items by ``score_rows`` (its ``exclude`` row left out), best first, ranked
     on the float32 scores; the scores are kept rounded as a response shows them."""
-    n_list = min(LENGTH, n_items)
+    n_list = min(LENGTH if length is None else length, n_items)
     items = np.full((n_rows, n_list), -1, np.intp)
     scores = np.full((n_rows, n_list), -np.inf, np.float64)
     lengths = np.zeros(n_rows, np.int64)

@@ -18,8 +18,9 @@ import scipy.sparse as sp
 from app.config import Settings
 from app.data.features import item_features
 from app.model.artifacts import ModelBundle, ModelLoadError
-from app.model.base import csr_row
+from app.model.base import csr_row, top_k_row
 from app.model.embedding_scoring import SavedEmbedding
+from app.model.engines import engine_class
 from app.model.popularity import PopularityRecommender
 from app.service.core.catalogue import Catalogue
 from app.service.core.filters import BoundedCache, CandidateMasks
@@ -175,6 +176,17 @@ class Runtime:
         unit = self.served.item_unit
         return unit @ unit[i]
 
+    def nearest_items(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``i``'s ``n`` nearest items and their cosines (itself left out), best first: from the
+        precomputed lists when they are long enough."""
+        best = self.tables.item_best
+        if best is not None and n <= int(best.lengths[i]):
+            return best.items[i, :n], best.scores[i, :n].astype(np.float32)
+        cos = self.item_cosines(i).copy()
+        cos[i] = -np.inf
+        idx, val = top_k_row(cos, n)
+        return idx, val
+
     def item_details(self, item_id: str) -> dict[str, Any] | None:
         return self.catalogue.details(item_id, self.item_index(item_id))
 
@@ -191,4 +203,6 @@ class Runtime:
             "catalogue_items": len(self.catalogue.records),
             "genres": self.catalogue.genre_names,
             "engines": {name: ("ready" if ok else "fitted on first use") for name, ok in self.engines.ready.items()},
+            # what each engine does with what users did since training (``Recommender.online_updates``)
+            "online_updates": {name: engine_class(name).online_updates for name in self.engines.ready},
         }

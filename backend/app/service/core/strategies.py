@@ -8,7 +8,7 @@ reasons come from the engines' explanations (``reasons``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from app.model.engines import ENGINES
 from app.service.core.filters import NO_FILTERS, NO_INDEX, Filters, eligible, exclusion
 from app.service.core.fitted import EngineUnavailable
-from app.service.core.online import OnlineView, add_rows, penalise
+from app.service.core.online import OnlineView, add_rows, neighbour_push, penalise
+from app.service.core.precompute import BestLists, build
 from app.service.core.ranking import Result, finish, rank, records, top
 from app.service.core.runtime import Runtime
 
@@ -90,7 +91,8 @@ def recommend(
     cat = rt.catalogue
     seed_cols = cat.genre_columns(seed_genres, "seed_genres") if seed_genres else NO_INDEX
     hist = rt.seen(u) if u is not None else NO_INDEX
-    seen = hist if online is None or not online.seen.size else np.union1d(hist, online.seen)
+    parts = _online_parts(rt, u, online) if online is not None else None
+    seen = hist if parts is None else parts.exclude
     ask = _Ask(
         k,
         mask,
@@ -125,14 +127,11 @@ def recommend(
                 "needed for the personalised model; using the baseline"
             )
         fallback = wanted != ("nn" if engine == "auto" else engine)
-        seen_excluded = exclude_seen and not seed_idx.size and online is None
-        row = None
-        if n_online:
-            own = online.row(rt.n_items)
-            row = own if u is None else add_rows(rt.history_row(u), own)
+        seen_excluded = exclude_seen and not seed_idx.size
         strategy = "personalised" if u is not None else "online_history"
+        row = parts.row if parts is not None else None
         return _personal(
-            rt, ask, wanted, -1 if u is None else u, row, fallback, seen_excluded, online=online, strategy=strategy
+            rt, ask, wanted, -1 if u is None else u, row, fallback, seen_excluded, online=parts, strategy=strategy
         )
     if seed_idx.size:
         # Engines score a user from a history row (the served model pools its items' embeddings): the seeds stand in for one.
@@ -142,6 +141,66 @@ def recommend(
     if seed_item_ids and not seed_idx.size:
         notes.append("no seed item is known to the model")
     return _popular(rt, ask, True, genre_cols=genre_cols, seed_cols=seed_cols)
+
+
+@dataclass(frozen=True, slots=True)
+class _OnlineParts:
+    """What an online history adds to one user's requests, built once per user and model (memoised on
+    the view): the exclusions, the history row the engines score, and the items to push down."""
+
+    exclude: np.ndarray
+    row: sp.csr_matrix | None
+    push_items: np.ndarray
+    push_cosines: np.ndarray
+    demoted: np.ndarray
+    #: engine -> (best list of one row, the history item behind each entry): later requests answer from it
+    #: as known users' lists are answered from the precomputed tables
+    best: dict[str, tuple[BestLists, np.ndarray]] = field(default_factory=dict)
+
+
+def _online_parts(rt: Runtime, u: int | None, online: OnlineView) -> _OnlineParts:
+    key = -1 if u is None else u
+    parts = online.memo.get(key)
+    if parts is None:
+        seen = rt.seen(u) if u is not None else NO_INDEX
+        exclude = np.union1d(seen, online.seen) if online.seen.size else seen
+        row = None
+        if online.positives.size:
+            own = online.row(rt.n_items)
+            row = own if u is None else add_rows(rt.history_row(u), own)
+        st = rt.settings
+        push = neighbour_push(rt.nearest_items, online.negatives, st.negative_neighbours, st.negative_min_cosine)
+        parts = _OnlineParts(exclude, row, *push, online.demoted)
+        online.memo[key] = parts
+    if online.demoted is not parts.demoted:  # demotions change with time: never from a stored list
+        parts = replace(parts, demoted=online.demoted, best={})
+    return parts
+
+
+#: Entries of an online user's stored list (``_OnlineParts.best``): enough for the largest k unfiltered.
+ONLINE_LIST_LENGTH = 100
+
+
+def _online_best(
+    rt: Runtime, parts: _OnlineParts, engine: str, u: int, row: sp.csr_matrix, scores: Callable[[], np.ndarray]
+) -> tuple[BestLists, np.ndarray | None]:
+    """The user's best list by ``engine`` under the online history (stored on ``parts`` unless items are
+    demoted, which changes with time), and the history item behind each entry when the engine names one."""
+    got = parts.best.get(engine)
+    if got is None:
+        exclude = sp.csr_matrix(
+            (np.ones(parts.exclude.size, np.float32), parts.exclude, np.array([0, parts.exclude.size])),
+            shape=(1, rt.n_items),
+        )
+        lists = build(lambda rows: scores()[None, :], 1, rt.n_items, exclude, ONLINE_LIST_LENGTH)
+        n = int(lists.lengths[0])
+        explanation = rt.engines.get(engine).explain(u, row, lists.items[0, :n])
+        # reasons from the list only where the engine names a history item; others explain per request
+        why = explanation.strongest_history() if explanation.contributions is not None and row.nnz else None
+        got = (lists, why)
+        if not parts.demoted.size:
+            parts.best[engine] = got
+    return got
 
 
 def _personal(
@@ -155,33 +214,32 @@ def _personal(
     *,
     liked: bool = True,
     strategy: str = "personalised",
-    online: OnlineView | None = None,
+    online: _OnlineParts | None = None,
 ) -> Result:
     """The engine's list for user ``u``: a known user's training history when ``row`` is None (built only
     when needed), else ``row`` (seed items or an online history; u = -1 for a user the model does not
-    know). ``seen_excluded``: ``exclude`` is exactly the user's seen items and nothing online changes the
-    scores, so the precomputed list may answer. ``online`` negatives push their neighbours down."""
+    know). ``seen_excluded``: ``exclude`` is exactly the user's seen items, so a stored best list may
+    answer: the precomputed table's, or with ``online`` the one built for this user's online history on
+    their first request (the neighbours of their negatives pushed down, items shown too often demoted)."""
     tables = rt.tables
-    best = (
-        (tables.user_best, u)
-        if engine == "nn" and u >= 0 and seen_excluded and row is None and tables.user_best
-        else None
-    )
-    pushed = online is not None and (online.negatives.size or online.demoted.size)
+    why: np.ndarray | None = None
+    best: tuple[BestLists, int] | None = None
 
     def scores() -> np.ndarray:
         s = rt.scores(engine, u, row)
-        if pushed:
-            st = rt.settings
-            s = penalise(
-                s, rt.item_cosines, online.negatives, st.negative_penalty, st.negative_min_cosine, online.demoted
-            )
+        if online is not None:
+            s = penalise(s, online.push_items, online.push_cosines, rt.settings.negative_penalty, online.demoted)
         return s
 
+    if online is not None and seen_excluded:
+        lists, why = _online_best(rt, online, engine, u, row if row is not None else rt.history_row(u), scores)
+        best = (lists, 0)
+    elif engine == "nn" and u >= 0 and seen_excluded and online is None and tables.user_best:
+        best, why = (tables.user_best, u), (tables.user_why[u] if tables.user_why is not None else None)
     ranked = top(best, scores, ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items)
     own = ranked.idx[: ranked.n_own]
-    if ranked.positions is not None and tables.user_why is not None:
-        reasons = rt.reasons.similar_to(tables.user_why[u][ranked.positions], liked)
+    if ranked.positions is not None and why is not None:
+        reasons = rt.reasons.similar_to(why[ranked.positions], liked)
     else:
         history = row if row is not None else rt.history_row(u)
         reasons = rt.reasons.explained(rt.engines.get(engine).explain(u, history, own), history, engine, liked)

@@ -113,11 +113,10 @@ def test_a_low_rating_and_a_view_are_seen_but_only_the_view_is_a_positive(client
     assert "c2" not in after and "c3" not in after and "c1" not in after
 
 
-def test_another_worker_sees_the_action_within_a_second(model_dir, data_dir):
-    with (
-        serving(model_dir, data_dir, online_poll_seconds=0.1) as a,
-        serving(model_dir, data_dir, online_poll_seconds=0.1) as b,
-    ):
+def test_another_worker_sees_the_action_within_a_second(model_dir, data_dir, db_url):
+    """Two workers on one database (SQLite, and PostgreSQL when the machine has it)."""
+    shared = {"database_url": db_url, "online_poll_seconds": 0.25}
+    with serving(model_dir, data_dir, **shared) as a, serving(model_dir, data_dir, **shared) as b:
         assert "c2" in items(b.get("/recommendations/u2", params={"k": 3}))  # b caches u2's (empty) history
         act(a, "u2", "c2", "like")
         deadline = time.monotonic() + 1.0
