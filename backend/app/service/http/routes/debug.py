@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
-from app.service.http.deps import CurrentRuntimeDep, StoreDep
+from app.service.http.deps import CurrentRuntimeDep, OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
 from app.store import Store
 from app.store import schema as t
@@ -55,6 +55,33 @@ def debug_interactions(
     c = t.interactions.c
     where = [c.user_id == user_id] if user_id else []
     return _page(store, t.interactions, where, [c.ts.desc(), c.id.desc()], limit, offset)
+
+
+@router.get("/online/{user_id}", summary="A user's online history as serving uses it")
+async def debug_online(user_id: str, store: StoreDep, online: OnlineDep, rt: CurrentRuntimeDep) -> OrjsonResponse:
+    """What the user did since the served model's training data ended (events and active engagements
+    newer than the rows it was trained through), folded as their next list uses it."""
+    if online is None:
+        return OrjsonResponse({"user_id": user_id, "enabled": False, "detail": "the online history is turned off"})
+    if rt is not None:
+        online.use_cutoff(rt.online_through)
+    entry = online.cached(user_id)
+    cached = entry is not None
+    if entry is None:
+        entry = await store.run(online.load, user_id)
+    return OrjsonResponse(
+        {
+            "user_id": user_id,
+            "enabled": True,
+            "cached": cached,
+            "after": {"events_id": online.cutoff[0], "engagements_id": online.cutoff[1]},
+            "events": entry.events,
+            "positives": [{"item_id": i, "weight": w} for i, w in entry.positives.items()],
+            "seen": list(entry.seen),
+            "negatives": list(entry.negatives),
+            "known_to_model": rt is not None and rt.user_index(user_id) is not None,
+        }
+    )
 
 
 @router.get("/events", summary="Events received online (POST /events), optionally of one user")

@@ -152,3 +152,12 @@ def test_items_shown_often_without_engagement_are_demoted_when_the_setting_is_on
         items(c.get("/recommendations/u2", params={"k": 2}))
         third = items(c.get("/recommendations/u2", params={"k": 2}))
         assert first == ["c2", "c3"] and not set(third) & set(first)
+
+
+def test_the_debug_view_shows_the_online_history_as_serving_folds_it(client):
+    act(client, "u2", "d1", "like")
+    act(client, "u2", "c2", "dislike")
+    body = client.get("/debug/online/u2").json()
+    assert body["enabled"] is True and body["known_to_model"] is True
+    assert body["positives"] == [{"item_id": "d1", "weight": 4.0}]
+    assert set(body["seen"]) == {"d1", "c2"} and body["negatives"] == ["c2"]
