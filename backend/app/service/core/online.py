@@ -12,6 +12,7 @@ LRU cache that its own writes and a poll of the database (``users_changed_since`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -184,11 +185,13 @@ class OnlineHistories:
                 self._epoch += 1
 
     def cached(self, user_id: str) -> OnlineUser | None:
-        with self._lock:
-            entry = self._cache.get(user_id)
-            if entry is not None:
+        # No lock on this hot path: single OrderedDict operations are atomic under the GIL, and a user
+        # evicted between the two (another thread's load) only loses the recency refresh.
+        entry = self._cache.get(user_id)
+        if entry is not None:
+            with contextlib.suppress(KeyError):
                 self._cache.move_to_end(user_id)
-            return entry
+        return entry
 
     def load(self, user_id: str) -> OnlineUser:
         """Read the user's history from the store and cache it (unless it changed while being read)."""
@@ -251,6 +254,8 @@ class OnlineHistories:
     ) -> OnlineView | None:
         """The entry in the served model's item indices (cached on the entry per model version); None when
         the user did nothing online the model can use and nothing is demoted."""
+        if entry.empty and not self.demote_after:
+            return None
         if entry.empty:
             demoted = self._demoted(user_id, version, np.zeros(0, np.intp))
             if not demoted.size:
