@@ -16,7 +16,9 @@
   const STORE_USER = "reelpick.user";
   const STORE_VISITOR = "reelpick.visitor";
   const STORE_PICKS = "reelpick.discover";
-  const STORE_DISLIKED = "reelpick.disliked.";
+  const STORE_DISLIKED = "reelpick.disliked."; // earlier versions of the page: moved into STORE_REACTIONS
+  const STORE_REACTIONS = "reelpick.reactions.";
+  const STORE_DETAILS = "reelpick.details";
 
   const view = document.getElementById("view");
   const statusEl = document.getElementById("api-status");
@@ -85,6 +87,11 @@
       clearTimeout(timer);
       timer = setTimeout(() => fn(...args), ms);
     };
+  }
+
+  /** "A", "A and B", "A, B and C" (``word``: "and" / "or"). */
+  function wordList(words, word) {
+    return words.length > 1 ? words.slice(0, -1).join(", ") + " " + word + " " + words[words.length - 1] : words[0] || "";
   }
 
   const fmt = {
@@ -262,11 +269,17 @@
     return (words.slice(0, 2).map((w) => w[0]).join("") || String(title || "?").trim().charAt(0) || "?").toUpperCase();
   }
 
+  /** The title as people read it. MovieLens-style titles carry the year (shown separately) and file
+   * articles last: "Usual Suspects, The (1995)" is shown "The Usual Suspects". The service's reason texts
+   * use the same rule (``display_title`` in app/service/core/catalogue.py): keep the two alike. */
+  function displayTitle(raw) {
+    const text = String(raw).trim();
+    const bare = text.replace(/\s*\([0-9]{4}\)\s*$/, "") || text;
+    return bare.replace(/^(.+?), (The|A|An|Les|La|Le|Il|El|Das|Der|Die)( \(.*\))?$/, "$2 $1$3");
+  }
+
   function cleanTitle(item) {
-    let title = String(item.title || "Item " + item.item_id);
-    // MovieLens-style titles carry the year (shown separately) and file articles last: "Game, The (1997)".
-    title = title.replace(/\s*\(\d{4}\)\s*$/, "");
-    return (title || String(item.title)).replace(/^(.+?), (The|A|An|Les|La|Le|Il|El|Das|Der|Die)( \(.*\))?$/, "$2 $1$3");
+    return displayTitle(item.title || "Item " + item.item_id);
   }
 
   const ICONS = {
@@ -274,20 +287,89 @@
     dislike: "M22 3h-4v12h4V3zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1 6.6-6.6c.4-.4.6-.9.6-1.4V5a2 2 0 0 0-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z",
     watch: "M12 4.5C7 4.5 2.7 7.6 1 12c1.7 4.4 6 7.5 11 7.5s9.3-3.1 11-7.5c-1.7-4.4-6-7.5-11-7.5zm0 12.5a5 5 0 1 1 0-10 5 5 0 0 1 0 10zm0-8a3 3 0 1 0 0 6 3 3 0 0 0 0-6z",
   };
+  /** Each button is a toggle: pressing a pressed one withdraws that engagement. Like and Dislike exclude each other. */
   const ACTIONS = [
-    { action: "like", label: "Like", done: "Liked" },
-    { action: "dislike", label: "Dislike", done: "Disliked" },
-    { action: "watch", label: "Watched", done: "Marked as watched" },
+    { action: "like", label: "Like", done: "Liked", undone: "Like removed" },
+    { action: "dislike", label: "Dislike", done: "Disliked", undone: "Dislike removed" },
+    { action: "watch", label: "Watched", done: "Marked as watched", undone: "No longer marked as watched" },
   ];
+  const OPPOSITE = { like: "dislike", dislike: "like" };
+  const MAX_REACTIONS = 500;
+
+  /** What this device's user has active per item: {item_id: ["like", "watch"]}, newest last. */
+  function reactionsOf(userId) {
+    const key = STORE_REACTIONS + userId;
+    let map = storageGet(key, null);
+    if (!map || typeof map !== "object" || Array.isArray(map)) map = {};
+    const old = storageGet(STORE_DISLIKED + userId, null); // the page's earlier list of disliked items
+    if (Array.isArray(old)) {
+      old.forEach((id) => { map[String(id)] = ["dislike"]; });
+      storageSet(key, map);
+      try { localStorage.removeItem(STORE_DISLIKED + userId); } catch (_) { /* nothing to migrate then */ }
+    }
+    return map;
+  }
+
+  function hasReaction(userId, itemId, action) {
+    const list = userId ? reactionsOf(userId)[String(itemId)] : null;
+    return Array.isArray(list) && list.includes(action);
+  }
+
+  /** Record that ``action`` on the item is now active (on) or withdrawn; a like withdraws a dislike and vice versa. */
+  function setReaction(userId, itemId, action, on) {
+    if (!userId) return;
+    const map = reactionsOf(userId);
+    const id = String(itemId);
+    let list = (Array.isArray(map[id]) ? map[id] : []).filter((a) => a !== action && (!on || a !== OPPOSITE[action]));
+    if (on) list = list.concat([action]);
+    delete map[id]; // re-inserted last: the oldest entries go first when the map is full
+    if (list.length) map[id] = list;
+    const ids = Object.keys(map);
+    for (const old of ids.slice(0, Math.max(0, ids.length - MAX_REACTIONS))) delete map[old];
+    storageSet(STORE_REACTIONS + userId, map);
+  }
+
+  /** Items the user dislikes: never asked for again (the service drops them too). */
+  function dislikedItems(userId) {
+    return Object.entries(reactionsOf(userId)).filter(([, list]) => Array.isArray(list) && list.includes("dislike")).map(([id]) => id);
+  }
+
+  /** Post one engagement, or (withdraw) take back the user's latest active one of that type on the item. */
+  function postEngagement(ctx, itemId, action, withdraw) {
+    const body = { recset_id: ctx.recset_id, user_id: ctx.user_id, item_id: String(itemId), action_type: action, platform: PLATFORM };
+    if (withdraw) body.withdraw = true;
+    return api("/events/engagement", { method: "POST", body });
+  }
+
+  /** Send a press (or its withdrawal) and keep the stored state in step. Resolves to true when the state changed. */
+  async function sendFeedback(ctx, itemId, action, withdraw) {
+    try {
+      await postEngagement(ctx, itemId, action, withdraw);
+    } catch (err) {
+      // Nothing active to take back (already withdrawn elsewhere, or a fresh database): it is not active either way.
+      if (!(withdraw && err.status === 404)) throw err;
+    }
+    setReaction(ctx.user_id, itemId, action, !withdraw);
+    return true;
+  }
 
   /** Remembered per item so the details page can offer feedback for the list the click came from. */
   const itemContext = new Map();
 
-  /** Like / dislike / watched buttons posting an engagement for the list (recset) the item came from. */
+  /** Like / dislike / watched toggles posting engagements for the list (recset) the item came from.
+   * ctx.onFeedback({item, title, action, withdraw, ctx, hadFocus}), when given, runs after the service acknowledged. */
   function feedbackBar(item, ctx) {
     const status = h("p", { class: "fb-status", role: "status", "aria-live": "polite" });
-    const bar = h("div", { class: "card-actions" });
+    const bar = h("div", { class: "card-actions", role: "group", "aria-label": "Your feedback" });
     const title = cleanTitle(item);
+    const buttons = [];
+    const sync = () => {
+      for (const [spec, button] of buttons) {
+        const on = hasReaction(ctx.user_id, item.item_id, spec.action);
+        button.setAttribute("aria-pressed", on ? "true" : "false");
+        button.title = on ? spec.done + " · press again to undo" : spec.label;
+      }
+    };
     for (const spec of ACTIONS) {
       const button = h("button", {
         class: "fb", type: "button", "aria-pressed": "false", dataset: { action: spec.action },
@@ -295,57 +377,65 @@
         onclick: async (event) => {
           event.preventDefault();
           event.stopPropagation();
-          button.disabled = true;
+          const withdraw = button.getAttribute("aria-pressed") === "true";
+          const hadFocus = bar.contains(document.activeElement);
+          buttons.forEach(([, b]) => { b.disabled = true; });
+          bar.setAttribute("aria-busy", "true");
           status.className = "fb-status";
           status.textContent = "Saving…";
+          let changed = false;
           try {
-            await api("/events/engagement", {
-              method: "POST",
-              body: { recset_id: ctx.recset_id, user_id: ctx.user_id, item_id: String(item.item_id), action_type: spec.action, platform: PLATFORM },
-            });
-            button.setAttribute("aria-pressed", "true");
+            changed = await sendFeedback(ctx, item.item_id, spec.action, withdraw);
             status.className = "fb-status ok";
-            status.textContent = spec.done + " · recorded";
-            if (spec.action === "dislike" && ctx.user_id) rememberDislike(ctx.user_id, item.item_id);
+            status.textContent = withdraw ? spec.undone : spec.done + " · recorded";
           } catch (err) {
             status.className = "fb-status err";
             status.textContent = "Not recorded: " + err.message;
           } finally {
-            button.disabled = false;
+            buttons.forEach(([, b]) => { b.disabled = false; });
+            bar.removeAttribute("aria-busy");
+            sync();
+            if (hadFocus && !bar.contains(document.activeElement)) button.focus();
           }
+          if (changed && ctx.onFeedback) ctx.onFeedback({ item, title, action: spec.action, withdraw, ctx, hadFocus });
         },
       }, s("svg", { viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false" }, s("path", { d: ICONS[spec.action] })),
       h("span", { class: "fb-label" }, spec.label));
+      buttons.push([spec, button]);
       bar.append(button);
     }
+    sync();
     bar.append(status);
     return bar;
   }
 
-  /** One recommendation card. ctx: {recset_id, user_id} of the list it belongs to (null: no feedback). */
-  function card(item, ctx) {
+  /** One recommendation card. ctx: {recset_id, user_id} of the list it belongs to (null: no feedback).
+   * Raw scores are "technical details" (hidden unless the details switch is on). */
+  function card(item, ctx, isNew) {
     const title = cleanTitle(item);
     const genres = Array.isArray(item.genres) ? item.genres : [];
     const reasons = Array.isArray(item.reasons) ? item.reasons : (item.reason ? [item.reason] : []);
     const link = h("a", {
       href: "#/item/" + encodeURIComponent(item.item_id),
-      onclick: () => { if (ctx) itemContext.set(String(item.item_id), ctx); },
+      onclick: () => { if (ctx) itemContext.set(String(item.item_id), { recset_id: ctx.recset_id, user_id: ctx.user_id }); },
     }, title);
-    return h("article", { class: "card", dataset: { itemId: item.item_id } },
+    return h("article", { class: isNew ? "card card-new" : "card", dataset: { itemId: item.item_id, new: isNew ? "true" : null } },
       h("div", { class: "poster", style: posterStyle(item.title || item.item_id), "aria-hidden": "true" },
         initials(title), item.rank ? h("span", { class: "rank" }, "#" + item.rank) : null),
       h("div", { class: "card-body" },
         h("h3", { class: "card-title" }, link),
         h("div", { class: "card-meta" },
           h("span", {}, item.year ? String(item.year) : "Year unknown"),
-          typeof item.score === "number" ? h("span", { class: "score", title: "Ranking score" }, "score " + fmt.score(item.score)) : null),
+          isNew ? h("span", { class: "new-tag" }, "New") : null,
+          typeof item.score === "number" ? h("span", { class: "score tech", title: "Ranking score" }, "score " + fmt.score(item.score)) : null),
         genres.length ? h("div", { class: "chips" }, genres.map((g) => h("span", { class: "chip" }, g))) : null,
         reasons.length ? h("ul", { class: "reasons", "aria-label": "Why this is recommended" }, reasons.map((r) => h("li", {}, r))) : null),
       ctx && ctx.recset_id ? feedbackBar(item, ctx) : null);
   }
 
-  function cardGrid(items, ctx) {
-    return h("div", { class: "grid" }, items.map((item) => card(item, ctx)));
+  /** ``fresh``: item ids to mark as new in this list (after an in-place update). */
+  function cardGrid(items, ctx, fresh) {
+    return h("div", { class: "grid" }, items.map((item) => card(item, ctx, fresh ? fresh.has(String(item.item_id)) : false)));
   }
 
   /** Why the list is not fully personal, in words, from the response's fallback_used/engine/strategy. */
@@ -366,21 +456,32 @@
     return h("div", { class: "notice", role: "note", id: "fallback-notice" }, h("span", {}, h("strong", {}, lead), text));
   }
 
-  /** The service's own remarks about a list (filters too narrow, unknown seeds, ...), shown small. */
+  /** The service's own remarks about a list (filters too narrow, unknown seeds, ...): technical details. */
   function notesOf(body) {
     const notes = body && Array.isArray(body.notes) ? body.notes.filter((n) => typeof n === "string") : [];
-    return notes.length ? h("ul", { class: "list-notes", "aria-label": "Notes from the service" }, notes.map((n) => h("li", {}, n))) : null;
+    return notes.length ? h("ul", { class: "list-notes tech", "aria-label": "Notes from the service" }, notes.map((n) => h("li", {}, n))) : null;
+  }
+
+  /** "engine nn · model v3": technical details of a list, after its consumer-facing count. */
+  function listMeta(count, body, id) {
+    const tech = [body && body.engine ? "engine " + body.engine : null, body && body.model_version ? "model " + body.model_version : null].filter(Boolean);
+    return h("span", { class: "meta", id: id || null }, count + (count === 1 ? " title" : " titles"),
+      tech.length ? h("span", { class: "tech" }, " · " + tech.join(" · ")) : null);
+  }
+
+  /** Raw scores, engines and service notes stay hidden unless this switch (remembered on the device) is on. */
+  function detailsOn() { return storageGet(STORE_DETAILS, false) === true; }
+  function applyDetails(on) { document.body.classList.toggle("show-details", on); }
+  function detailsSwitch() {
+    const input = h("input", { type: "checkbox", id: "show-details", role: "switch" });
+    input.checked = detailsOn();
+    input.addEventListener("change", () => { storageSet(STORE_DETAILS, input.checked); applyDetails(input.checked); });
+    return h("label", { class: "switch switch-small", for: "show-details", title: "Show ranking scores, the engine and notes from the service" },
+      input, "Technical details");
   }
 
   function listContext(body, fallbackUser) {
     return { recset_id: body && body.recset_id, user_id: body && body.user_id != null ? String(body.user_id) : fallbackUser };
-  }
-
-  function rememberDislike(userId, itemId) {
-    const key = STORE_DISLIKED + userId;
-    const set = storageGet(key, []);
-    if (!set.includes(String(itemId))) set.push(String(itemId));
-    storageSet(key, set.slice(-200));
   }
 
   /** Genre names for pickers: the model's genres from /ready, else those of the popular list. */
@@ -411,6 +512,15 @@
   }
 
   // ---- For you
+  /** What the feedback notice says after an acknowledged press. */
+  function feedbackText(fb) {
+    const t = "“" + fb.title + "”";
+    if (fb.withdraw) {
+      return { like: "Removed your like of " + t + ".", dislike: "Removed your dislike of " + t + ".", watch: t + " is no longer marked as watched." }[fb.action];
+    }
+    return { like: "Liked " + t + ".", dislike: "Disliked " + t + ": it will not be suggested again.", watch: "Marked " + t + " as watched." }[fb.action];
+  }
+
   function viewForYou(token) {
     const saved = storageGet(STORE_USER, "");
     const input = h("input", { class: "input", id: "user-id", name: "user_id", autocomplete: "off", placeholder: "e.g. 42", value: saved || "", maxlength: 128, required: true });
@@ -418,44 +528,113 @@
       [["auto", "Best available"], ["nn", "Personal model"], ["baseline", "Heuristic"], ["popular", "Popular"]]
         .map(([v, label]) => h("option", { value: v }, label)));
     const results = h("section", { class: "section", "aria-live": "polite", id: "for-you-results" });
+    // One lasting live region: what a press did and how the list changed (the list itself updates silently).
+    const feedbackNote = h("div", { class: "notice ok feedback-notice", id: "feedback-notice", role: "status", tabindex: "-1", hidden: true });
     const form = h("form", { class: "panel toolbar", onsubmit: (e) => { e.preventDefault(); load(); } },
       h("div", { class: "field", style: "flex: 1 1 220px" }, h("label", { for: "user-id" }, "Your user id"), input),
       h("div", { class: "field" }, h("label", { for: "engine" }, "Engine"), engine),
       h("button", { class: "btn", type: "submit" }, "Show my picks"));
+    let shown = null; // {userId, ids} of the list on screen
+    let loadSeq = 0;
 
-    async function load() {
-      const userId = input.value.trim();
+    /** Load the list; ``update`` (after a Like, Dislike, Watched or an undo) refreshes it in place instead:
+     * no skeleton, new titles marked, the notice says what happened, focus stays near where it was. */
+    async function load(update) {
+      const userId = update ? update.ctx.user_id : input.value.trim();
+      const seq = ++loadSeq;
       if (!userId) {
         results.replaceChildren(emptyState("Who is watching?", "Enter your user id to see picks made for you, or try Discover."));
         input.focus();
         return;
       }
-      storageSet(STORE_USER, userId);
-      results.replaceChildren(loadingGrid(8));
+      if (update) {
+        results.setAttribute("aria-live", "off");
+        results.setAttribute("aria-busy", "true");
+      } else {
+        storageSet(STORE_USER, userId);
+        feedbackNote.hidden = true;
+        feedbackNote.replaceChildren();
+        results.setAttribute("aria-live", "polite");
+        results.replaceChildren(loadingGrid(8));
+      }
       try {
         const body = await api("/recommend", {
           method: "POST",
-          body: { user_id: userId, k: LIST_K, engine: engine.value, exclude_items: storageGet(STORE_DISLIKED + userId, []), platform: PLATFORM },
+          body: { user_id: userId, k: LIST_K, engine: engine.value, exclude_items: dislikedItems(userId), platform: PLATFORM },
         });
-        if (!current(token)) return;
+        if (!current(token) || seq !== loadSeq) return;
         const items = listOf(body);
+        const ids = items.map((it) => String(it.item_id));
+        const before = update && shown && shown.userId === userId ? new Set(shown.ids) : null;
+        const fresh = before ? new Set(ids.filter((id) => !before.has(id))) : null;
+        const ctx = listContext(body, userId);
+        ctx.onFeedback = (fb) => { if (current(token)) load(Object.assign(fb, { index: ids.indexOf(String(fb.item.item_id)) })); };
         const parts = [];
         if (body && body.fallback_used) parts.push(fallbackNotice(body));
         parts.push(h("div", { class: "section-head" },
           h("h2", {}, body && body.fallback_used ? "Popular picks for " + userId : "Picked for " + userId),
-          h("span", { class: "meta" }, items.length + " titles · engine " + (body && body.engine) + (body && body.model_version ? " · model " + body.model_version : ""))));
-        parts.push(items.length ? cardGrid(items, listContext(body, userId))
+          listMeta(items.length, body)));
+        parts.push(items.length ? cardGrid(items, ctx, fresh)
                                 : emptyState("Nothing to recommend", "No titles are left to suggest for this user with these settings."));
         parts.push(notesOf(body) || "");
+        const active = document.activeElement;
+        const focusWasHere = !active || active === document.body || results.contains(active) || feedbackNote.contains(active);
         results.replaceChildren(...parts);
+        results.removeAttribute("aria-busy");
+        shown = { userId, ids };
+        if (update) {
+          showFeedback(update, fresh);
+          if (update.hadFocus && focusWasHere) restoreFocus(update);
+        }
       } catch (err) {
-        if (current(token)) results.replaceChildren(errorBox(err, load));
+        if (!current(token) || seq !== loadSeq) return;
+        results.removeAttribute("aria-busy");
+        if (update) {
+          showFeedback(update, null, err);
+        } else {
+          results.replaceChildren(errorBox(err, () => load()));
+        }
       }
     }
 
+    function showFeedback(fb, fresh, error) {
+      const n = fresh ? fresh.size : 0;
+      const more = error ? " Your picks could not be updated: " + error.message
+        : n ? " Your picks are updated: " + n + " new " + (n === 1 ? "title" : "titles") + "." : "";
+      const undo = fb.withdraw ? null
+        : h("button", { class: "btn btn-ghost btn-small", type: "button", id: "feedback-undo", onclick: () => undoFeedback(fb) }, "Undo");
+      const retry = error ? h("button", { class: "btn btn-ghost btn-small", type: "button", onclick: () => load(fb) }, "Update my picks") : null;
+      feedbackNote.className = error ? "notice warn feedback-notice" : "notice ok feedback-notice";
+      feedbackNote.replaceChildren(h("span", {}, feedbackText(fb) + more), h("span", { class: "notice-actions" }, retry, undo));
+      feedbackNote.hidden = false;
+    }
+
+    async function undoFeedback(fb) {
+      const button = feedbackNote.querySelector("#feedback-undo");
+      if (button) button.disabled = true;
+      try {
+        await sendFeedback(fb.ctx, fb.item.item_id, fb.action, true);
+      } catch (err) {
+        if (button) button.disabled = false;
+        feedbackNote.className = "notice warn feedback-notice";
+        feedbackNote.firstChild.textContent = "Could not undo: " + err.message;
+        return;
+      }
+      load(Object.assign({}, fb, { withdraw: true, hadFocus: true, index: -1 }));
+    }
+
+    /** After an in-place update: the same button if its card is still there, else the card now in its place, else the notice. */
+    function restoreFocus(fb) {
+      const cards = Array.from(results.querySelectorAll(".grid .card[data-item-id]"));
+      const same = cards.find((c) => c.dataset.itemId === String(fb.item.item_id));
+      let target = same ? same.querySelector('button[data-action="' + fb.action + '"]') : null;
+      if (!target && fb.index >= 0 && cards.length) target = cards[Math.min(fb.index, cards.length - 1)].querySelector(".card-title a");
+      (target || feedbackNote).focus();
+    }
+
     view.replaceChildren(
-      pageHead("For you", "Personal picks from what you watched and liked. Your id is remembered on this device."),
-      form, results);
+      pageHead("For you", "Personal picks from what you watched and liked. Your id is remembered on this device.", detailsSwitch()),
+      form, feedbackNote, results);
     if (saved) load();
     else results.replaceChildren(emptyState("Who is watching?", "Enter your user id to see picks made for you. New here? Try Discover."));
   }
@@ -473,7 +652,7 @@
     });
     const listbox = h("ul", { class: "listbox", id: "search-results", role: "listbox", "aria-label": "Matching titles", hidden: true });
     const pickedBox = h("div", { class: "chips", id: "picked", "aria-live": "polite" });
-    const genreBox = h("div", { class: "chips", id: "seed-genres", role: "group", "aria-label": "Genres you like" });
+    const genreBox = h("div", { class: "chips", id: "seed-genres", role: "group", "aria-labelledby": "genres-label", "aria-describedby": "genres-hint" });
     const go = h("button", { class: "btn", type: "button", id: "discover-go", onclick: () => recommend() }, "Recommend");
     const results = h("section", { class: "section", id: "discover-results", "aria-live": "polite" });
     let options = [];
@@ -563,39 +742,83 @@
       }, g)) : [h("span", { class: "chip" }, "Genres are unavailable right now")]));
     }
 
+    /** Picked movies are scored as a history; picked genres then narrow the list (a filter applied before
+     * the top-k cut). Genres alone ask for what is popular in them. */
     async function recommend() {
       if (!state.items.length && !state.genres.length) return;
       results.replaceChildren(loadingGrid(8));
       const visitor = visitorId();
+      const seeds = state.items.map((x) => x.item_id);
+      const genres = state.genres.slice();
+      const ask = { user_id: visitor, k: LIST_K, platform: PLATFORM };
+      if (seeds.length) {
+        ask.seed_item_ids = seeds;
+        if (genres.length) ask.genres = genres;
+      } else {
+        ask.seed_genres = genres;
+      }
       try {
-        const body = await api("/recommend", {
-          method: "POST",
-          body: { user_id: visitor, k: LIST_K, seed_item_ids: state.items.map((x) => x.item_id), seed_genres: state.genres, platform: PLATFORM },
-        });
+        const body = await api("/recommend", { method: "POST", body: ask });
         if (!current(token)) return;
         const items = listOf(body);
         const names = state.items.map((x) => x.title);
-        const because = names.length
-          ? "Because you picked " + (names.length > 1 ? names.slice(0, -1).join(", ") + " and " + names[names.length - 1] : names[0])
-          : "Because you like " + state.genres.join(", ");
+        const narrowed = seeds.length && genres.length;
         const unknown = (body && body.unknown_seed_item_ids) || [];
-        results.replaceChildren(
-          unknown.length ? h("div", { class: "notice warn", role: "note" }, "The model does not know some of your picks yet (" + unknown.length + "); they were skipped.") : "",
-          h("div", { class: "section-head" }, h("h2", { id: "because" }, because), h("span", { class: "meta" }, items.length + " titles · engine " + (body && body.engine))),
-          items.length ? cardGrid(items, listContext(body, visitor)) : emptyState("Nothing similar found", "Try other movies or fewer genres."));
+        // Once this device has liked or watched titles, the service ranks from that history instead of the picks.
+        const fromHistory = seeds.length && unknown.length < seeds.length && body && body.strategy !== "seed_items";
+        const inGenres = narrowed ? ", in " + wordList(genres, "or") : "";
+        const because = fromHistory ? "Picked from what you liked and watched" + inGenres
+          : names.length ? "Because you picked " + wordList(names, "and") + inGenres
+          : "Because you like " + wordList(genres, "and");
+        const parts = [];
+        if (unknown.length) {
+          parts.push(h("div", { class: "notice warn", role: "note" }, "The model does not know some of your picks yet (" + unknown.length + "); they were skipped."));
+        }
+        if (fromHistory) {
+          parts.push(h("div", { class: "notice", role: "note", id: "seeds-unused" },
+            "You have liked or watched titles on this device, so these picks follow what you did; the movies picked above are not used for them."));
+        }
+        parts.push(h("div", { class: "section-head" }, h("h2", { id: "because" }, because), listMeta(items.length, body)));
+        if (narrowed && items.length && items.length < LIST_K) {
+          parts.push(h("div", { class: "notice", role: "note", id: "genre-note" },
+            "Only " + items.length + (items.length === 1 ? " title" : " titles") + " in " + wordList(genres, "or") + " " + (items.length === 1 ? "is" : "are") + " left to suggest beside your picks."));
+        }
+        if (items.length) {
+          parts.push(cardGrid(items, listContext(body, visitor)));
+        } else if (narrowed) {
+          parts.push(h("div", { class: "empty-state", id: "genre-empty" },
+            h("h2", {}, "Nothing in " + wordList(genres, "or") + " to suggest"),
+            h("p", {}, "No title in " + (genres.length === 1 ? "this genre" : "these genres") + " is left to suggest beside your picks. Choose other genres, or clear them to see everything like your picks."),
+            h("p", { style: "margin-top: 12px" }, h("button", { class: "btn btn-ghost", type: "button", id: "clear-genres", onclick: clearGenres }, "Clear genres"))));
+        } else {
+          parts.push(emptyState("Nothing similar found", "Try other movies or fewer genres."));
+        }
+        parts.push(notesOf(body) || "");
+        results.replaceChildren(...parts);
       } catch (err) {
         if (current(token)) results.replaceChildren(errorBox(err, recommend));
       }
     }
 
+    function clearGenres() {
+      state.genres = [];
+      save();
+      genreBox.querySelectorAll("button[aria-pressed]").forEach((b) => b.setAttribute("aria-pressed", "false"));
+      renderPicked();
+      recommend();
+      go.focus();
+    }
+
     view.replaceChildren(
-      pageHead("Discover", "New here? Pick a few movies you love and, if you like, some genres. We'll find more like them."),
+      pageHead("Discover", "New here? Pick a few movies you love and, if you like, some genres. We'll find more like them.", detailsSwitch()),
       h("div", { class: "panel" },
         h("div", { class: "toolbar" },
           h("div", { class: "field combo" }, h("label", { for: "search" }, "Find a movie you like"), input, listbox),
           go),
         h("div", { class: "section" }, h("p", { class: "field-label" }, "Your picks"), pickedBox),
-        h("div", { class: "section" }, h("p", { class: "field-label", id: "genres-label" }, "Genres (optional)"), genreBox)),
+        h("div", { class: "section" }, h("p", { class: "field-label", id: "genres-label" }, "Genres (optional)"),
+          h("p", { class: "field-hint", id: "genres-hint" }, "With movies picked, only titles in the genres you choose are suggested. Genres alone bring what is popular in them."),
+          genreBox)),
       results);
     renderPicked();
     renderGenres();
@@ -646,16 +869,16 @@
         const what = (isTrending ? "Trending" : "Most popular") + (params.get("genre") ? " in " + params.get("genre") : "") +
           (lo || hi ? " · " + (lo || "…") + "–" + (hi || "…") : "");
         results.replaceChildren(
-          h("div", { class: "section-head" }, h("h2", { id: "popular-title" }, what), h("span", { class: "meta" }, items.length + " titles")),
+          h("div", { class: "section-head" }, h("h2", { id: "popular-title" }, what), listMeta(items.length, body)),
           items.length ? cardGrid(items, listContext(body, viewer))
                        : emptyState("No titles match", "Try another genre or a wider year range."),
-          items.length ? notesOf(body) : "");
+          (items.length && notesOf(body)) || "");
       } catch (err) {
         if (current(token)) results.replaceChildren(errorBox(err, load));
       }
     }
 
-    view.replaceChildren(pageHead("Popular", "What everyone is watching. Narrow it down by genre and years, or switch to what is trending now."), form, results);
+    view.replaceChildren(pageHead("Popular", "What everyone is watching. Narrow it down by genre and years, or switch to what is trending now.", detailsSwitch()), form, results);
     load();
     loadGenres().then((genres) => {
       if (!current(token)) return;
@@ -710,7 +933,7 @@
         if (!current(token)) return;
         const items = listOf(body);
         similar.replaceChildren(
-          h("div", { class: "section-head" }, h("h2", {}, "More like this"), h("span", { class: "meta" }, items.length + " titles")),
+          h("div", { class: "section-head" }, h("h2", {}, "More like this"), h("div", { class: "head-tools" }, listMeta(items.length, body), detailsSwitch())),
           items.length ? cardGrid(items, listContext(body, ctxUser)) : emptyState("No similar titles", "The model has nothing close to this one yet."));
       } catch (err) {
         if (!current(token)) return;
@@ -986,6 +1209,7 @@
     lastPath = path;
   });
   lastPath = location.hash.split("?")[0];
+  applyDetails(detailsOn());
   route();
   checkReady();
 })();

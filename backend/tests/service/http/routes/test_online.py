@@ -161,3 +161,14 @@ def test_the_debug_view_shows_the_online_history_as_serving_folds_it(client):
     assert body["enabled"] is True and body["known_to_model"] is True
     assert body["positives"] == [{"item_id": "d1", "weight": 4.0}]
     assert set(body["seen"]) == {"d1", "c2"} and body["negatives"] == ["c2"]
+
+
+def test_a_visitor_with_online_likes_and_picked_seeds_gets_both_in_one_list(client):
+    now = int(time.time())
+    client.post("/events", json=[{"user_id": "visitor", "item_id": "d1", "event": "like", "ts": now}])
+    r = client.post("/recommend", json={"user_id": "visitor", "k": 11, "seed_item_ids": ["c1"]})
+    body = r.json()
+    assert body["strategy"] == "seed_items" and body["fallback_used"] is False
+    ids = [i["item_id"] for i in body["items"]]
+    assert "d1" not in ids and "c1" not in ids
+    assert set(ids[:3]) & {"d2", "d3"} and set(ids[:3]) & {"c2", "c3"}  # Drama from the like, Comedy from the seed

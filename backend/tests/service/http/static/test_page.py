@@ -1,5 +1,8 @@
 """The web page in headless Chromium against a live service: every page, feedback, dashboard, API down.
 
+Tests whose docstring says "depends on the service's online history / withdrawals" check what the
+service does with a press (the item leaves the list, a withdrawal references what it takes back).
+
 Each test fails on any console error (see conftest). Screenshots go to artifacts/screenshots/.
 """
 
@@ -8,9 +11,13 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 
 import httpx
 import pytest
+
+from app.service.core.catalogue import display_title
+from tests.service.core.test_catalogue import DISPLAY_TITLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -110,6 +117,40 @@ def test_keyboard_navigation(page, server):
 # ---------------------------------------------------------------- For you
 
 
+def for_you(page, server, user: str):
+    """Open For you for ``user``; returns the list's response body."""
+    page.goto(server.url + "/#/for-you")
+    page.fill("#user-id", user)
+    with page.expect_response("**/recommend") as resp:
+        page.click("button:has-text('Show my picks')")
+    page.wait_for_selector("#for-you-results .grid .card[data-item-id]")
+    return resp.value.json()
+
+
+def card_ids(page) -> list[str]:
+    return [c["id"] for c in card_texts(page)]
+
+
+def pressed(card) -> dict[str, bool]:
+    """The Like / Dislike / Watched toggles of one card: action -> pressed."""
+    return {
+        a: card.locator(f"button[data-action={a}]").get_attribute("aria-pressed") == "true"
+        for a in ("like", "dislike", "watch")
+    }
+
+
+def press(page, card, action: str, notice: str) -> tuple[dict, dict]:
+    """Press ``action`` on a For you card; waits for the engagement, the refetched list and the notice.
+
+    Returns (the engagement request body, the refetched list)."""
+    with page.expect_response("**/recommend") as refreshed:
+        with page.expect_response("**/events/engagement") as posted:
+            card.locator(f"button[data-action={action}]").click()
+    assert posted.value.ok, posted.value.text()
+    page.wait_for_selector(f"#feedback-notice:has-text('{notice}')")
+    return json.loads(posted.value.request.post_data), refreshed.value.json()
+
+
 def test_for_you_known_user(page, phone_page, server, known_user, snap):
     page.goto(server.url + "/#/for-you")
     page.fill("#user-id", known_user)
@@ -119,7 +160,7 @@ def test_for_you_known_user(page, phone_page, server, known_user, snap):
     cards = card_texts(page)
     assert len(cards) == 12
     for c in cards:
-        assert c["title"] and re.search(r"score -?\d", c["meta"]), c
+        assert c["title"] and re.fullmatch(r"\d{4}|Year unknown", c["meta"]), c  # no raw score by default
         assert c["reasons"], f"card without reasons: {c}"
     assert cards[0]["genres"]
     snap(page, "for-you-desktop")
@@ -135,6 +176,29 @@ def test_for_you_known_user(page, phone_page, server, known_user, snap):
     phone_page.wait_for_selector("#for-you-results .grid .card[data-item-id]")
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390, "page scrolls sideways on a phone"
     snap(phone_page, "for-you-phone")
+
+
+def test_scores_engine_and_notes_are_technical_details(page, server):
+    for_you(page, server, "nobody-details-test")  # an unknown user's list has a service note
+    assert page.locator(".list-notes").count() == 1, "expected the service's note about an unknown user"
+    assert not page.is_visible(".list-notes") and not page.locator(".card .score").first.is_visible()
+    meta = page.inner_text("#for-you-results .section-head .meta")
+    assert meta == "12 titles", meta
+
+    page.check("#show-details")
+    assert page.is_visible(".list-notes")
+    assert re.search(r"score -?\d", page.locator(".card .card-meta").first.inner_text())
+    assert "engine popular" in page.inner_text("#for-you-results .section-head .meta")
+
+    # Remembered on the device, on every list.
+    page.goto(server.url + "/#/popular")
+    page.wait_for_selector("#popular-results .grid .card[data-item-id]")
+    assert page.is_checked("#show-details") and page.locator(".card .score").first.is_visible()
+    page.uncheck("#show-details")
+    assert not page.locator(".card .score").first.is_visible()
+    page.reload()
+    page.wait_for_selector("#popular-results .grid .card[data-item-id]")
+    assert not page.is_checked("#show-details") and not page.locator(".card .score").first.is_visible()
 
 
 def test_unknown_user_sees_popular_with_notice(page, server, api, snap):
@@ -154,60 +218,204 @@ def test_unknown_user_sees_popular_with_notice(page, server, api, snap):
 
 
 def test_like_is_recorded_for_its_list(page, server, api, known_user):
-    page.goto(server.url + "/#/for-you")
-    page.fill("#user-id", known_user)
-    with page.expect_response("**/recommend") as resp:
-        page.click("button:has-text('Show my picks')")
-    recset_id = resp.value.json()["recset_id"]
+    recset_id = for_you(page, server, known_user)["recset_id"]
     first = page.locator(".grid .card[data-item-id]").first
     item_id = first.get_attribute("data-item-id")
-    with page.expect_response("**/events/engagement") as posted:
-        first.locator("button[data-action=like]").click()
-    assert posted.value.ok
-    assert json.loads(posted.value.request.post_data) == {
+    title = first.locator(".card-title").inner_text()
+    sent, _ = press(page, first, "like", f"Liked “{title}”")
+    assert sent == {
         "recset_id": recset_id,
         "user_id": known_user,
         "item_id": item_id,
         "action_type": "like",
         "platform": "web",
     }
-    status = first.locator(".fb-status")
-    status.wait_for()
-    assert "recorded" in status.inner_text()
-    assert first.locator("button[data-action=like]").get_attribute("aria-pressed") == "true"
-
     rows = api.get("/debug/engagements", params={"recset_id": recset_id}).json()["rows"]
     assert [(r["item_id"], r["action_type"], r["user_id"]) for r in rows] == [(item_id, "like", known_user)]
+    # The page keeps the state on the device: wherever this user sees the item, Like is pressed.
+    stored = page.evaluate("u => JSON.parse(localStorage.getItem('reelpick.reactions.' + u))", known_user)
+    assert stored[item_id] == ["like"]
+    if item_id in card_ids(page):  # until the service drops liked items from the list
+        assert pressed(page.locator(f".grid .card[data-item-id='{item_id}']"))["like"]
+
+
+def test_like_updates_for_you_in_place(page, server, api, known_user, snap):
+    """Depends on the service's online history: the liked item leaves the list at once."""
+    before = for_you(page, server, known_user)
+    page.evaluate("window.__sameDocument = true")
+    navigations = page.evaluate("performance.getEntriesByType('navigation').length")
+    first = page.locator(".grid .card[data-item-id]").first
+    item_id = first.get_attribute("data-item-id")
+    title = first.locator(".card-title").inner_text()
+    press(page, first, "like", f"Liked “{title}”")
+    ids = card_ids(page)
+    assert item_id not in ids, "the liked item is still in For you"
+    assert len(ids) == 12
+    fresh = page.eval_on_selector_all(".grid .card[data-new=true]", "cs => cs.map(c => c.dataset.itemId)")
+    assert fresh and set(fresh) == set(ids) - {it["item_id"] for it in before["items"]}
+    assert "new title" in page.inner_text("#feedback-notice")
+    # Focus stays in the list (on the card that took the liked one's place), and no page load happened.
+    assert page.evaluate("document.activeElement.closest('.card')?.dataset.itemId") == ids[0]
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == navigations
+    snap(page, "for-you-after-like-desktop")
+
+
+def test_a_new_users_likes_turn_popular_into_picks_because_of_them(page, server):
+    """Depends on the service's online history: a user unknown to the model gets a personal list from their likes."""
+    user = "web-new-" + uuid.uuid4().hex[:10]
+    body = for_you(page, server, user)
+    assert body["fallback_used"] is True
+    liked = []
+    for _ in range(2):
+        card = page.locator(".grid .card[data-item-id]").first
+        liked.append((card.get_attribute("data-item-id"), card.locator(".card-title").inner_text()))
+        press(page, card, "like", f"Liked “{liked[-1][1]}”")
+    ids = card_ids(page)
+    assert not {i for i, _ in liked} & set(ids), "a liked item is still in For you"
+    reasons = [r for c in card_texts(page) for r in c["reasons"]]
+    titles = [t for _, t in liked]
+    assert any("liked" in r and any(t in r for t in titles) for r in reasons), reasons
+    assert page.locator("#fallback-notice").count() == 0
+
+
+def test_dislike_leaves_the_list_and_undo_brings_it_back(page, server, api, known_user):
+    """Undo depends on the service's withdrawals (the item comes back once the dislike is withdrawn)."""
+    before = for_you(page, server, known_user)
+    cards = page.locator(".grid .card[data-item-id]")
+    disliked = cards.nth(2).get_attribute("data-item-id")
+    title = cards.nth(2).locator(".card-title").inner_text()
+    sent, after = press(page, cards.nth(2), "dislike", f"Disliked “{title}”")
+    assert sent["action_type"] == "dislike" and "withdraw" not in sent
+    assert disliked not in card_ids(page)
+    # The card that took its place has the focus.
+    assert page.evaluate("document.activeElement.closest('.card')?.dataset.itemId") == card_ids(page)[2]
+
+    with page.expect_response("**/recommend") as refreshed:
+        with page.expect_request("**/events/engagement") as undo:
+            page.click("#feedback-undo")
+    assert json.loads(undo.value.post_data) == {**sent, "withdraw": True}
+    assert disliked not in json.loads(refreshed.value.request.post_data)["exclude_items"]
+    page.wait_for_selector(f"#feedback-notice:has-text('Removed your dislike of “{title}”')")
+    assert page.locator("#feedback-undo").count() == 0
+    rows = api.get("/debug/engagements", params={"user_id": known_user, "limit": 5}).json()["rows"]
+    dislike_row = next(r for r in rows if r["recset_id"] == before["recset_id"] and r.get("withdraws") is None)
+    assert any(r.get("withdraws") == dislike_row["id"] for r in rows), rows
+    # Withdrawn: the item is back, none of its toggles pressed.
+    assert disliked in card_ids(page), "the item whose dislike was withdrawn did not come back"
+    back = page.locator(f".grid .card[data-item-id='{disliked}']")
+    assert pressed(back) == {"like": False, "dislike": False, "watch": False}
+    assert after["recset_id"] != before["recset_id"]
 
 
 def test_watched_and_dislike_then_refresh_drops_the_disliked_item(page, server, api, known_user):
-    page.goto(server.url + "/#/for-you")
-    page.fill("#user-id", known_user)
-    with page.expect_response("**/recommend") as resp:
-        page.click("button:has-text('Show my picks')")
-    recset_id = resp.value.json()["recset_id"]
+    first_list = for_you(page, server, known_user)
     cards = page.locator(".grid .card[data-item-id]")
-    cards.first.wait_for()
     disliked = cards.nth(0).get_attribute("data-item-id")
+    _, second_list = press(page, cards.nth(0), "dislike", "Disliked")
+    assert disliked not in card_ids(page)
     watched = cards.nth(1).get_attribute("data-item-id")
-    cards.nth(0).locator("button[data-action=dislike]").click()
-    cards.nth(1).locator("button[data-action=watch]").click()
-    page.wait_for_selector(".card:nth-child(1) .fb-status.ok")
-    page.wait_for_selector(".card:nth-child(2) .fb-status.ok")
-    rows = api.get("/debug/engagements", params={"recset_id": recset_id}).json()["rows"]
-    assert sorted((r["item_id"], r["action_type"]) for r in rows) == sorted([(disliked, "dislike"), (watched, "watch")])
+    press(page, cards.nth(1), "watch", "as watched")
+    rows = api.get("/debug/engagements", params={"recset_id": first_list["recset_id"]}).json()["rows"]
+    assert [(r["item_id"], r["action_type"]) for r in rows] == [(disliked, "dislike")]
+    rows = api.get("/debug/engagements", params={"recset_id": second_list["recset_id"]}).json()["rows"]
+    assert [(r["item_id"], r["action_type"]) for r in rows] == [(watched, "watch")]
 
     with page.expect_request("**/recommend") as req:
         page.click("button:has-text('Show my picks')")
     assert disliked in json.loads(req.value.post_data)["exclude_items"]
     page.wait_for_selector(".grid .card[data-item-id]")
-    assert disliked not in [c["id"] for c in card_texts(page)]
+    assert disliked not in card_ids(page)
+    assert page.locator("#feedback-notice").is_hidden()  # a new list: the last press is not news any more
+
+
+def test_dislikes_remembered_by_the_earlier_page_still_count(page, server, popular_item):
+    user = "web-migrate-" + uuid.uuid4().hex[:8]
+    page.goto(server.url + "/#/popular")
+    page.evaluate(
+        "([u, i]) => { localStorage.setItem('reelpick.disliked.' + u, JSON.stringify([i]));"
+        " localStorage.setItem('reelpick.user', JSON.stringify(u)); }",
+        [user, popular_item["item_id"]],
+    )
+    with page.expect_request("**/recommend") as req:
+        page.goto(server.url + "/#/for-you")
+    assert json.loads(req.value.post_data)["exclude_items"] == [popular_item["item_id"]]
+    page.wait_for_selector("#for-you-results .grid .card[data-item-id]")
+    assert popular_item["item_id"] not in card_ids(page)
+    assert page.evaluate("u => localStorage.getItem('reelpick.disliked.' + u)", user) is None
+
+
+def test_like_and_dislike_are_exclusive_toggles(page, server, api, snap):
+    """The page's state works with any service; the ``withdrew`` / ``withdraws`` answers need its withdrawals."""
+    page.goto(server.url + "/#/popular")
+    card = page.locator("#popular-results .grid .card[data-item-id]").nth(1)
+    card.wait_for()
+    item_id = card.get_attribute("data-item-id")
+    assert not re.search(r"\b(null|undefined)\b", page.inner_text("#popular-results"))
+
+    def toggle(action: str) -> tuple[dict, dict]:
+        with page.expect_response("**/events/engagement") as posted:
+            card.locator(f"button[data-action={action}]").click()
+        assert posted.value.status == 201, posted.value.text()
+        card.locator(".fb-status.ok").wait_for()
+        return json.loads(posted.value.request.post_data), posted.value.json()
+
+    sent, like = toggle("like")
+    assert "withdraw" not in sent and pressed(card) == {"like": True, "dislike": False, "watch": False}
+    assert "Liked" in card.locator(".fb-status").inner_text()
+    sent, dislike = toggle("dislike")  # switches: the service withdraws the like itself
+    assert "withdraw" not in sent and pressed(card) == {"like": False, "dislike": True, "watch": False}
+    assert dislike["withdrew"] == [like["id"]]
+    sent, undo = toggle("dislike")  # pressing the pressed one takes it back
+    assert sent["withdraw"] is True and sent["action_type"] == "dislike"
+    assert undo["withdraws"] == dislike["id"]
+    assert pressed(card) == {"like": False, "dislike": False, "watch": False}
+    assert "Dislike removed" in card.locator(".fb-status").inner_text()
+    toggle("watch")
+    toggle("like")
+    assert pressed(card) == {"like": True, "dislike": False, "watch": True}
+    snap(page, "popular-toggles-desktop")
+
+    # The state is shown again after a reload (kept on the device) and on the details page.
+    page.reload()
+    card = page.locator(f"#popular-results .grid .card[data-item-id='{item_id}']")
+    card.wait_for()
+    assert pressed(card) == {"like": True, "dislike": False, "watch": True}
+    card.locator(".card-title a").click()
+    page.wait_for_selector("#item-detail button[data-action=like]")
+    assert pressed(page.locator("#item-detail")) == {"like": True, "dislike": False, "watch": True}
+    rows = api.get("/debug/engagements", params={"recset_id": sent["recset_id"]}).json()["rows"]
+    active = {r["id"] for r in rows} - {r["withdraws"] for r in rows} - {r["id"] for r in rows if r["withdraws"]}
+    assert sorted(r["action_type"] for r in rows if r["id"] in active) == ["like", "watch"], rows
+
+
+def test_withdrawing_what_the_service_no_longer_has_clears_the_toggle(page, server, console):
+    console.expect_network_errors = True  # the 404 answer is logged by Chromium
+    page.goto(server.url + "/#/popular")
+    card = page.locator("#popular-results .grid .card[data-item-id]").first
+    card.wait_for()
+    item_id = card.get_attribute("data-item-id")
+    user = page.evaluate("localStorage.getItem('reelpick.visitor')")
+    # The device remembers a like the service never stored (another browser profile, a new database).
+    page.evaluate(
+        "([u, i]) => localStorage.setItem('reelpick.reactions.' + JSON.parse(u), JSON.stringify({[i]: ['like']}))",
+        [user, item_id],
+    )
+    page.reload()
+    card = page.locator(f"#popular-results .grid .card[data-item-id='{item_id}']")
+    card.wait_for()
+    assert pressed(card)["like"]
+    with page.expect_response("**/events/engagement") as posted:
+        card.locator("button[data-action=like]").click()
+    assert posted.value.status == 404  # nothing to withdraw
+    card.locator(".fb-status.ok").wait_for()
+    assert not pressed(card)["like"]
 
 
 # ---------------------------------------------------------------- Discover
 
 
-def test_discover_from_seed_movies(page, phone_page, server, popular_item, snap):
+def test_discover_from_seed_movies(page, phone_page, server, api, popular_item, snap):
     title = popular_item["title"]
     typed = title[:8]  # the most popular title among those starting with this comes first
     timing = timed_goto(page, server.url + "/#/discover", "#search")
@@ -222,18 +430,28 @@ def test_discover_from_seed_movies(page, phone_page, server, popular_item, snap)
     for _ in range(index):  # keyboard only: arrow down to the wanted title, Enter picks it
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#picked .picked")
+    picked = page.wait_for_selector("#picked .picked").inner_text().rstrip("×").strip()
     genre = popular_item["genres"][0]
     page.click(f'#seed-genres button:text-is("{genre}")')
     with page.expect_request("**/recommend") as req:
         page.click("#discover-go")
     sent = json.loads(req.value.post_data)
-    assert sent["seed_item_ids"] == [popular_item["item_id"]] and sent["seed_genres"] == [genre]
-    heading = page.wait_for_selector("#because")
-    assert heading.inner_text().startswith("Because you picked")
+    # Both used: the picked movie is scored as a history, the picked genre filters before the top-k cut.
+    assert sent["seed_item_ids"] == [popular_item["item_id"]] and sent["genres"] == [genre]
+    assert "seed_genres" not in sent
+    heading = page.wait_for_selector("#because").inner_text()
+    assert heading.startswith(f"Because you picked {picked}") and heading.endswith(f"in {genre}"), heading
     page.wait_for_selector("#discover-results .grid .card[data-item-id]")
-    ids = [c["id"] for c in card_texts(page)]
+    cards = card_texts(page)
+    ids = [c["id"] for c in cards]
     assert ids and popular_item["item_id"] not in ids, "a seed came back as its own recommendation"
+    assert all(genre in c["genres"] for c in cards), cards
+    # Reasons name the seed exactly as its chip (and its card) does.
+    assert any(r == f"similar to {picked}" for c in cards for r in c["reasons"]), cards
+    same = api.post(
+        "/recommend", json={"user_id": "discover-check", "k": 12, **{k: sent[k] for k in ("seed_item_ids", "genres")}}
+    )
+    assert ids == [it["item_id"] for it in same.json()["items"]]
     snap(page, "discover-desktop")
 
     # Picks are remembered on the device: the same storage on a phone brings the list straight back.
@@ -243,6 +461,119 @@ def test_discover_from_seed_movies(page, phone_page, server, popular_item, snap)
     phone_page.reload()
     phone_page.wait_for_selector("#discover-results .grid .card[data-item-id]")
     snap(phone_page, "discover-phone")
+
+
+def test_discover_from_genres_alone_shows_popular_in_them(page, server, api):
+    genre = api.get("/ready").json()["genres"][0]
+    page.goto(server.url + "/#/discover")
+    page.click(f'#seed-genres button:text-is("{genre}")')
+    with page.expect_request("**/recommend") as req:
+        page.click("#discover-go")
+    sent = json.loads(req.value.post_data)
+    assert sent["seed_genres"] == [genre] and "seed_item_ids" not in sent and "genres" not in sent
+    assert page.wait_for_selector("#because").inner_text() == f"Because you like {genre}"
+    page.wait_for_selector("#discover-results .grid .card[data-item-id]")
+    assert genre in card_texts(page)[0]["genres"]
+
+
+def test_discover_says_why_when_no_title_in_the_picked_genres_is_left(page, server, popular_item):
+    """The rare case is staged: the service's answer for movies + genres is replaced by an empty list."""
+    genre = popular_item["genres"][0]
+    picks = {"items": [{"item_id": popular_item["item_id"], "title": "Picked One"}], "genres": [genre]}
+    sent = []
+
+    def answer(route):
+        body = json.loads(route.request.post_data)
+        sent.append(body)
+        if "genres" not in body:
+            return route.continue_()
+        empty = {
+            "recset_id": "00000000-0000-4000-8000-000000000000",
+            "user_id": body["user_id"],
+            "engine": "nn",
+            "model_version": "v-test",
+            "fallback_used": False,
+            "strategy": "seed_items",
+            "k": 12,
+            "total_candidates": 0,
+            "notes": ["only 0 item(s) are left after filters and exclusions; returning 0 of the 12 requested"],
+            "unknown_seed_item_ids": [],
+            "items": [],
+        }
+        return route.fulfill(status=200, content_type="application/json", body=json.dumps(empty))
+
+    page.route("**/recommend", answer)
+    page.goto(server.url + "/#/discover")
+    page.evaluate("p => localStorage.setItem('reelpick.discover', JSON.stringify(p))", picks)
+    page.reload()
+    empty = page.wait_for_selector("#genre-empty")
+    assert f"Nothing in {genre} to suggest" in empty.inner_text()
+    assert "clear them" in empty.inner_text()
+    assert not page.is_visible(".list-notes")  # the service's own words are a technical detail
+    page.click("#clear-genres")
+    page.wait_for_selector("#discover-results .grid .card[data-item-id]")
+    assert "genres" not in sent[-1] and "seed_genres" not in sent[-1] and sent[-1]["seed_item_ids"]
+    assert page.get_attribute(f'#seed-genres button:text-is("{genre}")', "aria-pressed") == "false"
+    assert json.loads(page.evaluate("localStorage.getItem('reelpick.discover')"))["genres"] == []
+
+
+def test_discover_keeps_the_picks_after_the_visitor_liked_a_title(page, server, popular_item):
+    """Once the visitor liked a title, the service scores the picks and the like together, and the page
+    still says the list is from the picks (its notice is for visitors the model has since learned)."""
+    picks = {"items": [{"item_id": popular_item["item_id"], "title": "Picked One"}], "genres": []}
+    page.goto(server.url + "/#/discover")
+    page.evaluate("p => localStorage.setItem('reelpick.discover', JSON.stringify(p))", picks)
+    page.reload()
+    page.wait_for_selector("#discover-results .grid .card[data-item-id]")
+    assert page.inner_text("#because") == "Because you picked Picked One"
+    assert page.locator("#seeds-unused").count() == 0
+    card = page.locator("#discover-results .grid .card[data-item-id]").first
+    card.locator("button[data-action=like]").click()
+    card.locator(".fb-status.ok").wait_for()
+    with page.expect_response("**/recommend") as resp:
+        page.click("#discover-go")
+    page.wait_for_selector("#discover-results .grid .card[data-item-id]")
+    assert resp.value.json()["strategy"] == "seed_items"
+    assert page.locator("#seeds-unused").count() == 0
+    assert page.inner_text("#because") == "Because you picked Picked One"
+
+
+def test_card_titles_are_cleaned_like_the_services_reason_texts(page, server):
+    """The page's title rule and the service's (``display_title``) agree on hand-written MovieLens titles."""
+    items = [
+        {
+            "item_id": f"t{n}",
+            "title": raw,
+            "genres": ["Drama"],
+            "year": 1995,
+            "score": 1.0 - n / 100,
+            "rank": n + 1,
+            "reasons": [f"similar to {display_title(raw)} you liked"],
+        }
+        for n, (raw, _) in enumerate(DISPLAY_TITLES)
+    ]
+    body = {
+        "recset_id": "00000000-0000-4000-8000-000000000001",
+        "user_id": "titles-test",
+        "engine": "nn",
+        "model_version": "v-test",
+        "fallback_used": False,
+        "strategy": "personalised",
+        "k": len(items),
+        "total_candidates": len(items),
+        "notes": [],
+        "unknown_seed_item_ids": [],
+        "items": items,
+    }
+    page.route(
+        "**/recommend", lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+    )
+    for_you(page, server, "titles-test")
+    shown = {c["id"]: c for c in card_texts(page)}
+    for n, (raw, expected) in enumerate(DISPLAY_TITLES):
+        card = shown[f"t{n}"]
+        assert card["title"] == expected == display_title(raw), (raw, card["title"])
+        assert card["reasons"] == [f"similar to {card['title']} you liked"]
 
 
 # ---------------------------------------------------------------- Popular
