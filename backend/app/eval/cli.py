@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_int_list, default=[42, 43, 44], help="seeds for stochastic models (mean reported)")
     p.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True, help="tune baselines on validation")
     p.add_argument("--params", type=_params, default=None, help='fixed hyperparameters, JSON: {"ease": {"l2": 300}}')
+    p.add_argument(
+        "--exclude-seen",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="never rank an item the user had any event with before the target (as serving and the promotion "
+        "gate do); default: only the fitted positives are excluded",
+    )
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="directory for report.md and report.json")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -87,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             log=lambda s: print(s, flush=True),
             command=command,
+            exclude_seen=args.exclude_seen,
         )
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

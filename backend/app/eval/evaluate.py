@@ -1,15 +1,26 @@
-"""Score a fitted recommender against held-out positives with full ranking (no sampled negatives)."""
+"""Score a fitted recommender against held-out positives with full ranking (no sampled negatives).
+
+Exclusion: by default a user's fitted rows are never ranked. ``seen_exclusion`` builds the stricter
+rule that serving applies ("seen means seen"): every item the user had any event with (of the seen
+event types: by default every type, so low ratings, views, skips and dislikes count) at or before
+their first target row's time, except the target items themselves; rows at the same second as the
+target count as before it (a batch of ratings entered in one second is one moment). Later events are
+never used, so no future information shapes the ranking.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from app.data.features import seen_matrix
+from app.data.types import EventLog
 from app.eval import metrics as M
+from app.eval.splits import Split, Stage
 from app.model.base import Recommender, top_k
 
 COVERAGE_K = 100
@@ -32,6 +43,7 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     progress: Callable[[int], Any] | None = None,
+    exclude: sp.csr_matrix | None = None,
 ) -> dict[str, Any]:
     """Mean metrics over ``users`` (row indices shared by both matrices).
 
@@ -40,11 +52,16 @@ def evaluate(
     with their ``test_matrix`` row. Returns ``{"n_users", "metrics", "ci", "score_seconds"}``
     where ``ci`` holds the 95% bootstrap interval of the mean for ``ndcg@10`` (and any ``@k`` for
     the largest k when 10 is not among ``ks``; none when ``n_boot`` is 0). ``progress(n)`` is called after each batch.
+    ``exclude`` (same shape): the items never ranked per user instead of the fitted ones (``seen_exclusion``).
     """
     train_matrix = sp.csr_matrix(train_matrix)
     test_matrix = sp.csr_matrix(test_matrix)
     if train_matrix.shape != test_matrix.shape:
         raise ValueError(f"train {train_matrix.shape} and test {test_matrix.shape} matrices differ in shape")
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape != train_matrix.shape:
+            raise ValueError(f"exclude {exclude.shape} and train {train_matrix.shape} matrices differ in shape")
     users = np.asarray(users, dtype=np.int64)
     n_items = train_matrix.shape[1]
     ks = tuple(sorted({int(k) for k in ks}))
@@ -62,7 +79,7 @@ def evaluate(
             raise ValueError(
                 f"{recommender.name}.score returned shape {scores.shape}, expected {(batch.size, n_items)}"
             )
-        ranked, _ = top_k(scores, n_items, exclude=history)
+        ranked, _ = top_k(scores, n_items, exclude=history if exclude is None else exclude[batch])
         for name, values in M.per_user_metrics(ranked, test_matrix[batch], ks).items():
             per_user.setdefault(name, []).append(values)
         covered |= M.items_in_top(ranked, n_items, COVERAGE_K)
@@ -74,3 +91,36 @@ def evaluate(
     ci_names = [m for m in CI_METRICS if m in values] or [f"ndcg@{ks[-1]}"]
     ci = {name: list(M.bootstrap_ci(values[name], n_boot=n_boot, seed=seed)) for name in ci_names} if n_boot > 0 else {}
     return {"n_users": int(users.size), "metrics": means, "ci": ci, "score_seconds": seconds}
+
+
+def seen_exclusion(
+    events: EventLog, split: Split, stage: Stage = "validation", seen_events: Collection[str] | None = None
+) -> sp.csr_matrix:
+    """Users x items of the split (binary): what each user had seen before their target at ``stage``.
+
+    The fitted rows, plus every item with an event of a type in ``seen_events`` (None: every type) at
+    or before the user's earliest target timestamp, minus the target items themselves. Users without a
+    target row get every seen item (they are not evaluated)."""
+    fitted, target = split.stage(stage)
+    n_users, n_items = fitted.n_users, fitted.n_items
+    cutoff = np.full(n_users, np.iinfo(np.int64).max, dtype=np.int64)
+    if len(target):
+        np.minimum.at(cutoff, target.user_idx, target.ts.astype(np.int64))
+    u = split.users.indices(events.user_id.astype(str).tolist()).astype(np.int64)
+    keep = u >= 0
+    keep[keep] = events.ts[keep] <= cutoff[u[keep]]
+    before = EventLog(
+        *(getattr(events, c)[keep] for c in ("user_id", "item_id", "event", "ts", "rating", "weight", "platform"))
+    )
+    seen = seen_matrix(before, fitted, seen_events)
+    fm = fitted.matrix().copy()
+    fm.data[:] = 1.0
+    out = sp.csr_matrix(((seen + fm) > 0).astype(np.float32))
+    if len(target):
+        tm = sp.csr_matrix(
+            (np.ones(len(target), np.float32), (target.user_idx, target.item_idx)), shape=(n_users, n_items)
+        )
+        out = sp.csr_matrix(out - out.multiply(tm > 0))
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out

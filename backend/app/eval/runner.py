@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from app.data.features import ItemFeatures
 from app.eval.data import EvalData, stage_features
-from app.eval.evaluate import evaluate
+from app.eval.evaluate import evaluate, seen_exclusion
 from app.eval.splits import Split, Stage, filter_positives, make_split
 from app.model.engines import ENGINES, make_engine
 
@@ -77,8 +77,11 @@ def fit_and_evaluate(
     *,
     seed: int | None = None,
     n_boot: int = 1000,
+    exclude: Any = None,
 ) -> tuple[dict[str, Any], float]:
-    """Fit one engine on the stage's fitted part, evaluate on its target part: (evaluate() result, fit seconds)."""
+    """Fit one engine on the stage's fitted part, evaluate on its target part: (evaluate() result, fit seconds).
+
+    ``exclude``: the items never ranked per user (default: the fitted rows; ``seen_exclusion`` for every item seen)."""
     fitted_m, target_m, users = split.stage_matrices(stage)
     kwargs = dict(params)
     if seed is not None:
@@ -90,7 +93,7 @@ def fit_and_evaluate(
     else:
         engine.fit(fitted_m, features)
     fit_seconds = time.perf_counter() - t0
-    return evaluate(engine, fitted_m, target_m, users, n_boot=n_boot), fit_seconds
+    return evaluate(engine, fitted_m, target_m, users, n_boot=n_boot, exclude=exclude), fit_seconds
 
 
 def run_model(
@@ -104,11 +107,14 @@ def run_model(
     grid_points: list[dict[str, Any]] | None = None,
     step: Callable[[str], None] | None = None,
     features: dict[str, ItemFeatures] | None = None,
+    exclude: dict[str, Any] | None = None,
 ) -> ModelResult:
     """Tune on validation (when asked and the grid has several points), then refit and test per seed.
 
-    ``params`` fixes the hyperparameters (no tuning); ``step(label)`` is called after each fit.
+    ``params`` fixes the hyperparameters (no tuning); ``step(label)`` is called after each fit;
+    ``exclude``: stage -> items never ranked (``seen_exclusion``), default the fitted rows.
     """
+    excl = exclude or {}
     if name not in ENGINES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(ENGINES)}")
     feats = features or {}
@@ -123,7 +129,14 @@ def run_model(
     elif tune and len(points) > 1:
         for point in points:
             res, secs = fit_and_evaluate(
-                name, point, split, "validation", feats["validation"], seed=seeds[0] if stochastic else None, n_boot=0
+                name,
+                point,
+                split,
+                "validation",
+                feats["validation"],
+                seed=seeds[0] if stochastic else None,
+                n_boot=0,
+                exclude=excl.get("validation"),
             )
             tuning.append({"params": point, "metrics": res["metrics"], "fit_seconds": secs})
             if step:
@@ -134,7 +147,7 @@ def run_model(
     run_seeds = list(seeds) if stochastic else [None]
     results, fit_secs = [], []
     for seed in run_seeds:
-        res, secs = fit_and_evaluate(name, best, split, "test", feats["test"], seed=seed)
+        res, secs = fit_and_evaluate(name, best, split, "test", feats["test"], seed=seed, exclude=excl.get("test"))
         results.append(res)
         fit_secs.append(secs)
         if step:
@@ -179,8 +192,14 @@ def run_evaluation(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     command: str = "",
+    exclude_seen: bool = False,
+    seen_events: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Filter, split, then run every model: the whole report as a JSON-able dict."""
+    """Filter, split, then run every model: the whole report as a JSON-able dict.
+
+    ``exclude_seen``: never rank an item the user had seen before the target (any event of a type in
+    ``seen_events``, None = every type; ``seen_exclusion``), as serving and the promotion gate do;
+    default: only the fitted positives are excluded (the published tables)."""
     unknown = [m for m in models if m not in ENGINES]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
@@ -208,6 +227,11 @@ def run_evaluation(
             "no user has history in the fitted part and a test positive; the data is too small for this protocol"
         )
     features = {stage: stage_features(data, split, stage) for stage in ("validation", "test")}
+    exclude = (
+        {stage: seen_exclusion(data.events, split, stage, seen_events) for stage in ("validation", "test")}
+        if exclude_seen
+        else None
+    )
     total = sum(steps_for(m, tune, seeds, fixed.get(m)) for m in models)
     results: dict[str, dict[str, Any]] = {}
     # disable=None shows the bar on a terminal only, so redirected logs stay readable
@@ -219,7 +243,15 @@ def run_evaluation(
 
         for name in models:
             res = run_model(
-                name, data, split, seeds=seeds, tune=tune, params=fixed.get(name), step=step, features=features
+                name,
+                data,
+                split,
+                seeds=seeds,
+                tune=tune,
+                params=fixed.get(name),
+                step=step,
+                features=features,
+                exclude=exclude,
             )
             results[name] = res.as_dict()
     return {
@@ -227,6 +259,7 @@ def run_evaluation(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "protocol": split.protocol,
         "tune": tune,
+        "exclusion": "every item seen before the target" if exclude_seen else "the fitted positives",
         "seeds": list(seeds),
         "data": data.source,
         "filter": report.as_dict(),

@@ -31,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--registry-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    ls = sub.add_parser("list", parents=[common], help="every version with its stage and validation NDCG@10")
+    ls = sub.add_parser(
+        "list",
+        parents=[common],
+        help="every version with its stage and the NDCG@10 of the latest gate evaluation it took part in",
+    )
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
     show = sub.add_parser(

@@ -1,11 +1,20 @@
 """The models a retraining run compares, and their evaluation on one validation split: the candidate,
-the production model as it is (``production_scorer``) and the baselines (``fit_baselines``).
+the production model (``production_scorer``, checked by ``training_overlap``, or refitted by
+``refit_production``) and the baselines (``fit_baselines``).
 
 The production model was fitted on other data, so its user and item indices differ from the split's.
 ``Remapped`` translates: a user's history row is moved into the production model's item space, the
 model scores its own catalogue, and the scores come back in the split's item order; items the
 production model does not know get ``-inf`` (it could never recommend them). Every model is then
-scored by ``app.eval.evaluate.evaluate`` on the same users, fitted rows and held-out rows.
+scored by ``app.eval.evaluate.evaluate`` on the same users, fitted rows, held-out rows and exclusions
+(every item the user had seen before the target, ``app.eval.evaluate.seen_exclusion``).
+
+A fair comparison needs validation rows that neither model was trained on. The candidate is fitted on
+the split's train part, so it never saw them; the production model's fitted pairs are read from its
+directory (``fitted_pairs``): a model trained on all positives (the training CLI) was fitted on its
+whole history, a model from a retraining run on its history minus the rows its split held out
+(``heldout.npz``, written by the pipeline). ``training_overlap`` counts the validation rows whose
+(user, item) pair production was fitted on, and which users they belong to.
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ from app.data.idmap import IdMap
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate
 from app.eval.splits import Split
-from app.model.artifacts import ModelLoadError, load_bundle
+from app.model.artifacts import MODEL_TYPE, ModelBundle, ModelLoadError, load_bundle
 from app.model.base import Explanation, Recommender
+from app.model.embedding import DEFAULT_PARAMS
 from app.model.engines import make_engine
-from app.registry.state import production_model_dir
+from app.registry.state import HELDOUT_FILE, production_model_dir
+from app.registry.train import train_model
 
 
 class Remapped:
@@ -82,14 +93,25 @@ class Remapped:
 
 
 def evaluate_models(
-    models: dict[str, Recommender], split: Split, *, n_boot: int = 500, seed: int = 0
+    models: dict[str, Recommender],
+    split: Split,
+    *,
+    n_boot: int = 500,
+    seed: int = 0,
+    exclude: sp.csr_matrix | None = None,
+    users: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """name -> {metrics, ci, n_users, score_seconds} for every model on the split's validation stage."""
-    fitted, target, users = split.stage_matrices("validation")
+    """name -> {metrics, ci, n_users, score_seconds} for every model on the split's validation stage.
+
+    ``exclude``: items never ranked per user (default: the fitted rows); ``users``: evaluate only these
+    of the stage's evaluated users (default: all of them)."""
+    fitted, target, stage_users = split.stage_matrices("validation")
+    if users is not None:
+        stage_users = np.intersect1d(stage_users, np.asarray(users, dtype=np.int64))
     out: dict[str, Any] = {}
     for name, model in models.items():
         started = time.perf_counter()
-        result = evaluate(model, fitted, target, users, n_boot=n_boot, seed=seed)
+        result = evaluate(model, fitted, target, stage_users, n_boot=n_boot, seed=seed, exclude=exclude)
         result["eval_seconds"] = round(time.perf_counter() - started, 3)
         out[name] = result
     return out
@@ -119,3 +141,63 @@ def production_scorer(root: Path, split: Split) -> tuple[str | None, Any, str | 
     except ModelLoadError as exc:
         return prod_dir.name, None, str(exc)
     return prod_dir.name, Remapped(bundle.scorer(), bundle.users, bundle.items, split.users, split.items), None
+
+
+def fitted_pairs(bundle: ModelBundle, model_dir: Path) -> tuple[sp.csr_matrix, str]:
+    """(users x items of the pairs the model was fitted on, in its own indices; how that is known)."""
+    history = sp.csr_matrix(bundle.history, dtype=np.float32, copy=True)
+    history.data[:] = 1.0
+    fit = (bundle.metadata.get("data_summary") or {}).get("fit") or {}
+    if fit.get("part") == "train":
+        path = Path(model_dir) / HELDOUT_FILE
+        if path.is_file():
+            with np.load(path) as z:
+                held = sp.csr_matrix(
+                    (np.ones(z["user_idx"].size, np.float32), (z["user_idx"], z["item_idx"])), shape=history.shape
+                )
+            fitted = history - history.multiply(held.astype(bool))
+            fitted.eliminate_zeros()
+            return sp.csr_matrix(fitted), f"its history minus the {held.nnz} rows its split held out"
+        return history, "its whole history (the rows its split held out are not recorded)"
+    if fit.get("part") == "all":
+        return history, "its whole history (trained on all positives)"
+    return history, "its whole history (no record of what it was fitted on: assumed all of it)"
+
+
+def training_overlap(bundle: ModelBundle, model_dir: Path, split: Split) -> dict[str, Any]:
+    """How many of the split's validation rows the model was fitted on, and whose: the fairness check.
+
+    Returns ``{"rows", "validation_rows", "users" (split user indices, sorted), "fitted", "basis"}``;
+    a row counts when the model knows the user and the item and its fitted pairs hold that pair."""
+    fitted, basis = fitted_pairs(bundle, model_dir)
+    validation = split.validation
+    mu = bundle.users.indices(split.users.ids).astype(np.int64)[validation.user_idx]
+    mi = bundle.items.indices(split.items.ids).astype(np.int64)[validation.item_idx]
+    known = (mu >= 0) & (mi >= 0)
+    hit = np.zeros(len(validation), dtype=bool)
+    if known.any():
+        hit[known] = np.asarray(fitted[mu[known], mi[known]]).ravel() != 0
+    return {
+        "rows": int(hit.sum()),
+        "validation_rows": len(validation),
+        "users": np.unique(validation.user_idx[hit]).astype(np.int64),
+        "fitted": int(fitted.nnz),
+        "basis": basis,
+    }
+
+
+def refit_config(metadata: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """(hyperparameters to refit the production model's configuration with, or None; why not)."""
+    if metadata.get("model_type") != MODEL_TYPE:
+        return None, f"its model type {metadata.get('model_type')!r} is not {MODEL_TYPE!r}"
+    hp = metadata.get("hyperparameters") or {}
+    missing = sorted(k for k in DEFAULT_PARAMS if k not in hp)
+    if missing:
+        return None, f"its metadata lacks the hyperparameters {', '.join(missing)}"
+    return {k: hp[k] for k in DEFAULT_PARAMS}, None
+
+
+def refit_production(params: dict[str, Any], split: Split) -> tuple[Any, float]:
+    """The production configuration fitted on the candidate's train part, as the candidate is: (model, seconds)."""
+    model, info = train_model(split.train, {}, params, evaluation="none", log=None)
+    return model, float(info["train_seconds"])

@@ -7,7 +7,11 @@ Rules (both thresholds are settings):
   falls by more than ``max_regression`` (relative, 0.05 = 5%);
 - first model: with no production model the candidate is promoted (it still has to have a
   finite primary metric).
-Both metric sets must come from the same split (the caller's job; the record keeps the split).
+Both metric sets must come from the same split, the same users and the same exclusions, on rows that
+neither model was trained on (the caller's job: ``app.registry.pipeline`` checks the production
+model's training data against the split and says how production was judged in ``comparison``). When
+no fair comparison is possible the caller records ``refuse(...)``: decision ``refused``, never a
+promotion.
 """
 
 from __future__ import annotations
@@ -58,9 +62,14 @@ class Decision:
     max_regression: float
     rules: list[dict[str, Any]] = field(default_factory=list)  # one per rule: name, passed, detail
     metrics: list[MetricRow] = field(default_factory=list)
+    # how production was judged: {"method": "as-is" | "unseen-users" | "refit" | "refused", ...}
+    comparison: dict[str, Any] | None = None
+    refused: bool = False
 
     @property
     def decision(self) -> str:
+        if self.refused:
+            return "refused"
         return "promote" if self.promote else "keep"
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +116,31 @@ def _value(metrics: dict[str, Any] | None, name: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def refuse(
+    reason: str,
+    *,
+    min_improvement: float = 0.01,
+    max_regression: float = 0.05,
+    candidate_version: str | None = None,
+    production_version: str | None = None,
+    comparison: dict[str, Any] | None = None,
+) -> Decision:
+    """No fair comparison is possible: decision ``refused`` (never a promotion), ``reason`` says what to do."""
+    rules = [{"rule": "fair_comparison", "passed": False, "detail": reason}]
+    return Decision(
+        False,
+        "refused: " + reason,
+        candidate_version,
+        production_version,
+        min_improvement,
+        max_regression,
+        rules,
+        [],
+        comparison,
+        True,
+    )
+
+
 def decide(
     candidate: dict[str, float],
     production: dict[str, float] | None,
@@ -115,8 +149,11 @@ def decide(
     max_regression: float = 0.05,
     candidate_version: str | None = None,
     production_version: str | None = None,
+    comparison: dict[str, Any] | None = None,
 ) -> Decision:
-    """Promote or keep, with every metric and every rule in the record. Pure: no I/O."""
+    """Promote or keep, with every metric and every rule in the record. Pure: no I/O.
+
+    ``comparison`` (how production was judged, e.g. ``{"method": "refit"}``) is kept in the record."""
     if min_improvement < 0 or max_regression < 0:
         raise ValueError("min_improvement and max_regression must be >= 0")
     new_primary = _value(candidate, PRIMARY_METRIC)
@@ -134,7 +171,9 @@ def decide(
             else f"no production model, but the candidate has no finite {PRIMARY_METRIC}: not promoted"
         )
         rules.append({"rule": "first_model", "passed": ok, "detail": detail})
-        return Decision(ok, detail, candidate_version, production_version, min_improvement, max_regression, rules, rows)
+        return Decision(
+            ok, detail, candidate_version, production_version, min_improvement, max_regression, rules, rows, comparison
+        )
 
     old_primary = _value(production, PRIMARY_METRIC)
     change = relative_change(old_primary, new_primary)
@@ -194,5 +233,5 @@ def decide(
         else "kept production: " + " | ".join(failed)
     )
     return Decision(
-        promote, reason, candidate_version, production_version, min_improvement, max_regression, rules, rows
+        promote, reason, candidate_version, production_version, min_improvement, max_regression, rules, rows, comparison
     )

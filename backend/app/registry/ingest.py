@@ -1,11 +1,24 @@
-"""New interaction data for a retraining run: JSONL logs and the events the service stored since the last run.
+"""New interaction data for a retraining run: JSONL logs, and the events and engagements the service
+stored since the last run.
 
 Accepted new events are written, normalised, to one batch file per run under ``<registry>/data/``
 and listed in ``data/manifest.json`` with where they came from (the sha256 of each log file, the id
 range of the database rows). The manifest is replaced atomically after the batch is written, so a
 crash in between leaves an unlisted batch that is ignored and removed, and nothing is ingested twice:
 a log file already in the manifest (same content) is skipped, and database rows are read from the
-last ingested id on. Training data = the base file(s) + every batch in the manifest.
+last ingested id on (``last_event_id`` for the ``events`` table, ``last_engagement_id`` for
+``engagements``). Training data = the base file(s) + every batch in the manifest.
+
+Engagements (what users did with a shown list, e.g. the web page's Like and Watched buttons) become
+training events: ``event`` = the action type, ``ts`` = the engagement time in whole seconds, the
+platform kept; they go through the same JSONL reader as the logs, so the same event weights and
+positive rule apply (an action type the weights do not know is rejected and counted, as in a log).
+A withdrawal (a row whose ``withdraws`` names an earlier engagement: an undone Like) is never
+training data, and neither is an engagement it withdraws when both are read in the same run. An
+engagement already ingested by an earlier run is not taken back when its withdrawal arrives later
+(the trained models keep it; the count is reported as ``withdrawn_after_ingest``); serving ignores
+withdrawn engagements at once, and the next model trained from scratch on an edited base log would
+not see it.
 """
 
 from __future__ import annotations
@@ -71,8 +84,10 @@ def log_to_jsonl(log: EventLog) -> bytes:
 def load_manifest(root: Path) -> dict[str, Any]:
     path = Path(root) / DATA_DIR / MANIFEST
     if not path.is_file():
-        return {"batches": [], "last_event_id": 0}
-    return read_json(path)
+        return {"batches": [], "last_event_id": 0, "last_engagement_id": 0}
+    manifest = read_json(path)
+    manifest.setdefault("last_engagement_id", 0)  # manifests written before engagements were ingested
+    return manifest
 
 
 def batch_files(root: Path) -> list[Path]:
@@ -113,9 +128,51 @@ def read_database_events(database_url: str, after_id: int) -> tuple[list[dict[st
     return out, (int(rows[-1].id) if rows else after_id)
 
 
+def read_database_engagements(database_url: str, after_id: int) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+    """Rows of the service's ``engagements`` table with id > ``after_id`` as JSONL dicts (withdrawals and
+    the engagements they withdraw left out), the largest id read, and counts of what was left out."""
+    import sqlalchemy as sa
+
+    from app.store.db import create_db_engine
+    from app.store.schema import engagements
+
+    engine = create_db_engine(database_url)
+    counts = {"rows": 0, "withdrawals": 0, "withdrawn": 0, "withdrawn_after_ingest": 0}
+    try:
+        inspector = sa.inspect(engine)
+        if not inspector.has_table(engagements.name):
+            return [], after_id, counts  # a database from before engagements were stored
+        has_withdraws = "withdraws" in {col["name"] for col in inspector.get_columns(engagements.name)}
+        c = engagements.c
+        cols = [c.id, c.user_id, c.item_id, c.action_type, c.ts, c.platform]
+        if has_withdraws:
+            cols.append(c.withdraws)
+        q = sa.select(*cols).where(c.id > after_id).order_by(c.id)
+        with engine.connect() as conn:
+            rows = conn.execute(q).all()
+    finally:
+        engine.dispose()
+    withdrawn = {int(r.withdraws) for r in rows if has_withdraws and r.withdraws is not None}
+    counts["rows"] = len(rows)
+    counts["withdrawals"] = sum(1 for r in rows if has_withdraws and r.withdraws is not None)
+    counts["withdrawn_after_ingest"] = sum(1 for w in withdrawn if w <= after_id)
+    out = []
+    for r in rows:
+        if has_withdraws and r.withdraws is not None:
+            continue
+        if int(r.id) in withdrawn:
+            counts["withdrawn"] += 1
+            continue
+        row: dict[str, Any] = {"user_id": r.user_id, "item_id": r.item_id, "event": r.action_type, "ts": int(r.ts)}
+        if r.platform:
+            row["platform"] = r.platform
+        out.append(row)
+    return out, (int(rows[-1].id) if rows else after_id), counts
+
+
 @dataclass
 class NewData:
-    """What one run ingested; ``log`` holds the accepted new events."""
+    """What one run ingested; ``log`` holds the accepted new events (logs, database events, engagements)."""
 
     log: EventLog
     batch_file: Path | None
@@ -126,6 +183,13 @@ class NewData:
     reasons: dict[str, int] = field(default_factory=dict)
     rejects_path: str | None = None
     last_event_id: int = 0
+    last_engagement_id: int = 0
+    accepted_by_source: dict[str, int] = field(default_factory=lambda: {"logs": 0, "events": 0, "engagements": 0})
+    engagements_left_out: dict[str, int] = field(default_factory=dict)
+
+    def online_through(self) -> dict[str, int]:
+        """The largest ``events`` and ``engagements`` ids ingested so far (this run included)."""
+        return {"events": self.last_event_id, "engagements": self.last_engagement_id}
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -136,6 +200,11 @@ class NewData:
             "sources": self.sources,
             "skipped_already_ingested": self.skipped,
             "batch_file": str(self.batch_file) if self.batch_file else None,
+            "from_logs": self.accepted_by_source["logs"],
+            "online_events": self.accepted_by_source["events"],
+            "online_engagements": self.accepted_by_source["engagements"],
+            "engagements_left_out": self.engagements_left_out,
+            "online_through": self.online_through(),
         }
 
 
@@ -164,7 +233,12 @@ def ingest_new(
         ):
             stale.unlink(missing_ok=True)
     seen_hashes = {s["sha256"] for b in manifest["batches"] for s in b.get("sources", []) if s.get("kind") == "log"}
-    out = NewData(log=empty_log(), batch_file=None, last_event_id=int(manifest.get("last_event_id", 0)))
+    out = NewData(
+        log=empty_log(),
+        batch_file=None,
+        last_event_id=int(manifest.get("last_event_id", 0)),
+        last_engagement_id=int(manifest.get("last_engagement_id", 0)),
+    )
     rejects = data / f"rejects-{run_id}.jsonl"
     logs: list[EventLog] = []
 
@@ -182,24 +256,12 @@ def ingest_new(
         log, summary = read_events(fresh, rejects_path=rejects, event_types=event_types)
         logs.append(log)
         _add(summary, out)
+        out.accepted_by_source["logs"] += summary.accepted
         if summary.rejected:
             out.rejects_path = str(rejects)
     if database_url:
         rows, last_id = read_database_events(database_url, out.last_event_id)
-        if rows:
-            tmp = data / f"{TMP_PREFIX}db-{run_id}.jsonl"
-            tmp.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-            db_rejects = data / f"rejects-db-{run_id}.jsonl"
-            try:
-                log, summary = read_events(tmp, rejects_path=db_rejects, event_types=event_types)
-            finally:
-                tmp.unlink(missing_ok=True)
-            logs.append(log)
-            _add(summary, out)
-            if summary.rejected:
-                out.rejects_path = ", ".join(p for p in (out.rejects_path, str(db_rejects)) if p)
-            else:
-                db_rejects.unlink(missing_ok=True)
+        _read_rows(rows, "db", "events", data, run_id, logs, out, event_types)
         out.sources.append(
             {
                 "kind": "database",
@@ -210,6 +272,20 @@ def ingest_new(
             }
         )
         out.last_event_id = last_id
+        rows, last_id, left_out = read_database_engagements(database_url, out.last_engagement_id)
+        _read_rows(rows, "engagements", "engagements", data, run_id, logs, out, event_types)
+        out.sources.append(
+            {
+                "kind": "database-engagements",
+                "url": _redact(database_url),
+                "first_id": out.last_engagement_id + 1,
+                "last_id": last_id,
+                "rows": left_out["rows"],
+                "left_out": {k: v for k, v in left_out.items() if k != "rows"},
+            }
+        )
+        out.engagements_left_out = {k: v for k, v in left_out.items() if k != "rows"}
+        out.last_engagement_id = last_id
     if fresh and not out.rejected:
         rejects.unlink(missing_ok=True)
     out.log = concat_logs(logs)
@@ -230,8 +306,38 @@ def ingest_new(
         }
     )
     manifest["last_event_id"] = out.last_event_id
+    manifest["last_engagement_id"] = out.last_engagement_id
     write_json_atomic(data / MANIFEST, manifest)  # the commit point of the ingestion
     return out
+
+
+def _read_rows(
+    rows: list[dict[str, Any]],
+    tag: str,
+    source: str,
+    data: Path,
+    run_id: str,
+    logs: list[EventLog],
+    out: NewData,
+    event_types: Collection[str] | None,
+) -> None:
+    """Database rows through the JSONL reader (the same validation as a log), added to ``logs`` and ``out``."""
+    if not rows:
+        return
+    tmp = data / f"{TMP_PREFIX}{tag}-{run_id}.jsonl"
+    tmp.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    db_rejects = data / f"rejects-{tag}-{run_id}.jsonl"
+    try:
+        log, summary = read_events(tmp, rejects_path=db_rejects, event_types=event_types)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logs.append(log)
+    _add(summary, out)
+    out.accepted_by_source[source] += summary.accepted
+    if summary.rejected:
+        out.rejects_path = ", ".join(p for p in (out.rejects_path, str(db_rejects)) if p)
+    else:
+        db_rejects.unlink(missing_ok=True)
 
 
 def _redact(url: str) -> str:

@@ -3,21 +3,40 @@
     python -m app.registry.retrain --registry-dir DIR --data-path BASE.jsonl [--items-path ITEMS.jsonl]
         [--new-logs PATH ...] [--database-url URL] [--service-url http://127.0.0.1:8000] [--every SECONDS]
 
-1. Ingest: new JSONL logs and the service's stored events (``events`` table, rows after the last
-   ingested id) are validated and saved as this run's batch (``app.registry.ingest``); the report
-   says what was new (events, users, items) and what was rejected.
+1. Ingest: new JSONL logs and what the service stored (``events`` rows and ``engagements`` rows after
+   the last ingested ids; withdrawn engagements left out) are validated and saved as this run's batch
+   (``app.registry.ingest``); the report says what was new (log events, online events and online
+   engagements separately, users, items) and what was rejected.
 2. Train: the merged data (base file + every batch) is aggregated into positives and split
    (leave-last-out by default, the project's primary evaluation protocol). The candidate is fitted on the
    split's train part, and so are the baselines (for the report).
-3. Evaluate: candidate, production and baselines are scored on the same validation part. The
-   production model is used as it is (its item space mapped onto the split's); it was itself fitted
-   on an earlier split's train part, which never contains this split's validation rows (held-out
-   rows are each user's latest, new events come later, and the user/item indices keep production's
-   order so timestamp ties are broken the same way: ``stable_ids``), so the comparison is fair.
+3. Evaluate on data neither model was trained on. Every model is scored on the same validation rows
+   with the same exclusions: every item the user had seen before the target (any event of the seen
+   event types, ``Settings.seen_events``; ``app.eval.evaluate.seen_exclusion``). The candidate never
+   saw the validation rows. For production, ``app.registry.compare.training_overlap`` counts the
+   validation rows whose (user, item) pair it was fitted on (its metadata's ``data_summary.fit`` says
+   whether it was fitted on all positives, as the training CLI does, or on a split's train part, whose
+   held-out rows the run keeps in ``heldout.npz``), and the comparison is one of:
+
+   - ``as-is``: no overlap (the usual case after a retraining run: held-out rows are each user's
+     latest, new events come later, and the user/item indices keep production's order so timestamp
+     ties are broken the same way: ``stable_ids``): production is scored as it is, on every
+     evaluated user;
+   - ``unseen-users``: overlap, but at least ``min_gate_users`` evaluated users have validation rows
+     production never saw (e.g. a CLI-trained production model and users with new events): every
+     model is scored on those users only;
+   - ``refit``: overlap and too few unseen users: production's configuration (its hyperparameters,
+     model type ``nn``) is fitted on the candidate's train part and that refit is compared;
+   - ``refused``: none of these is possible (unknown configuration): the decision is ``refused``, the
+     candidate stays in staging, and the reason says what to do. An unfair comparison is never decided.
 4. Decide: ``app.registry.gate.decide``; the candidate is registered (staging), then promoted
-   to production or archived, with the decision (every metric and rule) in ``decision.json``,
-   ``report.md``, the audit log and ``runs.jsonl``; after a promotion the service is told to reload.
-   The served artifact is exactly the one that was judged (no refit after the decision).
+   to production or archived (kept in staging when refused), with the decision (every metric and rule,
+   and ``comparison``: how production was judged) in ``decision.json``, ``report.md``, the audit log
+   and ``runs.jsonl``; after a promotion the service is told to reload. The served artifact is exactly
+   the one that was judged (no refit after the decision); its metadata records what it was fitted on
+   (``data_summary.fit``: the split's train part, time range, protocol), the input files' hashes, the
+   database rows ingested (``database_rows``) and ``online_through`` (the last ``events`` and
+   ``engagements`` ids in its data: the service treats rows after them as online history).
 
 Cron (every night at 03:15; ``flock`` skips a run while the previous one is still going)::
 
@@ -30,6 +49,7 @@ Cron (every night at 03:15; ``flock`` skips a run while the previous one is stil
 from __future__ import annotations
 
 import contextlib
+import io
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -47,30 +67,47 @@ from app.data.dataset import build_dataset
 from app.data.events import list_log_files, read_events
 from app.data.idmap import IdMap
 from app.eval.data import EvalData
+from app.eval.evaluate import seen_exclusion
 from app.eval.splits import Split, filter_positives, make_split
-from app.files import append_lines_durable, file_lock, read_jsonl, write_bytes_atomic, write_json_atomic
-from app.model.artifacts import new_version, save_arrays_bundle
-from app.registry.compare import evaluate_models, fit_baselines, production_scorer
-from app.registry.gate import PRIMARY_METRIC, decide
+from app.files import (
+    append_lines_durable,
+    file_lock,
+    read_jsonl,
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from app.model.artifacts import ModelLoadError, load_bundle, new_version, save_arrays_bundle
+from app.registry.compare import (
+    Remapped,
+    evaluate_models,
+    fit_baselines,
+    refit_config,
+    refit_production,
+    training_overlap,
+)
+from app.registry.gate import PRIMARY_METRIC, decide, refuse
 from app.registry.ingest import NewData, batch_files, concat_logs, ingest_new, load_manifest, new_run_id
 from app.registry.notify import reload_service
 from app.registry.run_report import report_markdown
 from app.registry.state import (
     DECISION_FILE,
     EVALUATION_FILE,
+    HELDOUT_FILE,
     REPORT_FILE,
+    RUNS_FILE,
     production_model_dir,
     read_model_metadata,
     utc_now,
 )
 from app.registry.tracking import track_retraining_run
-from app.registry.train import model_arrays, train_model
+from app.registry.train import fit_summary, model_arrays, train_model
 from app.registry.versions import Registry
 
-RUNS_FILE = "runs.jsonl"
 WORK_DIR = "work"
 RUN_LOCK = ".retrain.lock"
 DEFAULT_BASELINES = ("popular", "itemknn", "ease", "als")
+MIN_GATE_USERS = 50  # unseen-users comparison: at least this many evaluated users production never saw
 
 
 class RetrainError(RuntimeError):
@@ -93,6 +130,7 @@ class RetrainOptions:
     force: bool = False  # train even when nothing new arrived
     actor: str = "retrain"
     n_boot: int = 500
+    min_gate_users: int = MIN_GATE_USERS
     settings: Settings = field(default_factory=get_settings)
 
 
@@ -167,9 +205,16 @@ def prepare_data(opts: RetrainOptions, run_id: str, new: NewData) -> tuple[EvalD
     old_users, old_items = set(old_log.user_id.tolist()), set(old_log.item_id.tolist())
     new_users = set(new.log.user_id.tolist()) - old_users
     new_items = set(new.log.item_id.tolist()) - old_items
+    manifest = load_manifest(root)
     summary = {
         "run_id": run_id,
         "base_files": [str(p) for p in opts.data_paths],
+        "input_files_sha256": {
+            str(f): sha256_file(f)
+            for f in [*list_log_files(opts.data_paths), *previous, *([new.batch_file] if new.batch_file else [])]
+        },
+        "database_rows": database_rows(manifest),
+        "online_through": new.online_through(),
         "previous_batches": len(previous),
         "events": len(events),
         "events_rejected_in_old_data": old_summary.rejected,
@@ -191,6 +236,19 @@ def prepare_data(opts: RetrainOptions, run_id: str, new: NewData) -> tuple[EvalD
     return EvalData(dataset, events, catalogue, {"run_id": run_id}), summary
 
 
+def database_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every database id range in the training data (all committed batches): run, table, first and last id."""
+    out = []
+    for b in manifest["batches"]:
+        for src in b.get("sources", []):
+            if src.get("kind") in ("database", "database-engagements") and src.get("rows"):
+                table = "events" if src["kind"] == "database" else "engagements"
+                out.append(
+                    {"run_id": b.get("run_id"), "table": table, "first_id": src["first_id"], "last_id": src["last_id"]}
+                )
+    return out
+
+
 def untrained_batches(root: Path, exclude: str) -> int:
     """Batches ingested by runs that never finished (crashed after ingesting): their data is still untrained."""
     finished = {r.get("run_id") for r in read_jsonl(root / RUNS_FILE) if r.get("finished")}
@@ -204,14 +262,19 @@ def untrained_batches(root: Path, exclude: str) -> int:
 def train_candidate(split: Split, catalogue: dict[str, Any], params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Fit the Keras model on the split's train part with the training CLI's trainer: (model, training info).
 
-    ``holdout_fraction=0``: the split already holds the validation rows out, so nothing more is withheld.
+    ``evaluation="none"``: the split already holds the validation rows out, so nothing more is withheld.
     """
-    model, info = train_model(split.train, catalogue, params, holdout_fraction=0.0, log=None)
+    model, info = train_model(split.train, catalogue, params, evaluation="none", log=None)
     return model, {**info, "params": model.params()}
 
 
 def save_candidate(
-    model: Any, data: EvalData, out_dir: Path, data_summary: dict[str, Any], metrics: dict[str, Any]
+    model: Any,
+    data: EvalData,
+    out_dir: Path,
+    data_summary: dict[str, Any],
+    metrics: dict[str, Any],
+    seen_events: Sequence[str] | None = None,
 ) -> Path:
     """Write the model directory (the model package's format). Its history is *all* positives of the
     merged data, so at serving time users are built from (and never shown) everything they did."""
@@ -219,7 +282,7 @@ def save_candidate(
     return Path(
         save_arrays_bundle(
             out_dir,
-            arrays=model_arrays(model, dataset, data.events),
+            arrays=model_arrays(model, dataset, data.events, seen_events),
             user_ids=dataset.users.ids,
             item_ids=dataset.items.ids,
             catalogue=data.catalogue,
@@ -230,6 +293,92 @@ def save_candidate(
             keras_model=model.keras_model,
         )
     )
+
+
+def write_heldout(model_dir: Path, split: Split) -> None:
+    """``heldout.npz``: the rows the candidate's split held out (validation and test), in the model's
+    indices, so a later run knows exactly which of the model's history rows it was not fitted on."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        user_idx=np.concatenate([split.validation.user_idx, split.test.user_idx]).astype(np.int32),
+        item_idx=np.concatenate([split.validation.item_idx, split.test.item_idx]).astype(np.int32),
+    )
+    write_bytes_atomic(Path(model_dir) / HELDOUT_FILE, buf.getvalue())
+
+
+@dataclass
+class Champion:
+    """How the production model takes part in the gate: its scorer (None: absent, unreadable, refused)."""
+
+    version: str | None = None
+    scorer: Any = None
+    error: str | None = None
+    comparison: dict[str, Any] = field(default_factory=dict)
+    users: np.ndarray | None = None  # evaluate only these users (unseen-users comparison)
+    refused: str | None = None
+
+
+def judge_production(root: Path, split: Split, min_gate_users: int) -> Champion:
+    """Choose a fair comparison with the production model (module docstring, step 3)."""
+    prod_dir = production_model_dir(root)
+    if prod_dir is None:
+        return Champion(comparison={"method": "first-model"})
+    version = prod_dir.name
+    try:
+        bundle = load_bundle(prod_dir)
+    except ModelLoadError as exc:
+        return Champion(version, error=str(exc), comparison={"method": "unreadable"})
+    overlap = training_overlap(bundle, prod_dir, split)
+    _, _, evaluated = split.stage_matrices("validation")
+    leaked_users = np.intersect1d(evaluated, overlap["users"])
+    unseen = np.setdiff1d(evaluated, overlap["users"])
+    comparison: dict[str, Any] = {
+        "overlap_rows": overlap["rows"],
+        "validation_rows": overlap["validation_rows"],
+        "production_fitted_on": overlap["basis"],
+        "evaluated_users": int(evaluated.size),
+        "users_with_overlap": int(leaked_users.size),
+        "unseen_users": int(unseen.size),
+        "production_data": {
+            k: (bundle.metadata.get("data_summary") or {}).get(k) for k in ("fit", "input_sha256", "online_through")
+        },
+    }
+    as_is = Remapped(bundle.scorer(), bundle.users, bundle.items, split.users, split.items)
+    if overlap["rows"] == 0:
+        comparison["method"] = "as-is"
+        comparison["detail"] = "production was fitted on none of the validation rows: scored as it is"
+        return Champion(version, as_is, comparison=comparison)
+    if unseen.size >= min_gate_users:
+        comparison["method"] = "unseen-users"
+        comparison["detail"] = (
+            f"production was fitted on {overlap['rows']} of {overlap['validation_rows']} validation rows; "
+            f"every model is scored on the {unseen.size} evaluated users whose validation rows it never saw"
+        )
+        return Champion(version, as_is, comparison=comparison, users=unseen)
+    params, why_not = refit_config(bundle.metadata)
+    if params is None:
+        comparison["method"] = "refused"
+        reason = (
+            f"production model {version} was fitted on {overlap['rows']} of this split's {overlap['validation_rows']} "
+            f"validation rows, only {unseen.size} evaluated users are unseen by it (fewer than "
+            f"{min_gate_users}), and its configuration cannot be refitted ({why_not}). The candidate stays in "
+            "staging: promote it by hand after checking it (python -m app.registry promote VERSION --to "
+            "production), or wait for more new data (or lower --min-gate-users) so that it can be judged on "
+            "users production never saw"
+        )
+        comparison["detail"] = reason
+        return Champion(version, None, comparison=comparison, refused=reason)
+    model, secs = refit_production(params, split)
+    comparison["method"] = "refit"
+    comparison["refit_seconds"] = secs
+    comparison["refit_params"] = params
+    comparison["detail"] = (
+        f"production was fitted on {overlap['rows']} of {overlap['validation_rows']} validation rows and only "
+        f"{unseen.size} evaluated users are unseen by it (< {min_gate_users}): its configuration was refitted "
+        "on the candidate's train part, and that refit is compared"
+    )
+    return Champion(version, model, comparison=comparison)
 
 
 def run_once(opts: RetrainOptions) -> dict[str, Any]:
@@ -278,44 +427,83 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
             t = time.perf_counter()
             baselines, baseline_fit = fit_baselines(opts.baselines, data, split)
             seconds["train_baselines"] = round(time.perf_counter() - t, 3)
-            prod_version, prod_scorer, prod_error = production_scorer(root, split)
+            t = time.perf_counter()
+            champion = judge_production(root, split, opts.min_gate_users)
+            seconds["judge_production"] = round(time.perf_counter() - t, 3)
+            prod_version, prod_scorer, prod_error = champion.version, champion.scorer, champion.error
             models: dict[str, Any] = {"candidate": model}
             if prod_scorer is not None:
                 models["production"] = prod_scorer
             models.update(baselines)
             t = time.perf_counter()
-            results = evaluate_models(models, split, n_boot=opts.n_boot)
+            exclude = seen_exclusion(data.events, split, "validation", opts.settings.seen_events)
+            results = evaluate_models(models, split, n_boot=opts.n_boot, exclude=exclude, users=champion.users)
             seconds["evaluate"] = round(time.perf_counter() - t, 3)
             results["candidate"]["fit_seconds"] = train_info.get("train_seconds")
             for name, secs in baseline_fit.items():
                 results[name]["fit_seconds"] = secs
-            if prod_scorer is not None:
+            if isinstance(prod_scorer, Remapped):
                 results["production"]["mapping"] = prod_scorer.coverage
+            if "production" in results:
+                results["production"]["method"] = champion.comparison.get("method")
+                if champion.comparison.get("method") == "refit":
+                    results["production"]["fit_seconds"] = champion.comparison.get("refit_seconds")
+            comparison = {
+                **champion.comparison,
+                "gate_users": results["candidate"]["n_users"],
+                "exclusion": "every item seen before the target (event types: "
+                + (", ".join(opts.settings.seen_events) if opts.settings.seen_events is not None else "all")
+                + "), the target excepted",
+            }
 
             t = time.perf_counter()
             validation = split.validation
+            slice_name = f"validation part of the {split.protocol} split ({results['candidate']['n_users']} users"
+            if champion.users is not None:
+                slice_name += ", those whose validation rows production never saw"
             metrics = {
                 **results["candidate"]["metrics"],
                 "loss": model.heldout_loss(
                     validation.user_idx, validation.item_idx, split.train.matrix(), data.dataset.matrix()
                 ),
-                "slice": f"validation part of the {split.protocol} split ({results['candidate']['n_users']} users)",
+                "slice": slice_name + ")",
+                "describes": f"retraining run {run_id}'s gate evaluation ({comparison.get('method')}): the "
+                "candidate as shipped, fitted on the split's train part",
                 "train_seconds": train_info.get("train_seconds"),
             }
             if "popular" in results:
                 metrics["popular"] = results["popular"]["metrics"]
             data_summary["trained_on"] = f"train part of the {split.protocol} split: {len(split.train)} positives"
-            model_dir = save_candidate(model, data, work / "model", data_summary, metrics)
+            data_summary["fit"] = fit_summary(
+                split.train,
+                "train",
+                protocol=split.protocol,
+                split_info=split.info,
+                heldout_rows=len(split.validation) + len(split.test),
+                heldout_file=HELDOUT_FILE,
+            )
+            data_summary["seen_events"] = opts.settings.seen_events
+            model_dir = save_candidate(
+                model, data, work / "model", data_summary, metrics, seen_events=opts.settings.seen_events
+            )
+            write_heldout(model_dir, split)
             seconds["save"] = round(time.perf_counter() - t, 3)
             candidate_version = orjson.loads((model_dir / "metadata.json").read_bytes())["version"]
-            decision = decide(
-                results["candidate"]["metrics"],
-                results["production"]["metrics"] if "production" in results else None,
+            gate_args = dict(
                 min_improvement=opts.settings.promotion_min_improvement,
                 max_regression=opts.settings.promotion_max_regression,
                 candidate_version=candidate_version,
                 production_version=prod_version,
+                comparison=comparison,
             )
+            if champion.refused:
+                decision = refuse(champion.refused, **gate_args)
+            else:
+                decision = decide(
+                    results["candidate"]["metrics"],
+                    results["production"]["metrics"] if "production" in results else None,
+                    **gate_args,
+                )
             if prod_error:  # the service cannot load it either: judged as if there were no production model
                 note = f"production model {prod_version} could not be loaded ({prod_error}), so it is treated as absent"
                 decision.rules.insert(0, {"rule": "production_unreadable", "passed": True, "detail": note})
@@ -330,7 +518,8 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
                 "candidate": results["candidate"],
                 "production": {"version": prod_version, **results["production"]}
                 if "production" in results
-                else {"version": prod_version, "error": prod_error},
+                else {"version": prod_version, "error": prod_error, "method": comparison.get("method")},
+                "comparison": comparison,
                 "baselines": {k: results[k] for k in baselines},
                 "models": results,
                 "train": train_info,
@@ -356,9 +545,12 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
                 work.parent.rmdir()  # only when no other run's work is there
         if decision.promote:
             registry.promote(version, "production", actor=opts.actor, reason=decision.reason)
+            stage = "production"
+        elif decision.refused:  # never judged: left in staging for a person to decide
+            stage = "staging"
         else:
             registry.archive(version, actor=opts.actor, reason=decision.reason)
-        stage = "production" if decision.promote else "archived"
+            stage = "archived"
         record["stage"] = stage
         params = {
             "candidate": train_info["params"],
@@ -386,6 +578,13 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
         slim["metrics"] = {
             name: {k: res["metrics"].get(k) for k in ("ndcg@10", "recall@20", "hitrate@10", "mrr", "coverage@100")}
             for name, res in evaluation["models"].items()
+        }
+        slim["gate"] = {
+            "method": comparison.get("method"),
+            "users": comparison.get("gate_users"),
+            "protocol": split.protocol,
+            "candidate": version,
+            "production": prod_version if "production" in evaluation["models"] else None,
         }
         append_lines_durable(root / RUNS_FILE, [orjson.dumps(slim, option=orjson.OPT_SERIALIZE_NUMPY)])
         return record

@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items-path", type=Path, default=None, help="catalogue JSONL (genres for features, titles)")
     p.add_argument("--new-logs", type=Path, nargs="*", default=[], help="new JSONL logs (files or directories)")
     p.add_argument(
-        "--database-url", default=None, help="the service's database: its 'events' rows since the last run are ingested"
+        "--database-url",
+        default=None,
+        help="the service's database: its 'events' and 'engagements' rows since the last run are ingested",
     )
     p.add_argument("--service-url", default=None, help="POST <url>/admin/reload after a promotion")
     p.add_argument("--every", type=float, default=None, metavar="SECONDS", help="loop: run again every SECONDS")
@@ -67,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="Keras model hyperparameter (repeatable), e.g. --param epochs=5",
+    )
+    p.add_argument(
+        "--min-gate-users",
+        type=int,
+        default=pipeline.MIN_GATE_USERS,
+        help="when production was trained on some validation rows: judge on the users it never saw if at "
+        "least this many, else refit its configuration on the candidate's train part",
     )
     p.add_argument("--min-item-positives", type=int, default=1)
     p.add_argument("--min-user-positives", type=int, default=1)
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         train_params=params,
         min_item_positives=args.min_item_positives,
         min_user_positives=args.min_user_positives,
+        min_gate_users=args.min_gate_users,
         force=args.force,
         actor=args.actor,
         settings=settings,

@@ -18,7 +18,10 @@ def report_markdown(record: dict[str, Any], decision: Decision) -> str:
         f"- decision: **{decision.decision}**: {decision.reason}",
         f"- data: {d['events']} events ({d['new']['events']} new, {d['new']['rejected']} new lines rejected), "
         f"{d['positives']} positives, {d['users']} users ({d['new']['users']} new), {d['items']} items ({d['new']['items']} new)",
+        f"- new: {d['new'].get('from_logs', 0)} events from logs, {d['new'].get('online_events', 0)} online events, "
+        f"{d['new'].get('online_engagements', 0)} online engagements",
         f"- split: {ev['protocol']}, {ev['evaluated_users']} users evaluated on validation",
+        f"- production judged: {(ev.get('comparison') or {}).get('method', '-')}: {(ev.get('comparison') or {}).get('detail', '-')}",
         "",
         "## Gate (validation split)",
         "",
@@ -61,9 +64,14 @@ def format_record(record: dict[str, Any]) -> str:
         return f"run {record['run_id']}: no new events; {rejected}\n  decision: skip - {record['reason']}"
     lines = [
         f"run {record['run_id']}: {d['events']} events, {d['positives']} positives, {d['users']} users, {d['items']} items",
-        f"  new: {new['events']} events, {new['users']} users, {new['items']} items; {rejected}",
+        f"  new: {new['events']} events ({new.get('from_logs', 0)} from logs, {new.get('online_events', 0)} online "
+        f"events, {new.get('online_engagements', 0)} online engagements), {new['users']} users, {new['items']} items; "
+        f"{rejected}",
     ]
     ev = record["evaluation"]
+    comparison = ev.get("comparison") or {}
+    if comparison.get("detail"):
+        lines.append(f"  production judged: {comparison['method']}: {comparison['detail']}")
     lines.append(f"  validation ({ev['protocol']}, {ev['evaluated_users']} users):")
     for name, res in ev["models"].items():
         m = res["metrics"]
@@ -103,16 +111,27 @@ def _fmt(x: Any) -> str:
     return f"{x:.4f}" if isinstance(x, (int, float)) else "-"
 
 
+def gate_label(gate: dict[str, Any] | None) -> str:
+    """Where a version's gate figure comes from: ``candidate, run R, as-is, 40 users``."""
+    if not gate:
+        return "not gated (no retraining run has evaluated it)"
+    users = f", {gate['users']} users" if gate.get("users") is not None else ""
+    return f"{gate['role']} in run {gate['run_id']}, {gate['method']}{users}"
+
+
 def format_list(rows: list[dict[str, Any]]) -> str:
-    """The version table: number (``*`` marks production), id, stage, validation NDCG@10, registration, decision."""
-    header = f"{'#':>3}  {'version':<34} {'stage':<10} {'val ndcg@10':>11} {'registered':<20} decision"
+    """The version table: number (``*`` marks production), id, stage, registration, decision, then the
+    NDCG@10 of the latest gate evaluation the version took part in and which one (the same evaluation
+    for a run's candidate and production; the training CLI's own held-out figures are in ``show``)."""
+    header = f"{'#':>3}  {'version':<34} {'stage':<10} {'registered':<20} {'decision':<9} {'gate ndcg@10':>12}  gate evaluation"
     lines = [header]
     for r in rows:
         mark = "*" if r["is_production"] else " "
-        ndcg = r["validation_metrics"].get("ndcg@10", r["metrics"].get("ndcg@10"))
+        gate = r.get("gate")
+        ndcg = (gate or {}).get("metrics", {}).get("ndcg@10")
         lines.append(
-            f"{r['number'] or '?':>3}{mark} {r['version']:<34} {r['stage']:<10} {_fmt(ndcg):>11} "
-            f"{r['registered_at'] or '-':<20} {r['decision'] or '-'}"
+            f"{r['number'] or '?':>3}{mark} {r['version']:<34} {r['stage']:<10} {r['registered_at'] or '-':<20} "
+            f"{r['decision'] or '-':<9} {_fmt(ndcg):>12}  {gate_label(gate)}"
         )
     if len(lines) == 1:
         lines.append("(no versions registered)")

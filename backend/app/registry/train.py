@@ -8,14 +8,18 @@ model to fit and the held-out check (``app.eval.holdout``) to report on it. ``py
 app.model.train`` still runs it (the old name).
 
 Steps: read and validate the log (bad lines skipped and reported, or ``--strict``), aggregate
-positives, hold out each user's latest positive (for a ``--holdout-fraction`` share of the users with
-at least 3 positives), train on the rest with per-epoch progress (held-out NDCG@10 every 10 epochs), report the
-held-out loss, HitRate@10 and NDCG@10 beside the most-popular baseline on the same slice, and write
-the model directory atomically (``app.model.artifacts``).
+positives, then
 
-The shipped model is the one trained without the held-out slice (one fit, so ML-100K trains well
-under a minute); its history (``arrays.npz``) holds *all* positives, so at serving time a user's
-vector includes the held-out item too. ``--refit`` trains once more on everything instead.
+1. the evaluation fit (``--evaluation``, never shipped): each user's latest positive is held out (for a
+   ``--holdout-fraction`` share of the users with at least 3 positives), a model is fitted on the rest
+   with per-epoch progress (held-out NDCG@10 every 10 epochs), and the held-out loss, HitRate@10 and
+   NDCG@10 are reported beside the most-popular baseline on the same slice. ``quick`` (the default)
+   fits the same hyperparameters with one ensemble member, ``full`` the exact recipe, ``none`` skips it;
+2. the shipped fit: the model is trained on *all* positives;
+3. the model directory is written atomically (``app.model.artifacts``): the metadata's ``metrics`` are
+   the evaluation fit's figures and say so (``describes``), ``data_summary.fit`` says what the shipped
+   model was fitted on (all positives, their time range, the input hashes), and ``arrays.npz`` holds
+   every positive as history and every item each user has seen (``--seen-events``) for exclusion.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,15 +38,97 @@ from app.data.aggregate import parse_weights
 from app.data.catalog import read_items
 from app.data.dataset import load_dataset
 from app.data.events import IngestError, list_log_files
-from app.data.features import average_ratings, last_seen
+from app.data.features import average_ratings, last_seen, seen_matrix
 from app.data.types import Dataset, EventLog
 from app.eval.holdout import heldout_metrics, holdout_split
-from app.files import sha256_files
-from app.model.artifacts import history_arrays, new_version, save_arrays_bundle
+from app.files import sha256_file, sha256_files
+from app.model.artifacts import history_arrays, new_version, save_arrays_bundle, seen_arrays
 from app.model.embedding import DEFAULT_PARAMS, LOSSES, POOLINGS, SAMPLINGS, SCHEDULES, EmbeddingRecommender
 from app.model.popularity import PopularityRecommender
 
 HELDOUT_EVERY = 10  # epochs between held-out evaluations in the progress lines (and always at the end)
+EVALUATIONS = ("quick", "full", "none")
+SHIPPED_FIT = "all positives"
+
+
+def describe_evaluation(evaluation: str, n_held: int, hp: Mapping[str, Any]) -> str:
+    """What the held-out figures describe, in the words the CLI prints and the metadata keeps."""
+    if evaluation == "none" or not n_held:
+        return "no evaluation fit; the shipped model is trained on all positives"
+    recipe = (
+        f"the same hyperparameters with one ensemble member (of {hp['ensemble']})"
+        if evaluation == "quick" and hp["ensemble"] > 1
+        else "the exact recipe of the shipped model"
+    )
+    return (
+        f"evaluation fit ({evaluation}): {recipe}, trained without {n_held} users' latest positive and scored on "
+        "it (full ranking, training items excluded); the shipped model is trained on all positives"
+    )
+
+
+def _progress(
+    say: Callable[[str], None], hp: Mapping[str, Any], label: str, check: Callable[[], str] | None
+) -> Callable[[int, dict[str, float]], None]:
+    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        member = f"member {int(logs['member'])}/{hp['ensemble']} " if "member" in logs else ""
+        epoch = (epoch - 1) % hp["epochs"] + 1
+        line = f"{label}{member}epoch {epoch:>3}/{hp['epochs']}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"
+        if check is not None and (epoch % HELDOUT_EVERY == 0 or epoch == hp["epochs"]):
+            line += check()  # scoring every epoch costs ~1/3 of the fit
+        say(line)
+
+    return on_epoch
+
+
+def evaluation_fit(
+    dataset: Dataset,
+    hp: Mapping[str, Any],
+    *,
+    evaluation: str = "quick",
+    holdout_fraction: float = 1.0,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """The held-out check, on a separate fit that is never shipped: each user's latest positive (for a
+    ``holdout_fraction`` share of the users with >= 3 positives) held out, the model fitted on the rest
+    (``quick``: one ensemble member; ``full``: the exact recipe), scored beside most-popular."""
+    say = log or (lambda s: None)
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"evaluation must be one of {', '.join(EVALUATIONS)}, not {evaluation!r}")
+    out: dict[str, Any] = {"evaluation": evaluation, "heldout_users": 0}
+    if evaluation == "none" or holdout_fraction == 0.0:
+        out["describes"] = describe_evaluation("none", 0, hp)
+        return out
+    train, held = holdout_split(dataset, holdout_fraction, hp["seed"])
+    train_m = train.matrix()
+    held_m = held.matrix().copy()
+    held_m.data[:] = 1.0
+    n_held = int(np.count_nonzero(np.diff(held_m.indptr)))
+    out["heldout_users"] = n_held
+    out["describes"] = describe_evaluation(evaluation, n_held, hp)
+    if not n_held:
+        return out
+    ehp = {**hp, "ensemble": 1} if evaluation == "quick" else dict(hp)
+    model = EmbeddingRecommender(**ehp)
+    say(f"evaluation fit ({evaluation}, not shipped): {len(train)} positives, {n_held} users' latest positive held out")
+
+    def check() -> str:
+        model.pull_arrays()
+        m = heldout_metrics(model.score, train_m, held_m)
+        return f"  held-out HR@10 {m['hitrate@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}"
+
+    t0 = time.perf_counter()
+    model.fit(train_m, on_epoch=_progress(say, ehp, "eval ", check), recency=train.recency())
+    out["evaluation_seconds"] = round(time.perf_counter() - t0, 2)
+    out.update(heldout_metrics(model.score, train_m, held_m))
+    out["loss"] = model.heldout_loss(held.user_idx, held.item_idx, train_m, dataset.matrix())
+    popular = PopularityRecommender().fit(train_m)
+    out["popular"] = heldout_metrics(popular.score, train_m, held_m)
+    pop = out["popular"]
+    say(
+        f"held-out ({n_held} users, evaluation fit): loss {out['loss']:.4f}  HR@10 {out['hitrate@10']:.4f}  "
+        f"NDCG@10 {out['ndcg@10']:.4f}  |  most popular: HR@10 {pop['hitrate@10']:.4f}  NDCG@10 {pop['ndcg@10']:.4f}"
+    )
+    return out
 
 
 def train_model(
@@ -50,65 +136,27 @@ def train_model(
     catalogue: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
     *,
+    evaluation: str = "quick",
     holdout_fraction: float = 1.0,
-    refit: bool = False,
     log: Callable[[str], None] | None = print,
 ) -> tuple[EmbeddingRecommender, dict[str, Any]]:
-    """Hold out the latest positives, train, evaluate against most-popular; (model, metrics).
+    """Fit the model on every positive of ``dataset`` (what is shipped) and, unless ``evaluation="none"``,
+    report held-out figures from a separate evaluation fit (``evaluation_fit``): (model, metrics).
 
     ``params``: ``EmbeddingRecommender`` hyperparameters (defaults for the missing ones).
     ``catalogue`` is accepted for symmetry with the CLI (the model itself uses no item features).
     """
     say = log or (lambda s: None)
     hp = {**DEFAULT_PARAMS, **dict(params or {})}
-    train, held = holdout_split(dataset, holdout_fraction, hp["seed"])
-    train_m = train.matrix()
-    held_m = held.matrix()
-    held_m.data[:] = 1.0
-    n_held = int(np.count_nonzero(np.diff(held_m.indptr)))
+    if not 0.0 <= holdout_fraction <= 1.0:
+        raise ValueError("holdout_fraction must be between 0 and 1")
+    metrics = evaluation_fit(dataset, hp, evaluation=evaluation, holdout_fraction=holdout_fraction, log=log)
     model = EmbeddingRecommender(**hp)
-    say(
-        f"training on {len(train)} positives ({dataset.n_users} users, {dataset.n_items} items); "
-        f"held out: {n_held} users' latest positive"
-    )
-
-    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-        member = f"member {int(logs['member'])}/{hp['ensemble']} " if "member" in logs else ""
-        epoch = (epoch - 1) % hp["epochs"] + 1
-        line = f"{member}epoch {epoch:>3}/{hp['epochs']}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"
-        if n_held and (
-            epoch % HELDOUT_EVERY == 0 or epoch == hp["epochs"]
-        ):  # scoring every epoch costs ~1/3 of the fit
-            model.pull_arrays()
-            m = heldout_metrics(model.score, train_m, held_m)
-            line += f"  held-out HR@10 {m['hitrate@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}"
-        say(line)
-
+    say(f"training on all {len(dataset)} positives ({dataset.n_users} users, {dataset.n_items} items)")
     t0 = time.perf_counter()
-    model.fit(train_m, on_epoch=on_epoch, recency=train.recency())
-    seconds = time.perf_counter() - t0
-    metrics: dict[str, Any] = {"train_seconds": round(seconds, 2), "heldout_users": n_held}
-    if n_held:
-        metrics.update(heldout_metrics(model.score, train_m, held_m))
-        metrics["loss"] = model.heldout_loss(held.user_idx, held.item_idx, train_m, dataset.matrix())
-        popular = PopularityRecommender().fit(train_m)
-        metrics["popular"] = heldout_metrics(popular.score, train_m, held_m)
-        pop = metrics["popular"]
-        say(
-            f"held-out ({n_held} users): loss {metrics['loss']:.4f}  HR@10 {metrics['hitrate@10']:.4f}  "
-            f"NDCG@10 {metrics['ndcg@10']:.4f}  |  most popular: HR@10 {pop['hitrate@10']:.4f}  NDCG@10 {pop['ndcg@10']:.4f}"
-        )
-    if refit and n_held:
-        say("refitting on all positives")
-        model = EmbeddingRecommender(**hp)
-        t1 = time.perf_counter()
-        model.fit(
-            dataset.matrix(),
-            on_epoch=lambda e, logs: say(f"refit step {e:>3}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"),
-            recency=dataset.recency(),
-        )
-        metrics["refit_seconds"] = round(time.perf_counter() - t1, 2)
-    metrics["final_model"] = "refit on all positives" if refit and n_held else "trained without the held-out slice"
+    model.fit(dataset.matrix(), on_epoch=_progress(say, hp, "", None), recency=dataset.recency())
+    metrics["train_seconds"] = round(time.perf_counter() - t0, 2)
+    metrics["final_model"] = f"trained on {SHIPPED_FIT} ({len(dataset)})"
     return model, metrics
 
 
@@ -116,8 +164,11 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(int(ts), tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def model_arrays(model: EmbeddingRecommender, dataset: Dataset, events: EventLog) -> dict[str, np.ndarray]:
-    """The ``arrays.npz`` content: factors, the full positives as history, item statistics."""
+def model_arrays(
+    model: EmbeddingRecommender, dataset: Dataset, events: EventLog, seen_events: Collection[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The ``arrays.npz`` content: factors, the full positives as history, what each user has seen
+    (any event of a type in ``seen_events``, None = every type: ``seen_indptr``/``seen_indices``), item statistics."""
     history = dataset.matrix()
     return {
         "user_factors": model.user_factors,
@@ -125,10 +176,33 @@ def model_arrays(model: EmbeddingRecommender, dataset: Dataset, events: EventLog
         "item_factors": model.item_factors,
         "item_bias": model.item_bias,
         **history_arrays(history),
+        **seen_arrays(seen_matrix(events, dataset, seen_events)),
         "item_popularity": np.bincount(dataset.item_idx, minlength=dataset.n_items).astype(np.float64),
         "item_avg_rating": average_ratings(events, dataset),
         "item_last_ts": last_seen(dataset),
     }
+
+
+def fit_summary(fitted: Dataset, part: str, **extra: Any) -> dict[str, Any]:
+    """``data_summary["fit"]``: what a model was fitted on (the registry's overlap check reads it).
+
+    ``part``: ``"all"`` (every positive of the data) or ``"train"`` (a split's train part; ``extra``
+    names the protocol). The time range is that of the positives actually fitted."""
+    ts = fitted.ts
+    return {
+        "part": part,
+        "positives": len(fitted),
+        "users": int(np.unique(fitted.user_idx).size),
+        "items": int(np.unique(fitted.item_idx).size),
+        "ts_min": int(ts.min()) if ts.size else None,
+        "ts_max": int(ts.max()) if ts.size else None,
+        **extra,
+    }
+
+
+def files_sha256(files: list[Path]) -> dict[str, str]:
+    """sha256 of each input file by path (the combined ``input_sha256`` says only whether all are the same)."""
+    return {str(f): sha256_file(f) for f in files}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -200,13 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument(
+        "--evaluation",
+        choices=EVALUATIONS,
+        default="quick",
+        help="the held-out figures come from a separate fit that is never shipped: quick = the same "
+        "hyperparameters with one ensemble member, full = the exact recipe, none = no evaluation; the "
+        "shipped model is always trained on all positives",
+    )
+    p.add_argument(
         "--holdout-fraction",
         type=float,
         default=1.0,
-        help="share of users (with >= 3 positives) whose latest positive is held out for evaluation; 0 = none",
+        help="evaluation fit: share of users (with >= 3 positives) whose latest positive is held out",
     )
     p.add_argument(
-        "--refit", action="store_true", help="after evaluating, train again on all positives (twice the time)"
+        "--seen-events",
+        default=None,
+        help="comma-separated event types that mark an item as seen for a user (saved with the model, "
+        "never recommended back); default: every event type",
     )
     p.add_argument("--event-weights", help="JSON object or path to a JSON file laid over the default event weights")
     p.add_argument("--rating-threshold", type=float, default=4.0, help="a rating event is a positive at or above this")
@@ -243,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= args.holdout_fraction <= 1.0:
             raise ValueError("--holdout-fraction must be between 0 and 1")
         weights = parse_weights(args.event_weights)
+        seen_events = (
+            sorted({e.strip() for e in args.seen_events.split(",") if e.strip()}) if args.seen_events else None
+        )
         files = list_log_files(args.data_path)
         dataset, events, summary = load_dataset(
             args.data_path,
@@ -259,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             dataset,
             catalogue,
             params,
+            evaluation=args.evaluation,
             holdout_fraction=args.holdout_fraction,
-            refit=args.refit,
             log=lambda s: print(s, flush=True),
         )
     except (IngestError, ValueError, FileNotFoundError) as e:
@@ -280,11 +368,15 @@ def main(argv: list[str] | None = None) -> int:
         "input_sha256": sha256_files(files),
         "event_weights": weights,
         "rating_threshold": args.rating_threshold,
-        "holdout_fraction": args.holdout_fraction,
+        "fit": fit_summary(dataset, "all"),
+        "trained_on": f"all {len(dataset)} positives of the input",
+        "input_files_sha256": files_sha256(files),
+        "evaluation": {"mode": args.evaluation, "holdout_fraction": args.holdout_fraction},
+        "seen_events": seen_events,
     }
     out = save_arrays_bundle(
         args.model_dir,
-        arrays=model_arrays(model, dataset, events),
+        arrays=model_arrays(model, dataset, events, seen_events),
         user_ids=dataset.users.ids,
         item_ids=dataset.items.ids,
         catalogue=catalogue,

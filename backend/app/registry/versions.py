@@ -3,11 +3,14 @@
 Layout of a registry directory::
 
     versions/<version>/   one trained model directory each (model.keras, metadata.json, arrays.npz,
-                          items.jsonl, and evaluation.json / decision.json / report.md when the
-                          retraining pipeline made it); never overwritten
+                          items.jsonl, and evaluation.json / decision.json / report.md / heldout.npz
+                          when the retraining pipeline made it); never overwritten
     registry.json         stage of every version, the production pointer and its history, a change
                           counter ``seq`` and the ``last_change`` (the audit lines of the last commit)
     audit.jsonl           one line per stage change: seq, time, actor, reason, action, version, from, to
+    runs.jsonl            one line per finished retraining run (written by the pipeline): the gate
+                          evaluation's figures for its candidate and production, which ``versions()``
+                          reports per version as ``gate`` (the latest evaluation it took part in)
 
 Every change is one transaction under an exclusive lock: build the new state, write it to a temp
 file, fsync, ``os.replace`` it over ``registry.json`` (the commit point), then append the audit lines.
@@ -44,6 +47,7 @@ from app.registry.state import (
     ID_LISTS,
     LOCK_FILE,
     METADATA_FILE,
+    RUNS_FILE,
     STAGES,
     STATE_FILE,
     VERSIONS_DIR,
@@ -95,16 +99,41 @@ class Registry:
         return self._known(self.state(), ref)
 
     def versions(self) -> list[dict[str, Any]]:
-        """Summary of every version, in registration order."""
+        """Summary of every version, in registration order, each with its latest gate evaluation (``gate``)."""
         state = self.state()
-        rows = [self._summary(name, entry, state) for name, entry in state["versions"].items()]
+        gates = self.gate_evaluations()
+        rows = [self._summary(name, entry, state, gates.get(name)) for name, entry in state["versions"].items()]
         return sorted(rows, key=lambda r: (r["number"] is None, r["number"] or 0, r["version"]))
+
+    def gate_evaluations(self) -> dict[str, dict[str, Any]]:
+        """version -> its latest gate evaluation in a retraining run, as candidate or as production:
+        ``{"run_id", "role", "method", "users", "protocol", "metrics"}`` (both roles of one run come
+        from the same evaluation: the same users, rows and exclusions)."""
+        out: dict[str, dict[str, Any]] = {}
+        for run in read_jsonl(self.root / RUNS_FILE):
+            metrics = run.get("metrics") or {}
+            gate = run.get("gate") or {}
+            roles = {
+                "candidate": gate.get("candidate", run.get("candidate")),
+                "production": gate.get("production", run.get("production_before")),
+            }
+            for role, version in roles.items():
+                if version and role in metrics:
+                    out[version] = {
+                        "run_id": run.get("run_id"),
+                        "role": role,
+                        "method": gate.get("method", "unchecked"),  # runs from before the overlap check
+                        "users": gate.get("users"),
+                        "protocol": gate.get("protocol"),
+                        "metrics": metrics[role],
+                    }
+        return out
 
     def version_info(self, ref: str, *, detail: bool = True) -> dict[str, Any]:
         """Summary plus (``detail``) the metadata (ID lists as counts), evaluation report, gate decision and audit lines."""
         state = self.state()
         version = self.resolve(ref)
-        info = self._summary(version, state["versions"][version], state)
+        info = self._summary(version, state["versions"][version], state, self.gate_evaluations().get(version))
         if detail:
             vdir = self.versions_dir / version
             meta = read_optional_json(vdir / METADATA_FILE)
@@ -123,7 +152,9 @@ class Registry:
         rows += [r for r in state.get("last_change", []) if r.get("seq") not in seen]  # not yet appended
         return [r for r in rows if version is None or r.get("version") == version]
 
-    def _summary(self, version: str, entry: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    def _summary(
+        self, version: str, entry: dict[str, Any], state: dict[str, Any], gate: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         vdir = self.versions_dir / version
         meta = read_optional_json(vdir / METADATA_FILE) or {}
         evaluation = read_optional_json(vdir / EVALUATION_FILE) or {}
@@ -139,6 +170,7 @@ class Registry:
             "model_type": meta.get("model_type"),
             "metrics": meta.get("metrics") or {},
             "validation_metrics": (evaluation.get("candidate") or {}).get("metrics") or {},
+            "gate": gate,
             "decision": decision.get("decision"),
             "data_summary": meta.get("data_summary") or {},
             "path": str(vdir),

@@ -58,3 +58,16 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--data-path", "x", "--models", "popular,wrong"])
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_cli_can_exclude_every_seen_item_as_serving_does(log_files, tmp_path, capsys):
+    data, _ = log_files
+    reports = {}
+    for flag in ("--no-exclude-seen", "--exclude-seen"):
+        out = tmp_path / flag
+        args = ["--data-path", str(data), "--models", "popular", "--min-item-positives", "2"]
+        assert main([*args, "--min-user-positives", "2", "--out", str(out), "--no-progress", flag]) == 0
+        reports[flag] = orjson.loads((out / "report.json").read_bytes())
+    assert reports["--no-exclude-seen"]["exclusion"] == "the fitted positives"
+    assert reports["--exclude-seen"]["exclusion"] == "every item seen before the target"
+    capsys.readouterr()

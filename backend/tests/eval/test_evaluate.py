@@ -54,3 +54,62 @@ def test_evaluate_checks_shapes():
         evaluate(rec, sp.csr_matrix((2, 4)), sp.csr_matrix((2, 4)), np.array([0]))
     with pytest.raises(ValueError, match="differ"):
         evaluate(rec, sp.csr_matrix((2, 3)), sp.csr_matrix((2, 4)), np.array([0]))
+
+
+def test_seen_exclusion_is_everything_seen_before_the_target_except_the_target(tmp_path):
+    """u0: a(1) b(2, viewed at 0 first) c(3) positive, d disliked at 1, e skipped at 4;
+    u1: a(1) d(2) e(5) positive, c rated 1 star at 2 (the target's second), b skipped at 9."""
+    import orjson
+
+    from app.data.aggregate import to_positives
+    from app.data.dataset import build_dataset
+    from app.data.events import read_events
+    from app.eval.evaluate import seen_exclusion
+    from app.eval.splits import leave_last_out
+
+    rows = [
+        ("u0", "a", "like", 1),
+        ("u0", "b", "view", 0),
+        ("u0", "b", "like", 2),
+        ("u0", "c", "like", 3),
+        ("u0", "d", "dislike", 1),
+        ("u0", "e", "skip", 4),
+        ("u1", "a", "like", 1),
+        ("u1", "d", "like", 2),
+        ("u1", "e", "like", 5),
+        ("u1", "c", "rating", 2),
+        ("u1", "b", "skip", 9),
+    ]
+    t0 = 1_700_000_000
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {"user_id": u, "item_id": i, "event": e, "ts": t0 + ts, **({"rating": 1} if e == "rating" else {})}
+            )
+            + b"\n"
+            for u, i, e, ts in rows
+        )
+    )
+    events, _ = read_events(path)
+    split = leave_last_out(build_dataset(to_positives(events)))
+    items = split.items
+
+    def excluded(m: sp.csr_matrix) -> list[set[str]]:
+        return [{items.id(int(j)) for j in m[u].indices} for u in (split.users.index("u0"), split.users.index("u1"))]
+
+    # validation targets: u0 b (ts 2), u1 d (ts 2); the later test rows (c, e) are not known yet
+    assert excluded(seen_exclusion(events, split, "validation")) == [{"a", "d"}, {"a", "c"}]
+    assert excluded(seen_exclusion(events, split, "validation", ["dislike"])) == [{"a", "d"}, {"a"}]
+    # test targets: u0 c (ts 3), u1 e (ts 5): the validation rows are fitted now
+    assert excluded(seen_exclusion(events, split, "test")) == [{"a", "b", "d"}, {"a", "c", "d"}]
+    # evaluate() ranks around the exclusion instead of the fitted rows
+    fitted, target, users = split.stage_matrices("validation")
+    scores = np.zeros((2, len(items)), np.float32)
+    scores[:, items.index("d")] = 9.0  # u0 disliked d: excluded, so b (the target) can be first
+    scores[:, items.index("b")] = 5.0
+    scores[:, items.index("c")] = 7.0  # u1 rated c 1 star: excluded too
+    scores[split.users.index("u1"), items.index("d")] = 4.0  # u1's target, behind b (skipped only later)
+    scores[split.users.index("u0"), items.index("c")] = 0.0
+    res = evaluate(FixedScores(scores), fitted, target, users, n_boot=0, exclude=seen_exclusion(events, split))
+    assert res["metrics"]["mrr"] == pytest.approx((1.0 + 1.0 / 2.0) / 2.0)  # u0: b first; u1: b (5) then d (4)

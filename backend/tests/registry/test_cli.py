@@ -37,7 +37,9 @@ def test_cli_lifecycle(tmp_path, model_dir, capsys, monkeypatch):
     code, out, _ = run(capsys, "--registry-dir", root, "list")
     lines = out.splitlines()
     assert lines[1].split()[:3] == ["1", "v1", "archived"]
-    assert lines[2].split()[:4] == ["2*", "v2", "production", "0.2000"]
+    assert lines[2].split()[:3] == ["2*", "v2", "production"]
+    # never evaluated by a retraining run: no gate figure (the training CLI's own figure is not shown beside gate ones)
+    assert lines[2].split()[5:] == ["-", "not", "gated", "(no", "retraining", "run", "has", "evaluated", "it)"]
     code, out, _ = run(capsys, "--registry-dir", root, "rollback", "--reason", "bad CTR")
     assert code == 0 and "v2 (archived) -> v1" in out
     code, out, _ = run(capsys, "--registry-dir", root, "show", "v1")

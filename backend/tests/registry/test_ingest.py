@@ -71,3 +71,61 @@ def test_database_without_events_table_is_a_clear_error(tmp_path):
 
     with pytest.raises(ValueError, match="no 'events' table"):
         ingest_new(tmp_path / "reg", "run1", [], f"sqlite:///{tmp_path / 'other.db'}")
+
+
+def test_engagements_are_ingested_once_and_withdrawn_ones_never(tmp_path):
+    """Engagements become training events (event = action type, ts in whole seconds); a withdrawal and the
+    engagement it withdraws (read in the same run) are left out; an earlier run's ingested one is counted."""
+    import sqlalchemy as sa
+
+    from app.store import schema as t
+    from app.store.db import create_db_engine
+    from tests.store import scenario as sc
+
+    root = tmp_path / "reg"
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    with Store.from_url(url) as store:
+        store.start()
+        rid = sc.show_list(store, items=("a", "b", "c"))
+        like = store.record_engagement(rid, "u1", "a", "like", platform="web", ts=1_700_000_000.75)["id"]
+        store.record_engagement(rid, "u1", "b", "click", ts=1_700_000_010)
+        store.record_engagement(rid, "u1", "c", "teleport", ts=1_700_000_020)  # unknown to the weights: rejected
+        undone = store.record_engagement(rid, "u1", "c", "like", ts=1_700_000_030)["id"]
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:  # the user pressed Like on c again: the withdrawal of that like
+            row = dict(recset_id=rid, user_id="u1", item_id="c", action_type="like", ts=1_700_000_040.0)
+            row.update(in_list=True, rank=3, received_at=1_700_000_040.0, withdraws=undone)
+            conn.execute(t.engagements.insert().values(**row))
+    finally:
+        engine.dispose()
+    store_events(url, [("u9", "i9", "play", 1_700_000_100, None, None, None)])
+
+    first = ingest_new(root, "run1", [], url)
+    assert first.log.event.tolist() == ["play", "like", "click"]  # events first, then engagements by id
+    assert first.log.ts.tolist() == [1_700_000_100, 1_700_000_000, 1_700_000_010]
+    assert first.log.platform.tolist()[1] == "web"
+    assert first.accepted_by_source == {"logs": 0, "events": 1, "engagements": 2}
+    assert first.rejected == 1 and first.engagements_left_out == {
+        "withdrawals": 1,
+        "withdrawn": 1,
+        "withdrawn_after_ingest": 0,
+    }
+    assert first.online_through() == {"events": 1, "engagements": 5}
+    assert load_manifest(root)["last_engagement_id"] == 5
+    summary = first.summary()
+    assert (summary["online_events"], summary["online_engagements"]) == (1, 2)
+
+    # A withdrawal of an engagement ingested by the earlier run: nothing new to train on, and it is counted.
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            row = dict(recset_id=rid, user_id="u1", item_id="a", action_type="like", ts=1_700_000_050.0)
+            row.update(in_list=True, rank=1, received_at=1_700_000_050.0, withdraws=like)
+            conn.execute(t.engagements.insert().values(**row))
+            assert conn.execute(sa.select(sa.func.max(t.engagements.c.id))).scalar_one() == 6
+    finally:
+        engine.dispose()
+    second = ingest_new(root, "run2", [], url)
+    assert len(second.log) == 0 and second.engagements_left_out["withdrawn_after_ingest"] == 1
+    assert second.online_through() == {"events": 1, "engagements": 6}

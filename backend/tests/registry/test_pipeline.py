@@ -61,7 +61,10 @@ def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
     assert (bundle.history.nnz, len(bundle.users), len(bundle.items)) == (320, 40, 30)  # history = all positives
     assert {"ndcg@10", "hitrate@10", "loss", "popular"} <= set(bundle.metadata["metrics"])
     evaluation = orjson.loads((root / "versions" / v1 / "evaluation.json").read_bytes())
-    assert evaluation["production"] == {"version": None, "error": None}
+    assert evaluation["production"] == {"version": None, "error": None, "method": "first-model"}
+    fit = bundle.metadata["data_summary"]["fit"]
+    assert fit["part"] == "train" and fit["protocol"] == "leave-last-out" and fit["positives"] == 320 - 80
+    assert fit["heldout_rows"] == 80 and (root / "versions" / v1 / "heldout.npz").is_file()
     assert set(evaluation["models"]) == {"candidate", "popular", "itemknn"}
     assert evaluation["evaluated_users"] == 40 == evaluation["split"]["evaluated_users_validation"]
 
@@ -77,7 +80,9 @@ def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
             ]
         )
     strict = Settings(promotion_min_improvement=10.0)
-    second = run_once(RetrainOptions(**common, new_logs=[tmp_path / "new"], database_url=url, settings=strict))
+    second = run_once(
+        RetrainOptions(**common, new_logs=[tmp_path / "new"], database_url=url, settings=strict, min_gate_users=5)
+    )
     new = second["data"]["new"]
     assert (new["events"], new["users"], new["items"], new["rejected"]) == (49, 3, 1, 1)  # u100-u102; i99
     assert new["items_not_in_catalogue"] == 1 and new["reasons"] == {"invalid_json": 1}
@@ -87,6 +92,16 @@ def test_retraining_runs_end_to_end(tmp_path, data, monkeypatch):
     assert Registry(root).production() == v1
     ev2 = orjson.loads((root / "versions" / v2 / "evaluation.json").read_bytes())
     assert ev2["production"]["version"] == v1
+    # 33 of the 40 new log events replay pairs the users already had: those pairs' latest time moves, so some
+    # become validation rows that production (fitted on its split's train part) was fitted on. The gate
+    # judges every model on the users whose validation rows production never saw.
+    c = ev2["comparison"]
+    assert c["method"] == "unseen-users" == ev2["production"]["method"] and c["overlap_rows"] > 0
+    assert c["unseen_users"] == ev2["evaluated_users"] == ev2["candidate"]["n_users"] >= 5
+    assert c["unseen_users"] + c["users_with_overlap"] == c["evaluated_users"]
+    assert new["online_events"] == 3 and new["online_engagements"] == 0 and new["from_logs"] == 46
+    assert second["data"]["online_through"] == {"events": 3, "engagements": 0}
+    assert [r["table"] for r in second["data"]["database_rows"]] == ["events"]
     assert ev2["production"]["n_users"] == ev2["candidate"]["n_users"]  # the same users, the same split
     assert ev2["production"]["mapping"]["items_known"] == 30 and ev2["production"]["mapping"]["items"] == 31
     recorded = orjson.loads((root / "versions" / v2 / "decision.json").read_bytes())

@@ -20,15 +20,33 @@ def row(number: int | None, version: str, stage: str, **extra) -> dict:
 
 
 def test_version_list_by_hand():
+    gate = {"run_id": "r2", "role": "candidate", "method": "refit", "users": 40, "metrics": {"ndcg@10": 0.25}}
+    later = {"run_id": "r3", "role": "production", "method": "as-is", "users": 38, "metrics": {"ndcg@10": 0.2}}
     rows = [
         row(1, "v1", "archived", metrics={"ndcg@10": 0.1}),
-        row(2, "v2", "production", validation_metrics={"ndcg@10": 0.25}, metrics={"ndcg@10": 0.9}, decision="promote"),
-        row(None, "v3", "none", registered_at=None),
+        row(2, "v2", "archived", metrics={"ndcg@10": 0.9}, decision="promote", gate=gate),
+        row(3, "v3", "production", decision="promote", gate=later),
+        row(None, "v4", "none", registered_at=None),
     ]
     lines = format_list(rows).splitlines()
-    assert lines[0].split() == ["#", "version", "stage", "val", "ndcg@10", "registered", "decision"]
-    assert lines[1].split() == ["1", "v1", "archived", "0.1000", "2024-01-02T03:04:05Z", "-"]
-    # production is starred; the validation NDCG (the gate's figure) wins over the training one
-    assert lines[2].split() == ["2*", "v2", "production", "0.2500", "2024-01-02T03:04:05Z", "promote"]
-    assert lines[3].split() == ["?", "v3", "none", "-", "-", "-"]  # uncommitted: no number, no metric
+    assert lines[0].split() == [
+        "#",
+        "version",
+        "stage",
+        "registered",
+        "decision",
+        "gate",
+        "ndcg@10",
+        "gate",
+        "evaluation",
+    ]
+    # the training CLI's own figure (metrics) is never shown: only gate evaluations, labelled
+    assert lines[1].split()[:6] == ["1", "v1", "archived", "2024-01-02T03:04:05Z", "-", "-"]
+    assert lines[1].endswith("not gated (no retraining run has evaluated it)")
+    assert lines[2].split()[:6] == ["2", "v2", "archived", "2024-01-02T03:04:05Z", "promote", "0.2500"]
+    assert lines[2].endswith("candidate in run r2, refit, 40 users")
+    # production is starred; its figure is the latest evaluation it took part in (as production in r3)
+    assert lines[3].split()[:6] == ["3*", "v3", "production", "2024-01-02T03:04:05Z", "promote", "0.2000"]
+    assert lines[3].endswith("production in run r3, as-is, 38 users")
+    assert lines[4].split()[:5] == ["?", "v4", "none", "-", "-"]  # uncommitted: no number, no metric
     assert format_list([]).splitlines()[1] == "(no versions registered)"

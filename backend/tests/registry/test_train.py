@@ -1,4 +1,5 @@
-"""Training CLI and ``train_model``: metrics beside most-popular on the held-out slice, model directory written."""
+"""Training CLI and ``train_model``: the shipped model is fitted on every positive, the held-out figures (beside
+most-popular) come from a separate evaluation fit, the model directory records what it was trained on."""
 
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     data, items, out = tmp_path / "log.jsonl", tmp_path / "items.jsonl", tmp_path / "models" / "latest"
     write_log(data)
     write_items(items)
+    first_u1 = orjson.loads(data.read_bytes().splitlines()[6])  # u1's first event (group 1: items i8-i15)
+    with open(data, "ab") as f:  # u0 dislikes one of u1's items: seen, never a positive
+        f.write(
+            orjson.dumps({"user_id": "u0", "item_id": first_u1["item_id"], "event": "dislike", "ts": 1_700_000_000})
+        )
+        f.write(b"\n")
     rejects = tmp_path / "rejects.jsonl"
     code = main(
         [
@@ -80,6 +87,7 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
         and "held-out HR@10" in printed
         and "most popular" in printed
     )
+    assert "evaluation fit (quick, not shipped)" in printed and "training on all 150 positives" in printed
     assert len(rejects.read_bytes().splitlines()) == 1
     bundle = load_bundle(out)
     meta = bundle.metadata
@@ -88,7 +96,13 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     assert len(meta["data_summary"]["input_sha256"]) == 64
     # the same value as before app.files: each input file's name, a NUL, then its bytes
     assert meta["data_summary"]["input_sha256"] == hashlib.sha256(b"log.jsonl\0" + data.read_bytes()).hexdigest()
+    fit = meta["data_summary"]["fit"]
+    assert fit["part"] == "all" and fit["positives"] == 150 and fit["users"] == 30 and fit["items"] == 16
+    assert (fit["ts_min"], fit["ts_max"]) == (1_700_000_000, 1_700_000_000 + 3600 * (29 + 37 * 4))
+    assert meta["data_summary"]["input_files_sha256"] == {str(data): hashlib.sha256(data.read_bytes()).hexdigest()}
     m = meta["metrics"]
+    assert m["evaluation"] == "quick" and "the shipped model is trained on all positives" in m["describes"]
+    assert "one ensemble member (of 2)" in m["describes"] and m["final_model"] == "trained on all positives (150)"
     assert m["heldout_users"] == 30  # every user has 5 positives: each one's latest is held out
     for key in ("loss", "hitrate@10", "ndcg@10"):
         assert np.isfinite(m[key]) and np.isfinite(m.get("popular", {}).get(key, 0.0))
@@ -96,6 +110,9 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     assert meta["hyperparameters"]["epochs"] == 3 and meta["hyperparameters"]["embedding_dim"] == 8
     assert bundle.item_factors.shape == (16, 16)  # two members of dimension 8 side by side
     assert bundle.history.nnz == 150  # the shipped history holds every positive, held-out ones too
+    u0, disliked = bundle.users.index("u0"), bundle.items.index(first_u1["item_id"])
+    assert bundle.history[u0, disliked] == 0 and bundle.seen[u0, disliked] == 1  # seen, not a positive
+    assert bundle.seen.nnz == 151
     assert bundle.catalogue["i3"]["title"] == "Film 3"
     assert set(meta["files"]) == {"arrays.npz", "items.jsonl", "model.keras"}
 
@@ -107,6 +124,8 @@ def test_cli_strict_and_bad_flags(tmp_path, capsys):
     assert main(["--data-path", str(data), "--model-dir", str(out), "--strict", *FAST]) == 2
     assert "log.jsonl:1" in capsys.readouterr().err
     assert main(["--data-path", str(data), "--model-dir", str(out), "--holdout-fraction", "2"]) == 2
+    with pytest.raises(SystemExit):  # --refit is gone: the shipped model is always fitted on every positive
+        main(["--data-path", str(data), "--model-dir", str(out), "--refit"])
     assert main(["--data-path", str(data), "--model-dir", str(out), "--embedding-dim", "0"]) == 2
     assert main(["--data-path", str(tmp_path / "missing.jsonl"), "--model-dir", str(out)]) == 2
     assert not out.exists()
@@ -118,7 +137,7 @@ def planted() -> sp.csr_matrix:
     return planted_matrix()
 
 
-def test_train_model_refit_and_metrics(planted):
+def test_train_model_ships_a_fit_on_every_positive(planted):
     coo = planted.tocoo()
     ds = Dataset(
         IdMap([f"u{i}" for i in range(planted.shape[0])]),
@@ -129,11 +148,17 @@ def test_train_model_refit_and_metrics(planted):
         np.arange(coo.nnz, dtype=np.int64),
     )
     lines: list[str] = []
-    params = {"embedding_dim": 8, "epochs": 2, "batch_size": 64, "learning_rate": 0.05, "ensemble": 1}
-    model, metrics = train_model(ds, {}, params, refit=True, log=lines.append)
-    assert metrics["heldout_users"] == planted.shape[0]
-    assert metrics["final_model"] == "refit on all positives" and metrics["refit_seconds"] >= 0
-    assert any(line.startswith("refitting") for line in lines)
-    assert model.item_factors.shape == (planted.shape[1], 8)
-    _, none = train_model(ds, {}, params, holdout_fraction=0.0, log=None)
-    assert none["heldout_users"] == 0 and "ndcg@10" not in none
+    params = {"embedding_dim": 8, "epochs": 2, "batch_size": 64, "learning_rate": 0.05, "ensemble": 2}
+    model, metrics = train_model(ds, {}, params, evaluation="quick", log=lines.append)
+    assert metrics["heldout_users"] == planted.shape[0] and metrics["evaluation"] == "quick"
+    assert metrics["evaluation_seconds"] >= 0 and metrics["train_seconds"] >= 0
+    assert metrics["final_model"] == f"trained on all positives ({coo.nnz})"
+    assert any(line.startswith(f"training on all {coo.nnz} positives") for line in lines)
+    evaluation_lines = [line for line in lines if line.startswith("eval ")]
+    assert evaluation_lines and not any("member" in line for line in evaluation_lines)  # quick: one member
+    assert sum("member 2/2" in line for line in lines) == 2  # the shipped fit: both members, two epochs
+    assert model.item_factors.shape == (planted.shape[1], 16)
+    _, none = train_model(ds, {}, params, evaluation="none", log=None)
+    assert none["heldout_users"] == 0 and "ndcg@10" not in none and "no evaluation fit" in none["describes"]
+    with pytest.raises(ValueError, match="evaluation must be one of"):
+        train_model(ds, {}, params, evaluation="sometimes", log=None)
