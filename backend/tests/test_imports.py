@@ -1,5 +1,8 @@
 """Imports run one way: data <- model <- eval <- registry <- service, store beside model; no cycles.
 
+``app.simulate`` is a command on top of everything: it may import the packages below the service but
+talks to the service over HTTP, as any client would, so it never imports ``app.service`` or a web framework.
+
 The test reads every module of ``backend/app`` (AST, imports inside functions too, since a lazy import
 is a dependency all the same) and fails on an import against the order, an import cycle, or a
 serving-core module that imports the web framework.
@@ -16,7 +19,17 @@ APP = Path(__file__).resolve().parents[1] / "app"
 
 #: A package may import its own modules and those of packages with a lower number; equal numbers are
 #: peers that never import each other (the model and the store know nothing of one another).
-LAYERS = {"config": 0, "files": 0, "data": 1, "model": 2, "store": 2, "eval": 3, "registry": 4, "service": 5}
+LAYERS = {
+    "config": 0,
+    "files": 0,
+    "data": 1,
+    "model": 2,
+    "store": 2,
+    "eval": 3,
+    "registry": 4,
+    "service": 5,
+    "simulate": 6,
+}
 #: Inside the service, the same rule between its parts: the core knows nothing of HTTP.
 SERVICE_LAYERS = {"core": 0, "http": 1, "api": 2}
 WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
@@ -93,6 +106,17 @@ def test_the_serving_core_knows_nothing_of_http():
             if part == "core" and target.split(".")[0] in WEB_FRAMEWORKS:
                 wrong.append(f"{path.relative_to(APP.parent)}:{line}: the serving core imports {target}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_simulation_talks_to_the_service_over_http():
+    wrong = []
+    for module, path in MODULES.items():
+        if layer_of(module) is None or layer_of(module)[0] != "simulate":
+            continue
+        for target, line in imports(path):
+            if target.split(".")[:2] == ["app", "service"] or target.split(".")[0] in WEB_FRAMEWORKS:
+                wrong.append(f"{path.relative_to(APP.parent)}:{line}: {module} imports {target}")
+    assert not wrong, "the simulation must use the service over HTTP only:\n" + "\n".join(wrong)
 
 
 def test_there_is_no_import_cycle():

@@ -7,11 +7,17 @@ six months of 2024; every user has a main platform (web or mobile). The same see
 same bytes:
 
     python -m app.data.sample --out backend/data [--users 1000 --items 600 --seed 42]
+
+The hidden taste model is public for simulations (``app.simulate``): ``population(n_users, n_items,
+seed)`` returns the catalogue, the item x genre membership, the base popularity, every user's
+favourite genres and ``affinity`` (the share of an item's genres the user likes), exactly the ones
+behind ``generate`` with the same arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -173,17 +179,36 @@ def make_items(n_items: int, rng: np.random.Generator) -> tuple[list[dict], np.n
     return items, member, popularity
 
 
-def make_events(
-    n_users: int, member: np.ndarray, popularity: np.ndarray, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Columnar events sorted by time (ties by user, item, event order)."""
-    n_items, n_genres = member.shape
+def make_tastes(n_users: int, member: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every user's 2-3 favourite genres (users x genres, bool), drawn by how common each genre is."""
+    n_genres = member.shape[1]
     favourites = np.zeros((n_users, n_genres), dtype=bool)
     genre_weight = member.sum(axis=0) / member.sum()
     for u in range(n_users):
         favourites[u, rng.choice(n_genres, size=int(rng.integers(2, 4)), replace=False, p=genre_weight)] = True
-    # match[u, j]: share of the item's genres the user likes (0..1)
-    match = (favourites.astype(np.float32) @ member.T.astype(np.float32)) / member.sum(axis=1)
+    return favourites
+
+
+def affinity(favourites: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """users x items: the share of the item's genres the user likes (0..1), the generator's true taste."""
+    return (favourites.astype(np.float32) @ member.T.astype(np.float32)) / member.sum(axis=1)
+
+
+def make_events(
+    n_users: int,
+    member: np.ndarray,
+    popularity: np.ndarray,
+    rng: np.random.Generator,
+    favourites: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Columnar events sorted by time (ties by user, item, event order).
+
+    ``favourites`` (from ``make_tastes``) are drawn from ``rng`` first when not given.
+    """
+    n_items = member.shape[0]
+    if favourites is None:
+        favourites = make_tastes(n_users, member, rng)
+    match = affinity(favourites, member)  # match[u, j]: share of the item's genres the user likes (0..1)
     appeal = popularity[None, :] * (0.05 + 3.0 * match)
     n_touch = np.clip(np.round(rng.lognormal(np.log(17), 0.7, size=n_users)), 5, n_items // 3).astype(int)
     web_user = rng.random(n_users) < 0.55
@@ -243,11 +268,49 @@ def make_events(
 EVENT_NAMES = ["view"] + [f[0] for f in FUNNEL] + ["rating"]
 
 
-def generate(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> tuple[bytes, bytes]:
-    """(interactions JSONL, items JSONL) as bytes; identical for identical arguments."""
+@dataclass(frozen=True)
+class Population:
+    """The hidden model behind one generated sample: users ``u0001``.. and items ``i0001``.. by index."""
+
+    items: list[dict]  # catalogue rows
+    member: np.ndarray  # items x genres, bool
+    popularity: np.ndarray  # items: Zipf-like base popularity (max 1)
+    favourites: np.ndarray  # users x genres, bool
+
+    @property
+    def user_ids(self) -> list[str]:
+        return [user_id(u) for u in range(len(self.favourites))]
+
+    @property
+    def item_ids(self) -> list[str]:
+        return [row["item_id"] for row in self.items]
+
+    def affinity(self) -> np.ndarray:
+        """users x items, 0..1 (``affinity``)."""
+        return affinity(self.favourites, self.member)
+
+
+def user_id(u: int) -> str:
+    return f"u{u + 1:04d}"
+
+
+def _draw(n_users: int, n_items: int, seed: int) -> tuple[Population, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     items, member, popularity = make_items(n_items, rng)
-    ev = make_events(n_users, member, popularity, rng)
+    favourites = make_tastes(n_users, member, rng)
+    events = make_events(n_users, member, popularity, rng, favourites)
+    return Population(items, member, popularity, favourites), events
+
+
+def population(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> Population:
+    """The users, items and tastes that ``generate`` with the same arguments draws its log from."""
+    return _draw(n_users, n_items, seed)[0]
+
+
+def generate(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> tuple[bytes, bytes]:
+    """(interactions JSONL, items JSONL) as bytes; identical for identical arguments."""
+    pop, ev = _draw(n_users, n_items, seed)
+    items = pop.items
     lines = []
     for u, j, e, ts, r, web in zip(
         ev["user"].tolist(),
@@ -259,7 +322,7 @@ def generate(n_users: int = 1000, n_items: int = 600, seed: int = 42) -> tuple[b
         strict=False,
     ):
         row = {
-            "user_id": f"u{u + 1:04d}",
+            "user_id": user_id(u),
             "item_id": f"i{j + 1:04d}",
             "event": EVENT_NAMES[e],
             "ts": ts,
