@@ -12,7 +12,6 @@ LRU cache that its own writes and a poll of the database (``users_changed_since`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -189,8 +188,10 @@ class OnlineHistories:
         # evicted between the two (another thread's load) only loses the recency refresh.
         entry = self._cache.get(user_id)
         if entry is not None:
-            with contextlib.suppress(KeyError):
+            try:
                 self._cache.move_to_end(user_id)
+            except KeyError:
+                pass
         return entry
 
     def load(self, user_id: str) -> OnlineUser:

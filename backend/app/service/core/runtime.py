@@ -80,6 +80,8 @@ class Runtime:
         # The same indices as intp: NumPy converts int32 index arrays on every fancy index (3x the cost).
         self._seen_idx = seen.indices.astype(np.intp)
         self._seen_ptr = seen.indptr.tolist()
+        #: Positives per user (a plain list: read once per request by the ``auto`` engine rule).
+        self.history_counts: list[int] = np.diff(self.history.indptr).tolist()
         through = (self.metadata.get("data_summary") or {}).get("online_through") or {}
         #: (events id, engagements id) of the store's rows the model was trained on: newer rows are online history.
         self.online_through: tuple[int, int] = (int(through.get("events") or 0), int(through.get("engagements") or 0))

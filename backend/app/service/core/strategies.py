@@ -115,7 +115,7 @@ def recommend(
     genre_cols = cat.genre_columns(filters.genres) if filters.genres else NO_INDEX
     if wanted == "popular":
         return _popular(rt, ask, False, genre_cols=genre_cols, seed_cols=seed_cols)
-    n_history = (rt.history.indptr[u + 1] - rt.history.indptr[u]) if u is not None else 0
+    n_history = rt.history_counts[u] if u is not None else 0
     if u is None and n_online and seed_idx.size:
         # A visitor the model does not know, with likes since: the picked seeds and those likes together.
         row = add_rows(parts.row, rt.row(seed_idx))
@@ -123,7 +123,7 @@ def recommend(
     if (u is not None and n_history > 0) or n_online:
         if seed_item_ids or seed_genres:
             notes.append("seed_item_ids and seed_genres are for users without history; this user's history is used")
-        n_pos = int(n_history) + n_online
+        n_pos = n_history + n_online
         if engine == "auto" and n_pos < rt.settings.min_history_for_nn:
             wanted = "baseline"
             notes.append(
