@@ -2,7 +2,8 @@
 
 Rules (both thresholds are settings):
 - primary: NDCG@10 on the validation split improves on production by at least ``min_improvement``
-  (relative, 0.01 = 1%);
+  (relative, 0.01 = 1%; the pipeline passes minus that margin when production is a refit of its
+  configuration on the candidate's data: then the candidate must be as good, within the margin);
 - secondary: no secondary metric (precision, recall, hit rate at 5/10/20, MRR, coverage@100)
   falls by more than ``max_regression`` (relative, 0.05 = 5%);
 - first model: with no production model the candidate is promoted (it still has to have a
@@ -151,11 +152,12 @@ def decide(
     production_version: str | None = None,
     comparison: dict[str, Any] | None = None,
 ) -> Decision:
-    """Promote or keep, with every metric and every rule in the record. Pure: no I/O.
+    """Promote or keep, with every metric and every rule in the record. Pure: no I/O. A negative
+    ``min_improvement`` lets the primary metric fall by at most that much (a refit comparison).
 
     ``comparison`` (how production was judged, e.g. ``{"method": "refit"}``) is kept in the record."""
-    if min_improvement < 0 or max_regression < 0:
-        raise ValueError("min_improvement and max_regression must be >= 0")
+    if max_regression < 0:
+        raise ValueError("max_regression must be >= 0")
     new_primary = _value(candidate, PRIMARY_METRIC)
     rows: list[MetricRow] = []
     rules: list[dict[str, Any]] = []

@@ -26,7 +26,16 @@
      production never saw (e.g. a CLI-trained production model and users with new events): every
      model is scored on those users only;
    - ``refit``: overlap and too few unseen users: production's configuration (its hyperparameters,
-     model type ``nn``) is fitted on the candidate's train part and that refit is compared;
+     model type ``nn``) is fitted on the candidate's train part and that refit is compared. Both are
+     then fitted on the same data, and the candidate is production's successor on newer data, so it
+     is promoted when it is as good within the ``promotion_min_improvement`` margin (training noise),
+     where a comparison with the served model itself must improve by that margin.
+
+   Production also "saw" a validation row when the row is an engagement with an item that production
+   itself put in the user's list (``Store.engaged_through``, with ``--database-url``): a model is
+   bound to score well on the clicks its own lists collected, so such rows count as overlap too. In a
+   closed loop where every new positive came through production's lists, this makes the comparison a
+   refit.
    - ``refused``: none of these is possible (unknown configuration): the decision is ``refused``, the
      candidate stays in staging, and the reason says what to do. An unfair comparison is never decided.
 4. Decide: ``app.registry.gate.decide``; the candidate is registered (staging), then promoted
@@ -319,8 +328,25 @@ class Champion:
     refused: str | None = None
 
 
-def judge_production(root: Path, split: Split, min_gate_users: int) -> Champion:
-    """Choose a fair comparison with the production model (module docstring, step 3)."""
+def self_exposed(database_url: str | None, version: str) -> set[tuple[str, str]]:
+    """(user_id, item_id) pairs that lists served by ``version`` put in front of the user and the user
+    engaged with (empty without a database)."""
+    if not database_url:
+        return set()
+    from app.store import Store
+
+    store = Store.from_url(database_url)
+    try:
+        return store.engaged_through(version)
+    finally:
+        store.engine.dispose()
+
+
+def judge_production(
+    root: Path, split: Split, min_gate_users: int, exposed: set[tuple[str, str]] | None = None
+) -> Champion:
+    """Choose a fair comparison with the production model (module docstring, step 3); ``exposed``: the
+    (user_id, item_id) pairs production's own lists got engagements for (``self_exposed``)."""
     prod_dir = production_model_dir(root)
     if prod_dir is None:
         return Champion(comparison={"method": "first-model"})
@@ -330,11 +356,22 @@ def judge_production(root: Path, split: Split, min_gate_users: int) -> Champion:
     except ModelLoadError as exc:
         return Champion(version, error=str(exc), comparison={"method": "unreadable"})
     overlap = training_overlap(bundle, prod_dir, split)
+    n_exposed = 0
+    if exposed:
+        v = split.validation
+        users, items = np.asarray(split.users.ids, dtype=object), np.asarray(split.items.ids, dtype=object)
+        hit = np.fromiter(
+            ((u, i) in exposed for u, i in zip(users[v.user_idx], items[v.item_idx], strict=True)), bool, len(v)
+        )
+        n_exposed = int(hit.sum())
+        overlap["users"] = np.union1d(overlap["users"], v.user_idx[hit]).astype(np.int64)
+        overlap["rows"] += n_exposed
     _, _, evaluated = split.stage_matrices("validation")
     leaked_users = np.intersect1d(evaluated, overlap["users"])
     unseen = np.setdiff1d(evaluated, overlap["users"])
     comparison: dict[str, Any] = {
         "overlap_rows": overlap["rows"],
+        "self_exposed_rows": n_exposed,
         "validation_rows": overlap["validation_rows"],
         "production_fitted_on": overlap["basis"],
         "evaluated_users": int(evaluated.size),
@@ -352,8 +389,9 @@ def judge_production(root: Path, split: Split, min_gate_users: int) -> Champion:
     if unseen.size >= min_gate_users:
         comparison["method"] = "unseen-users"
         comparison["detail"] = (
-            f"production was fitted on {overlap['rows']} of {overlap['validation_rows']} validation rows; "
-            f"every model is scored on the {unseen.size} evaluated users whose validation rows it never saw"
+            f"production was fitted on, or its own lists collected, {overlap['rows']} of "
+            f"{overlap['validation_rows']} validation rows ({n_exposed} collected by its lists); every model is "
+            f"scored on the {unseen.size} evaluated users whose validation rows it never saw"
         )
         return Champion(version, as_is, comparison=comparison, users=unseen)
     params, why_not = refit_config(bundle.metadata)
@@ -374,9 +412,10 @@ def judge_production(root: Path, split: Split, min_gate_users: int) -> Champion:
     comparison["refit_seconds"] = secs
     comparison["refit_params"] = params
     comparison["detail"] = (
-        f"production was fitted on {overlap['rows']} of {overlap['validation_rows']} validation rows and only "
-        f"{unseen.size} evaluated users are unseen by it (< {min_gate_users}): its configuration was refitted "
-        "on the candidate's train part, and that refit is compared"
+        f"production was fitted on, or its own lists collected, {overlap['rows']} of {overlap['validation_rows']} "
+        f"validation rows ({n_exposed} collected by its lists) and only {unseen.size} evaluated users are unseen "
+        f"by it (< {min_gate_users}): its configuration was refitted on the candidate's train part, and the "
+        "candidate, fitted on the same data, must be at least as good"
     )
     return Champion(version, model, comparison=comparison)
 
@@ -428,7 +467,9 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
             baselines, baseline_fit = fit_baselines(opts.baselines, data, split)
             seconds["train_baselines"] = round(time.perf_counter() - t, 3)
             t = time.perf_counter()
-            champion = judge_production(root, split, opts.min_gate_users)
+            prod_dir = production_model_dir(root)
+            exposed = self_exposed(opts.database_url, prod_dir.name) if prod_dir is not None else set()
+            champion = judge_production(root, split, opts.min_gate_users, exposed)
             seconds["judge_production"] = round(time.perf_counter() - t, 3)
             prod_version, prod_scorer, prod_error = champion.version, champion.scorer, champion.error
             models: dict[str, Any] = {"candidate": model}
@@ -489,8 +530,11 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
             write_heldout(model_dir, split)
             seconds["save"] = round(time.perf_counter() - t, 3)
             candidate_version = orjson.loads((model_dir / "metadata.json").read_bytes())["version"]
+            # Two recipes fitted on the same data: the candidate (production's successor on newer data) must
+            # be as good, within the same margin (training noise), not better by it.
+            margin = opts.settings.promotion_min_improvement
             gate_args = dict(
-                min_improvement=opts.settings.promotion_min_improvement,
+                min_improvement=-margin if comparison.get("method") == "refit" else margin,
                 max_regression=opts.settings.promotion_max_regression,
                 candidate_version=candidate_version,
                 production_version=prod_version,

@@ -120,6 +120,18 @@ class MetricQueriesMixin:
                 if user_ids is None or r.user_id in user_ids
             ]
 
+    def engaged_through(self, model_version: str) -> set[tuple[str, str]]:
+        """(user_id, item_id) of the active engagements with items that lists served by ``model_version``
+        contained: what that model itself put in front of the user (the promotion gate's exposure check)."""
+        e, i = t.engagements.c, t.rec_impressions.c
+        q = (
+            sa.select(e.user_id, e.item_id)
+            .join(t.rec_impressions, e.recset_id == i.recset_id)
+            .where(i.model_version == model_version, e.in_list, active_engagements())
+        )
+        with self.engine.connect() as conn:
+            return {(r.user_id, r.item_id) for r in conn.execute(q)}
+
     def interaction_records(
         self, start_ts: float | None, end_ts: float | None, user_ids: Collection[str] | None = None
     ) -> list[InteractionRecord]:
