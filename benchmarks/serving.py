@@ -13,7 +13,7 @@ table and the verdicts are medians over the rounds, with the worst round's p95 b
 comes from Debian's ``wrk`` package; without it an asyncio httpx load generator is used (much slower
 client: the figures are then a lower bound).
 
-The issue's targets (2-core machine, concurrency 8): /recommendations p95 < 5 ms and >= 2,500 req/s
+The targets (2-core machine, concurrency 8): /recommendations p95 < 5 ms and >= 2,500 req/s
 and >= 40% of /health's throughput in the same run; /recommend with filters, /similar, /popular
 p95 < 5 ms; the 27k-item model p95 < 10 ms. MovieLens data and models stay outside the repository.
 """
