@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     default_k: int = 10  # items in a list when a request gives neither k nor limit
     min_history_for_nn: int = 1  # auto engine uses nn when the model knows the user and has this many positives
     model_poll_seconds: float = 0.0  # >0: the service checks the model directory (or registry pointer) this often
+    reload_poll_seconds: float = 0.5  # how often a worker looks whether another one was asked to reload (0: never)
     registry_dir: Path | None = None  # when set, the service serves the registry's production version
     log_impressions: bool = True
     fastapi_telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a configured OTel provider)

@@ -26,8 +26,9 @@ class LiveServer:
     """``start()`` runs uvicorn with the environment plus ``settings`` (``RECOMMENDER_*``, ``DATABASE_URL``)
     and waits until ``ready_path`` answers 200; ``stop()`` ends it with SIGTERM, ``kill()`` with SIGKILL."""
 
-    def __init__(self, settings: dict[str, str], log_path: Path, ready_path: str = "/ready"):
+    def __init__(self, settings: dict[str, str], log_path: Path, ready_path: str = "/ready", workers: int = 1):
         self.settings = settings
+        self.workers = workers
         self.log_path = log_path
         self.ready_path = ready_path
         self.port = free_port()
@@ -56,6 +57,8 @@ class LiveServer:
                     str(self.port),
                     "--log-level",
                     "warning",
+                    "--workers",
+                    str(self.workers),
                 ],
                 cwd=BACKEND,
                 env=env,
@@ -82,7 +85,7 @@ class LiveServer:
             return ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:  # uvicorn's supervisor stops its workers
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)

@@ -134,14 +134,20 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20, **_JSON)
 
 
+#: PostgreSQL advisory lock held while the schema is created or migrated (any constant of our own).
+SCHEMA_LOCK_ID = 7_300_116
+
+
 def create_schema(engine: Engine) -> int:
     """Create missing tables and the version row, migrate an older schema (``schema.MIGRATIONS``); returns
     the stored version (raises on a database written by newer code)."""
     with engine.begin() as conn:
+        # Serialise concurrent starts (several workers on one new database): the first one creates the
+        # tables, the others wait here and find them.
         if is_sqlite(engine):
-            # Serialise concurrent starts (several workers on one new file): the first one creates the
-            # tables, the others wait here and find them.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_ID})")
         row = None
         if sa.inspect(conn).has_table(schema.schema_version.name):
             row = conn.execute(

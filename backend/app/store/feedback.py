@@ -31,6 +31,10 @@ class NotFound(LookupError):
     """The referenced row does not exist (mapped to 404)."""
 
 
+class UnknownList(NotFound):
+    """No recommendation response had this ``recset_id`` (yet: another worker may still be writing it)."""
+
+
 class Conflict(ValueError):
     """The request contradicts stored data (mapped to 422), e.g. an engagement by another user."""
 
@@ -90,7 +94,7 @@ class FeedbackMixin:
             return replay
         impression = self.get_impression(recset_id)
         if impression is None:
-            raise NotFound(f"unknown recset_id {recset_id!r}: no recommendation response had this id")
+            raise UnknownList(f"unknown recset_id {recset_id!r}: no recommendation response had this id")
         shown_to = impression["user_id"]
         if shown_to is not None and shown_to != user_id:
             raise Conflict("user_id", f"recset {recset_id} was shown to user {shown_to!r}, not to {user_id!r}")
@@ -153,7 +157,7 @@ class FeedbackMixin:
             if replay is not None:  # the same key committed concurrently
                 return replay
             if self.get_impression(recset_id) is None:  # the impression was never written (writer dropped it)
-                raise NotFound(f"unknown recset_id {recset_id!r}: its impression was not stored") from None
+                raise UnknownList(f"unknown recset_id {recset_id!r}: its impression was not stored") from None
             raise
         return {**response, "duplicate": False}
 

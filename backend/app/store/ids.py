@@ -3,7 +3,7 @@
 Why not ``uuid4``: ``rec_impressions`` is keyed by ``recset_id``, and random keys land on a different
 B-tree page each, so every batch of impressions rewrote hundreds of index pages (on SQLite, a 4 KB
 WAL frame per row). Time-ordered keys append at the end of the index: 2.3x less writer time per
-impression (benchmarks/serving.py). The id is still a standard UUID string; nothing parses its bits.
+impression (benchmarks/serving.py). The id is still a standard UUID string; only ``issued_at`` reads its time.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 
 _RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
 _lock = threading.Lock()
@@ -56,3 +57,16 @@ def new_recset_id() -> str:
     ``UUID`` object on the request path)."""
     h = f"{_uuid7_int():032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def issued_at(recset_id: str) -> float | None:
+    """When a recset id of this service was made (Unix seconds, from its UUIDv7 time field); None for
+    an id that is not a UUIDv7. An engagement waits for a list another worker is still writing only
+    when the list's id is that recent."""
+    try:
+        value = uuid.UUID(str(recset_id))
+    except ValueError:
+        return None
+    if value.version != 7:
+        return None
+    return (value.int >> 80) / 1000.0

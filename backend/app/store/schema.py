@@ -143,6 +143,16 @@ request_keys = sa.Table(
     sa.Column("ts", sa.Double, nullable=False),
 )
 
+#: What the workers and replicas of one service share besides the data: ``reload`` counts the
+#: ``POST /admin/reload`` calls, so every worker reloads when any one of them is asked to.
+service_state = sa.Table(
+    "service_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
 #: Statements that bring a database of version ``v`` to ``v + 1`` (``create_schema`` runs them in order).
 #: Plain SQL both SQLite and PostgreSQL accept; new tables need none (``create_all`` adds them).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -154,4 +164,4 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 #: Child tables first: the order in which ``seed`` and tests clear tables.
-TABLES_CHILD_FIRST = [engagements, rec_impressions, interactions, events, request_keys, users, items]
+TABLES_CHILD_FIRST = [engagements, rec_impressions, interactions, events, request_keys, service_state, users, items]

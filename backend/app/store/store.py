@@ -7,7 +7,7 @@ lock (SQLite allows one writer; waiting on a Python lock is cheaper and fairer t
 
 This module holds the engine, the lifecycle and the write path; the methods by topic come from the
 mixins: ``impressions``, ``feedback`` (engagements, events), ``seed``, ``queries``, ``metric_queries`` and
-``online_history``.
+``online_history``, ``coordination``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from app.config import DEFAULT_EVENT_WEIGHTS, Settings
 from app.data.aggregate import PositiveRule
+from app.store.coordination import CoordinationMixin
 from app.store.db import create_db_engine, create_schema, is_sqlite
 from app.store.feedback import FeedbackMixin
 from app.store.impressions import ImpressionsMixin
@@ -37,7 +38,15 @@ from app.store.writer import ImpressionWriter
 T = TypeVar("T")
 
 
-class Store(ImpressionsMixin, FeedbackMixin, SeedMixin, QueriesMixin, MetricQueriesMixin, OnlineHistoryMixin):
+class Store(
+    ImpressionsMixin,
+    FeedbackMixin,
+    SeedMixin,
+    QueriesMixin,
+    MetricQueriesMixin,
+    OnlineHistoryMixin,
+    CoordinationMixin,
+):
     """Database access for the service, the CLI and the metrics endpoints."""
 
     def __init__(

@@ -63,3 +63,12 @@ def test_a_forked_child_does_not_repeat_its_parents_next_id(monkeypatch):
     theirs = os.read(read, 100).decode()
     os.close(read)
     assert theirs and theirs != mine
+
+
+def test_issued_at_reads_the_time_of_our_ids_only() -> None:
+    from app.store.ids import issued_at
+
+    made = issued_at(new_recset_id())
+    assert made is not None and abs(made - time.time()) < 1.0
+    assert issued_at("3f0c8f4e-9a51-4b9e-8d37-1c2b8a5e6f10") is None  # a UUIDv4: no time in it
+    assert issued_at("not-a-uuid") is None

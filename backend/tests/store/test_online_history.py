@@ -75,3 +75,9 @@ def test_a_withdrawn_like_is_no_hit_for_pac(store: Store) -> None:
     assert store.pac()["total_hits"] == 1
     store.record_engagement(rid, "u1", "a", "like", withdraw=True)
     assert store.pac()["total_hits"] == 0
+
+
+def test_the_reload_generation_counts_every_request(store: Store) -> None:
+    assert store.reload_generation() == 0
+    assert store.request_reload() == 1 and store.request_reload() == 2
+    assert store.reload_generation() == 2

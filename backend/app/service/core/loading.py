@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ class ModelManager:
         self.last_reload: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
         self._failed_signature: tuple | None = None
+        #: The store's reload generation this worker has caught up with (``follow_reloads``).
+        self.reload_generation = 0
         state.runtime = None
 
     @property
@@ -118,6 +121,24 @@ class ModelManager:
             }
             log.info("serving model %s from %s", new.version, model_dir)
             return self.last_reload
+
+    async def follow_reloads(self, generation: Callable[[], int], every: float) -> None:
+        """Reload whenever another worker or replica was asked to (``POST /admin/reload`` bumps the
+        shared generation, ``app.store.coordination``): every worker serves the same version within
+        ``every`` seconds plus the load time."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                current = await asyncio.to_thread(generation)
+                if current != self.reload_generation:
+                    self.reload_generation = current
+                    await self.reload()
+            except ModelLoadError as exc:
+                log.error("reload asked by another worker: keeping the current model: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the follower must survive a database hiccup
+                log.exception("reload follower failed")
 
     async def poll(self, every: float) -> None:
         """Reload when the model directory (or the registry's production pointer) changes."""

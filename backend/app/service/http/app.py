@@ -48,8 +48,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.online = online_histories(settings, store)
     manager = ModelManager(app.state, settings)
     app.state.model_manager = manager
+    manager.reload_generation = await asyncio.to_thread(store.reload_generation)
     await manager.load_initial()
     tasks = []
+    if settings.reload_poll_seconds > 0:
+        tasks.append(asyncio.create_task(manager.follow_reloads(store.reload_generation, settings.reload_poll_seconds)))
     if settings.model_poll_seconds > 0:
         tasks.append(asyncio.create_task(manager.poll(settings.model_poll_seconds)))
     if app.state.online is not None and settings.online_poll_seconds > 0:

@@ -7,6 +7,8 @@ transaction. An optional ``Idempotency-Key`` header makes a retried POST store n
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -18,11 +20,14 @@ from app.data.schema import BadEvent, EventIn, check_event
 from app.service.http.deps import OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
 from app.service.http.responses import field_error
-from app.store import Conflict, NotFound
+from app.store import Conflict, NotFound, UnknownList
+from app.store.ids import issued_at
 from app.store.validation import EngagementIn, check_id, check_short
 
 router = APIRouter(tags=["events"])
 
+#: How long past the impression flush interval an engagement waits for a list another worker served.
+LIST_WAIT_SECONDS = 1.0
 #: Larger batches should be split by the client (or loaded with the seed command).
 MAX_EVENTS_PER_POST = 10_000
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -42,12 +47,18 @@ _KEY_HEADER = Header(
     status_code=201,
     summary="Report what a user did with an item of a recommended list",
     responses={
-        404: {"description": "unknown recset_id"},
+        404: {
+            "description": "unknown recset_id (a list made in the last impression flush interval and a second "
+            "is waited for: another worker may still be writing it), or a withdrawal of something never recorded"
+        },
         422: {"description": "invalid field, placeholder value, or a user other than the list's"},
     },
 )
 async def post_engagement(
-    body: EngagementIn, store: StoreDep, online: OnlineDep, idempotency_key: str | None = _KEY_HEADER
+    body: EngagementIn,
+    store: StoreDep,
+    online: OnlineDep,
+    idempotency_key: str | None = _KEY_HEADER,
 ) -> OrjsonResponse:
     """Stores the engagement (committed before the answer). An item that was not in the list is stored
     with ``in_list: false`` and does not count as a hit; ``dislike``/``skip`` never count as hits."""
@@ -57,18 +68,23 @@ async def post_engagement(
             "action_type",
             f"unknown action_type {body.action_type!r}; known: " + ", ".join(sorted(store.action_types)),
         )
+    args = (body.recset_id, body.user_id, body.item_id, body.action_type, body.platform, body.ts)
+    # Another worker may have served the list and not written its impression yet (its writer flushes
+    # every impression_flush_seconds): a list whose id was made less than that long ago, and a second
+    # more, is waited for; an older or foreign id is a 404 at once.
+    issued = issued_at(body.recset_id)
+    deadline = (issued or 0.0) + store.writer.flush_seconds + LIST_WAIT_SECONDS
     try:
-        result = await store.run(
-            store.record_engagement,
-            body.recset_id,
-            body.user_id,
-            body.item_id,
-            body.action_type,
-            body.platform,
-            body.ts,
-            request_key=idempotency_key,
-            withdraw=body.withdraw,
-        )
+        while True:
+            try:
+                result = await store.run(
+                    store.record_engagement, *args, request_key=idempotency_key, withdraw=body.withdraw
+                )
+                break
+            except UnknownList:
+                if time.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.05)
     except NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except Conflict as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.model.artifacts import ModelLoadError
-from app.service.http.deps import CurrentRuntimeDep, ManagerDep, current_runtime
+from app.service.http.deps import CurrentRuntimeDep, ManagerDep, StoreDep, current_runtime
 from app.service.http.fastpath import DirectRoute, OrjsonResponse
 from app.service.http.response_models import (
     ErrorResponse,
@@ -80,10 +80,11 @@ async def ready(rt: CurrentRuntimeDep, manager: ManagerDep) -> OrjsonResponse:
     },
     summary="Load the model directory again (or the registry's production version) without a restart",
     description="The new model is loaded and checked in a worker thread, then replaces the old one in one step; "
-    "requests already running finish on the old one. A broken model directory leaves the old model "
+    "requests already running finish on the old one. Every other worker and replica on the same database "
+    "reloads within `RECOMMENDER_RELOAD_POLL_SECONDS` (0.5 s) plus its load time. A broken model directory leaves the old model "
     "serving: 409 with the error (503 when there is no model to keep serving).",
 )
-async def reload_model(manager: ManagerDep) -> OrjsonResponse:
+async def reload_model(manager: ManagerDep, store: StoreDep) -> OrjsonResponse:
     try:
         info = await manager.reload()
     except ModelLoadError as exc:
@@ -93,4 +94,6 @@ async def reload_model(manager: ManagerDep) -> OrjsonResponse:
         raise ApiError(
             409, f"model not reloaded, still serving {rt.version}: {exc}", serving_version=rt.version
         ) from None
+    # Every other worker and replica on this database reloads too (they follow the generation).
+    manager.reload_generation = await store.run(store.request_reload)
     return OrjsonResponse(info)
