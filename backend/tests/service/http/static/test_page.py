@@ -745,3 +745,34 @@ def test_api_down_shows_unavailable_and_readable_errors(page, own_server, consol
     snap(page, "api-down-desktop")
     with pytest.raises(httpx.HTTPError):
         httpx.get(own_server.url + "/ready", timeout=1)
+
+
+def test_a_like_pressed_on_the_page_is_in_the_next_models_training_data(page, own_server, tmp_path):
+    """The loop closed from the page: Like -> stored engagement -> retraining -> the new model's history."""
+    from app.config import Settings
+    from app.model.artifacts import load_bundle
+    from app.registry.pipeline import RetrainOptions, run_once
+    from tests.registry.helpers import synthetic_log, write_jsonl
+
+    base_rows = synthetic_log()  # users u0..u39 and items i0..i29: none of the page's ids
+    user = "page-like-" + uuid.uuid4().hex[:8]
+    for_you(page, own_server, user)
+    card = page.locator(".grid .card[data-item-id]").first
+    item_id = card.get_attribute("data-item-id")
+    press(page, card, "like", "Liked")
+    own_server.stop()  # every acknowledged write is committed; stopping releases the database
+    base = write_jsonl(tmp_path / "base.jsonl", base_rows)
+    record = run_once(
+        RetrainOptions(
+            registry_dir=tmp_path / "registry",
+            data_paths=[base],
+            database_url=own_server.settings["DATABASE_URL"],
+            train_params={"epochs": 2, "embedding_dim": 8, "batch_size": 64, "ensemble": 1},
+            baselines=(),
+            n_boot=0,
+            settings=Settings(),
+        )
+    )
+    assert record["data"]["new"]["online_engagements"] == 1
+    bundle = load_bundle(tmp_path / "registry" / "versions" / record["candidate"])
+    assert bundle.history[bundle.users.index(user), bundle.items.index(item_id)] > 0
