@@ -66,6 +66,26 @@ def test_a_model_with_nan_factors_is_refused(tmp_path):
         rt.check()
 
 
+@pytest.mark.parametrize(
+    ("name", "break_it", "message"),
+    [
+        ("item_popularity", lambda a: a.__setitem__(2, np.nan), "item_popularity contains NaN"),
+        ("item_popularity", lambda a: a.__setitem__(2, -1.0), "negative counts"),
+        ("item_avg_rating", lambda a: a.__setitem__(2, np.inf), "item_avg_rating contains infinite"),
+        ("item_factors", lambda a: a.__setitem__(slice(None), 0.0), "item_factors are all zero"),
+        ("history_data", lambda a: a.__setitem__(0, np.nan), "history weights contains NaN"),
+    ],
+)
+def test_every_array_of_a_broken_model_is_checked(tmp_path, name, break_it, message):
+    """NaN popularity used to load and then answer 500 on GET /items/{id}; all-zero factors served nonsense."""
+    bad = arrays()
+    break_it(bad[name])
+    save_arrays_bundle(tmp_path / "m", arrays=bad, user_ids=USER_IDS, item_ids=ITEM_IDS, catalogue=catalogue())
+    with pytest.raises(ModelLoadError, match=message):
+        rt = Runtime(load_bundle(tmp_path / "m"), tmp_path / "m", make_settings(tmp_path / "m", tmp_path))
+        rt.check()
+
+
 def test_ready_info_says_what_is_served(runtime):
     info = runtime.ready_info()
     assert info["model_version"] == "test-v1" and info["users"] == 7 and info["items"] == 12

@@ -33,6 +33,9 @@ router = APIRouter(tags=["web"])
 def static_file(relative: str) -> Path:
     """The file under ``STATIC_DIR`` for a request path, or 404 (no traversal, no hidden or odd types)."""
     parts = Path(relative).parts
+    # A NUL or another control character is never in a file name of ours (and os.stat raises on NUL).
+    if any(ord(ch) < 32 for ch in relative):
+        raise HTTPException(status_code=404, detail="no such file: the path has a control character")
     if not relative or any(p in ("..", "") or p.startswith(".") for p in parts) or Path(relative).is_absolute():
         raise HTTPException(status_code=404, detail=f"no such file: /static/{relative}")
     path = (STATIC_DIR / relative).resolve()

@@ -64,6 +64,8 @@ def test_no_remote_urls_in_scripts_or_styles():
         "/static/..%2Fapi.py",
         "/static/.hidden",
         "/static//etc/passwd",
+        "/static/index.html%00.js",  # a NUL byte: os.stat raises on it (was a 500)
+        "/static/app%0a.js",
     ],
 )
 def test_nothing_outside_static_is_served(client, path):
