@@ -101,12 +101,28 @@ def open_maybe_gzip(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw line); a corrupt or truncated gzip raises ``IngestError`` (strict or not)."""
+    """(1-based line number, raw line); a corrupt or truncated gzip raises ``IngestError`` (strict or not).
+
+    A UTF-8 byte-order mark (editors on Windows write one) is dropped from the first line, and lines
+    ended by CR alone (old Mac files) are split like any other: a line holding a CR that is not its
+    line ending is such a run of lines."""
     lineno = 0
     with open_maybe_gzip(path) as fh:
         try:
-            for lineno, raw in enumerate(fh, start=1):
+            for n, raw in enumerate(fh, start=1):
+                if n == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM) :]
+                body = raw.rstrip(b"\r\n")
+                if b"\r" in body:
+                    for part in body.split(b"\r"):
+                        lineno += 1
+                        yield lineno, part
+                    continue
+                lineno += 1
                 yield lineno, raw
         except (OSError, EOFError) as exc:
             raise IngestError(str(path), lineno + 1, f"cannot read file: {exc}") from None

@@ -8,6 +8,7 @@ line the reader rejects is also a request the API rejects, with the same reason.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
@@ -25,6 +26,16 @@ RATING_MIN, RATING_MAX = 1.0, 5.0
 REQUIRED_FIELDS = ("user_id", "item_id", "event", "ts")
 KNOWN_EVENT_TYPES: frozenset[str] = frozenset(DEFAULT_EVENT_WEIGHTS)
 
+# ----- ids: one set of rules for the log reader, the catalogue and every API that takes an id
+MAX_ID_LENGTH = 128
+#: ASCII and C1 control characters (a newline, a NUL): never part of an id.
+ID_FORBIDDEN = r"[\x00-\x1f\x7f-\x9f]"
+_FORBIDDEN = re.compile(ID_FORBIDDEN)
+#: Values that are template defaults, not data (compared case-insensitively, stripped): clients generated
+#: from an API page tend to send its examples unchanged.
+PLACEHOLDERS = frozenset({"string", "str", "null", "none", "undefined", "nan", "<string>", "example", "changeme"})
+_LONGEST_PLACEHOLDER = max(map(len, PLACEHOLDERS))
+
 
 class BadEvent(ValueError):
     """A line that fails validation; ``code`` is the summary bucket, the message says what to fix."""
@@ -35,14 +46,25 @@ class BadEvent(ValueError):
         self.message = message
 
 
-def _id(obj: Mapping[str, Any], name: str) -> str:
-    value = obj[name]
+def check_id(name: str, value: Any) -> str:
+    """An id as stored: a string or an integer, stripped, 1 to ``MAX_ID_LENGTH`` characters, no control
+    characters, not a placeholder; ``BadEvent`` saying which rule failed."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise BadEvent("wrong_type", f"{name} must be a string or an integer, got {type(value).__name__}")
     text = str(value).strip()
     if not text:
         raise BadEvent("missing_field", f"{name} is empty")
+    if len(text) > MAX_ID_LENGTH:
+        raise BadEvent("id_too_long", f"{name} is {len(text)} characters long; ids have at most {MAX_ID_LENGTH}")
+    if _FORBIDDEN.search(text):
+        raise BadEvent("bad_id", f"{name} {text[:40]!r} contains a control character (a newline, a NUL, ...)")
+    if len(text) <= _LONGEST_PLACEHOLDER and text.lower() in PLACEHOLDERS:
+        raise BadEvent("placeholder_id", f"{name} {text!r} is a placeholder value, not real data")
     return text
+
+
+def _id(obj: Mapping[str, Any], name: str) -> str:
+    return check_id(name, obj[name])
 
 
 def parse_ts(value: Any, now: float | None = None) -> int:
@@ -65,7 +87,8 @@ def parse_ts(value: Any, now: float | None = None) -> int:
         raise BadEvent("wrong_type", f"ts must be Unix seconds or an ISO 8601 string, got {type(value).__name__}")
     latest = (time.time() if now is None else now) + MAX_FUTURE_SECONDS
     if ts < MIN_TS or ts > latest:
-        hint = " (milliseconds? ts must be in seconds)" if ts > latest and ts / 1000 <= latest else ""
+        # the hint only for a number that is a time in milliseconds (not for any date in the future)
+        hint = " (milliseconds? ts must be in seconds)" if MIN_TS <= ts / 1000 <= latest else ""
         raise BadEvent(
             "ts_out_of_range",
             f"ts {ts} is outside 1990-01-01 .. now + 1 day{hint}",
@@ -172,9 +195,10 @@ class ItemIn(BaseModel):
     @field_validator("item_id", mode="before")
     @classmethod
     def _item_id(cls, value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-            raise ValueError("item_id must be a non-empty string or an integer")
-        return str(value).strip()
+        try:
+            return check_id("item_id", value)  # the same id rule as the interaction log's
+        except BadEvent as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("genres", mode="before")
     @classmethod

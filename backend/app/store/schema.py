@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from app.data.schema import MAX_ID_LENGTH  # the one id rule, shared with the reader and the API
+
 #: Bump when a table changes; ``create_schema`` migrates older versions (``MIGRATIONS``) and refuses newer ones.
 SCHEMA_VERSION = 2
-MAX_ID_LENGTH = 128
 
 metadata = sa.MetaData()
 

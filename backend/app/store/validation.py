@@ -14,11 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.data.schema import BadEvent, parse_ts
-from app.store.schema import MAX_ID_LENGTH
+from app.data.schema import MAX_ID_LENGTH, PLACEHOLDERS, BadEvent, parse_ts
+from app.data.schema import check_id as check_data_id
 
-#: Values that are template defaults, not data (compared case-insensitively, stripped).
-PLACEHOLDERS = frozenset({"string", "str", "null", "none", "undefined", "nan", "<string>", "example", "changeme"})
 MAX_SHORT_LENGTH = 64  # action types, event types, platforms
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -30,15 +28,15 @@ def check_not_placeholder(name: str, value: str) -> str:
 
 
 def check_id(name: str, value: Any, max_length: int = MAX_ID_LENGTH) -> str:
-    """IDs may arrive as integers; stored as stripped strings of sane length."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{name} must be a string or an integer")
-    text = str(value).strip()
-    if not text:
-        raise ValueError(f"{name} is empty")
+    """The log reader's id rule (``app.data.schema.check_id``) as a ``ValueError`` for Pydantic; a
+    shorter ``max_length`` for ids of our own (recset ids)."""
+    try:
+        text = check_data_id(name, value)
+    except BadEvent as exc:
+        raise ValueError(exc.message) from None
     if len(text) > max_length:
         raise ValueError(f"{name} is longer than {max_length} characters")
-    return check_not_placeholder(name, text)
+    return text
 
 
 def check_short(name: str, value: str | None) -> str | None:

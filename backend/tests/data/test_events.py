@@ -40,6 +40,9 @@ BAD_LINES = [
     ('{"user_id": "u1", "item_id": "i1", "event": "rating", "ts": 1700000000, "rating": 0}', "rating_out_of_range"),
     ('{"user_id": "u1", "item_id": "i1", "event": "rating", "ts": 1700000000}', "missing_rating"),
     ('{"user_id": "u1", "item_id": "i1", "event": "view", "ts": 1700000000, "weight": -1}', "weight_out_of_range"),
+    ('{"user_id": "%s", "item_id": "i1", "event": "view", "ts": 1700000000}' % ("u" * 129), "id_too_long"),
+    ('{"user_id": "u1", "item_id": "i\\n1", "event": "view", "ts": 1700000000}', "bad_id"),
+    ('{"user_id": "string", "item_id": "i1", "event": "view", "ts": 1700000000}', "placeholder_id"),
 ]
 
 
@@ -214,3 +217,31 @@ def test_check_cli(tmp_path, capsys):
     assert "1 accepted, 1 rejected (invalid_json: 1)" in capsys.readouterr().out
     assert main([str(bad), "--strict"]) == 2
     assert f"{bad}:2: invalid_json" in capsys.readouterr().err
+
+
+def test_a_ten_million_character_id_is_one_rejected_line_not_a_memory_error(tmp_path):
+    huge = '{"user_id": "%s", "item_id": "i1", "event": "view", "ts": 1700000000}' % ("u" * 10_000_000)
+    log, summary = read_events(write(tmp_path / "log.jsonl", [GOOD, huge, GOOD]))
+    assert len(log) == 2 and summary.reasons == {"id_too_long": 1}
+
+
+def test_a_byte_order_mark_and_cr_only_line_endings_are_read_as_lines(tmp_path):
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + (GOOD + "\n" + GOOD + "\n").encode())
+    cr = tmp_path / "cr.jsonl"
+    cr.write_bytes((GOOD + "\r" + GOOD + "\r" + GOOD + "\r").encode())
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes((GOOD + "\r\n" + GOOD + "\r\n").encode())
+    for path, n in ((bom, 2), (cr, 3), (crlf, 2)):
+        log, summary = read_events(path)
+        assert (len(log), summary.rejected) == (n, 0), path.name
+
+
+def test_the_milliseconds_hint_is_only_for_times_in_milliseconds(tmp_path):
+    from app.data.schema import BadEvent, parse_ts
+
+    with pytest.raises(BadEvent, match="milliseconds"):
+        parse_ts(1_700_000_000_000)
+    with pytest.raises(BadEvent) as err:
+        parse_ts(4_000_000_000)  # the year 2096: in the future, but not milliseconds
+    assert "milliseconds" not in err.value.message

@@ -19,11 +19,12 @@ from pydantic import (
     field_validator,
 )
 
+from app.data.schema import MAX_ID_LENGTH
 from app.model.engines import ENGINES
 
-#: printable text: no ASCII/C1 control characters
+#: printable text: no ASCII/C1 control characters (the reader's rule, ``app.data.schema``)
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
-ID_MAX = 128
+ID_MAX = MAX_ID_LENGTH
 #: ids are stripped, as the event reader strips them: " 196" is user 196, a blank id is a 422
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ID_MAX, pattern=_PRINTABLE)]
 Genre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)]

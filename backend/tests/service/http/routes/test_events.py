@@ -51,7 +51,7 @@ def test_engagement_created(store_client: TestClient, store: Store) -> None:
         ({"user_id": "string"}, "user_id", "placeholder"),
         ({"item_id": "String "}, "item_id", "placeholder"),
         ({"item_id": ""}, "item_id", "empty"),
-        ({"user_id": "x" * 129}, "user_id", "longer than 128"),
+        ({"user_id": "x" * 129}, "user_id", "at most 128"),
         ({"action_type": "string"}, "action_type", "placeholder"),
         ({"action_type": "teleport"}, "action_type", "unknown action_type"),
         ({"platform": "string"}, "platform", "placeholder"),
