@@ -159,12 +159,18 @@ def create_schema(engine: Engine) -> int:
                 f"database schema version {version}, this code expects {schema.SCHEMA_VERSION}: "
                 "point DATABASE_URL at a new database or upgrade this code"
             )
+        indexes: list[str] = []
         if version is not None and version < schema.SCHEMA_VERSION:
+            inspector = sa.inspect(conn)
             for step in range(version, schema.SCHEMA_VERSION):
-                for statement in schema.MIGRATIONS[step]:
-                    conn.exec_driver_sql(statement)
+                for table, column, sql_type in schema.MIGRATIONS[step]["columns"]:
+                    if inspector.has_table(table) and column not in {c["name"] for c in inspector.get_columns(table)}:
+                        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+                indexes.extend(schema.MIGRATIONS[step]["indexes"])
             conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))
         schema.metadata.create_all(conn)
+        for statement in indexes:
+            conn.exec_driver_sql(statement)
         for name in schema.DROPPED_INDEXES:
             conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
         if version is None:

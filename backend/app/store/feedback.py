@@ -1,17 +1,21 @@
 """What users did: engagements with a shown list and online events, each request one committed
 transaction, made idempotent by an optional ``Idempotency-Key`` (``request_keys`` table).
 
-A repeated key stores nothing and gets the first answer back with ``duplicate: true``; two requests
-racing with the same key are settled by the key's primary key (the loser re-reads the winner's answer).
+A key belongs to one endpoint and one body: repeated with the same body it stores nothing and gets
+the first answer back with ``duplicate: true``; with another body it is a ``KeyReused`` (422), never a
+silent drop; the same key on another endpoint is another key. Two requests racing with the same key
+are settled by the key's primary key (the loser re-reads the winner's answer).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -35,6 +39,10 @@ class UnknownList(NotFound):
     """No recommendation response had this ``recset_id`` (yet: another worker may still be writing it)."""
 
 
+class KeyReused(ValueError):
+    """An ``Idempotency-Key`` sent again with a different body (mapped to 422)."""
+
+
 class Conflict(ValueError):
     """The request contradicts stored data (mapped to 422), e.g. an engagement by another user."""
 
@@ -53,18 +61,36 @@ class FeedbackMixin:
     _write: Callable[[], AbstractContextManager[Connection]]
     get_impression: Callable[[str], dict[str, Any] | None]
 
-    def _claim_key(self, conn: Connection, key: str | None, endpoint: str, response: dict[str, Any], rows: int) -> None:
+    def _claim_key(
+        self, conn: Connection, key: str | None, endpoint: str, body: str, response: dict[str, Any], rows: int
+    ) -> None:
         if key is not None:
             conn.execute(
-                t.request_keys.insert().values(key=key, endpoint=endpoint, rows=rows, response=response, ts=time.time())
+                t.request_keys.insert().values(
+                    key=scoped_key(endpoint, key),
+                    endpoint=endpoint,
+                    rows=rows,
+                    response=response,
+                    ts=time.time(),
+                    body_sha256=body,
+                )
             )
 
-    def _replayed(self, key: str | None) -> dict[str, Any] | None:
+    def _replayed(self, key: str | None, endpoint: str, body: str) -> dict[str, Any] | None:
+        """The first answer to this (endpoint, key), when the body is the same; ``KeyReused`` when not."""
         if key is None:
             return None
+        c = t.request_keys.c
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.request_keys.c.response).where(t.request_keys.c.key == key)).first()
-        return None if row is None else {**row.response, "duplicate": True}
+            row = conn.execute(sa.select(c.response, c.body_sha256).where(c.key == scoped_key(endpoint, key))).first()
+        if row is None:
+            return None
+        if row.body_sha256 is not None and row.body_sha256 != body:
+            raise KeyReused(
+                f"Idempotency-Key {key!r} was already used on this endpoint with a different body: "
+                "send a new key for a new request"
+            )
+        return {**row.response, "duplicate": True}
 
     def record_engagement(
         self,
@@ -89,7 +115,8 @@ class FeedbackMixin:
         also withdraws the user's active ``dislike`` (``like``) of the item, in the same transaction:
         ``withdrew`` lists them.
         """
-        replay = self._replayed(request_key)
+        body = body_hash(recset_id, user_id, item_id, action_type, platform, ts, withdraw)
+        replay = self._replayed(request_key, "engagement", body)
         if replay is not None:
             return replay
         impression = self.get_impression(recset_id)
@@ -151,9 +178,9 @@ class FeedbackMixin:
                     "withdraws": row.get("withdraws"),
                     "withdrew": withdrew,
                 }
-                self._claim_key(conn, request_key, "engagement", response, 1)
+                self._claim_key(conn, request_key, "engagement", body, response, 1)
         except sa.exc.IntegrityError:
-            replay = self._replayed(request_key)
+            replay = self._replayed(request_key, "engagement", body)
             if replay is not None:  # the same key committed concurrently
                 return replay
             if self.get_impression(recset_id) is None:  # the impression was never written (writer dropped it)
@@ -167,7 +194,8 @@ class FeedbackMixin:
         Users and items never seen before are added to ``users``/``items`` with ``source='online'``;
         the answer lists them (the model cannot personalise for them until the next training run).
         """
-        replay = self._replayed(request_key)
+        body = body_hash(*rows)
+        replay = self._replayed(request_key, "events", body)
         if replay is not None:
             return replay
         now = time.time()
@@ -213,13 +241,23 @@ class FeedbackMixin:
                     "new_user_ids": sorted(new_users)[:100],
                     "new_item_ids": sorted(new_items)[:100],
                 }
-                self._claim_key(conn, request_key, "events", response, len(values))
+                self._claim_key(conn, request_key, "events", body, response, len(values))
         except sa.exc.IntegrityError:
-            replay = self._replayed(request_key)
+            replay = self._replayed(request_key, "events", body)
             if replay is not None:
                 return replay
             raise
         return {**response, "duplicate": False}
+
+
+def scoped_key(endpoint: str, key: str) -> str:
+    """The stored form of an ``Idempotency-Key``: hashed with its endpoint (one key per endpoint, 64 characters)."""
+    return hashlib.sha256(f"{endpoint}\n{key}".encode()).hexdigest()
+
+
+def body_hash(*values: Any) -> str:
+    """sha256 of a request's validated values: what a repeated key must repeat."""
+    return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)).hexdigest()
 
 
 def _active_ids(conn: Connection, user_id: str, item_id: str, action_type: str) -> list[int]:

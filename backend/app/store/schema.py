@@ -134,6 +134,8 @@ events = sa.Table(
 )
 
 #: ``Idempotency-Key`` of each accepted POST: a retried request returns the first answer, stores nothing.
+#: ``key`` is the header hashed with its endpoint (``feedback.scoped_key``); ``body_sha256`` the request's
+#: body, which a retry must repeat.
 request_keys = sa.Table(
     "request_keys",
     metadata,
@@ -142,6 +144,7 @@ request_keys = sa.Table(
     sa.Column("rows", sa.Integer, nullable=False),
     sa.Column("response", sa.JSON, nullable=False),
     sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("body_sha256", sa.String(64), nullable=True),
 )
 
 #: What the workers and replicas of one service share besides the data: ``reload`` counts the
@@ -154,14 +157,17 @@ service_state = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
 )
 
-#: Statements that bring a database of version ``v`` to ``v + 1`` (``create_schema`` runs them in order).
-#: Plain SQL both SQLite and PostgreSQL accept; new tables need none (``create_all`` adds them).
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        "ALTER TABLE engagements ADD COLUMN withdraws BIGINT",
-        "CREATE INDEX IF NOT EXISTS ix_engagements_received ON engagements (received_at)",
-        "CREATE INDEX IF NOT EXISTS ix_engagements_withdraws ON engagements (withdraws)",
-    ),
+#: What brings a database of version ``v`` to ``v + 1`` (``create_schema`` applies it, then creates the
+#: tables that are missing): columns added to existing tables, then indexes (plain SQL both SQLite and
+#: PostgreSQL accept).
+MIGRATIONS: dict[int, dict[str, tuple]] = {
+    1: {
+        "columns": (("engagements", "withdraws", "BIGINT"), ("request_keys", "body_sha256", "VARCHAR(64)")),
+        "indexes": (
+            "CREATE INDEX IF NOT EXISTS ix_engagements_received ON engagements (received_at)",
+            "CREATE INDEX IF NOT EXISTS ix_engagements_withdraws ON engagements (withdraws)",
+        ),
+    },
 }
 
 #: Child tables first: the order in which ``seed`` and tests clear tables.

@@ -20,7 +20,7 @@ from app.data.schema import BadEvent, EventIn, check_event
 from app.service.http.deps import OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
 from app.service.http.responses import field_error
-from app.store import Conflict, NotFound, UnknownList
+from app.store import Conflict, KeyReused, NotFound, UnknownList
 from app.store.ids import issued_at
 from app.store.validation import EngagementIn, check_id, check_short
 
@@ -89,6 +89,8 @@ async def post_engagement(
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except Conflict as exc:
         raise field_error("body", exc.field, exc.message) from None
+    except KeyReused as exc:
+        raise field_error("header", "Idempotency-Key", str(exc)) from None
     if online is not None:
         online.invalidate([body.user_id])  # this user's next list, from this worker, reflects it at once
     return OrjsonResponse(result, status_code=200 if result["duplicate"] else 201)
@@ -188,7 +190,10 @@ async def post_events(
         if len(objs) <= 100
         else await run_in_threadpool(validate_events, objs, store.action_types)
     )
-    result = await store.run(store.record_events, rows, request_key=idempotency_key)
+    try:
+        result = await store.run(store.record_events, rows, request_key=idempotency_key)
+    except KeyReused as exc:
+        raise field_error("header", "Idempotency-Key", str(exc)) from None
     if online is not None:
         online.invalidate({r[0] for r in rows})
     return OrjsonResponse(result, status_code=200 if result["duplicate"] else 201)

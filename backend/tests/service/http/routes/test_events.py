@@ -105,6 +105,23 @@ def test_idempotency_header(store_client: TestClient, store: Store) -> None:
     assert store.count(t.engagements) == 1 and store.count(t.events) == 1
 
 
+def test_an_idempotency_key_belongs_to_one_endpoint_and_one_body(store_client: TestClient, store: Store) -> None:
+    """The same key on /events after /events/engagement used to replay the engagement's answer and store
+    nothing; the same key with another batch was silently dropped."""
+    rid = _imp(store)
+    key = {"Idempotency-Key": "shared-key"}
+    body = {"recset_id": rid, "user_id": "u1", "item_id": "a", "action_type": "click"}
+    assert store_client.post("/events/engagement", json=body, headers=key).status_code == 201
+    ev = [{"user_id": "u1", "item_id": "x", "event": "view", "ts": T0}]
+    r = store_client.post("/events", json=ev, headers=key)
+    assert r.status_code == 201 and r.json()["accepted"] == 1  # another endpoint: another key
+    other = store_client.post("/events", json=[{**ev[0], "item_id": "y"}], headers=key)
+    assert other.status_code == 422 and "different body" in other.text
+    changed = store_client.post("/events/engagement", json={**body, "item_id": "b"}, headers=key)
+    assert changed.status_code == 422 and "Idempotency-Key" in changed.text
+    assert store.count(t.engagements) == 1 and store.count(t.events) == 1
+
+
 def test_post_events_forms(store_client: TestClient, store: Store) -> None:
     one = {"user_id": 7, "item_id": "m1", "event": "watch", "ts": T0, "platform": "tv"}
     r = store_client.post("/events", json=one)
