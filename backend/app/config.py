@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # demoted like a skip (0: off). Counted per worker from the lists it served.
     demote_after_shown: int = 0
     demote_window_days: float = 7.0
+    max_body_bytes: int = 1_048_576  # largest request body of any route (413 above it)
+    max_events_body_bytes: int = 16 * 1_048_576  # largest POST /events body (a batch of up to 10,000 events)
     max_k: int = 100
     default_k: int = 10  # items in a list when a request gives neither k nor limit
     min_history_for_nn: int = 1  # auto engine uses nn when the model knows the user and has this many positives

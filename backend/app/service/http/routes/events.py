@@ -30,7 +30,6 @@ router = APIRouter(tags=["events"])
 LIST_WAIT_SECONDS = 1.0
 #: Larger batches should be split by the client (or loaded with the seed command).
 MAX_EVENTS_PER_POST = 10_000
-MAX_BODY_BYTES = 16 * 1024 * 1024
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 
 _EVENT_SCHEMA = {k: v for k, v in EventIn.model_json_schema().items() if k != "$defs"}
@@ -163,7 +162,7 @@ def validate_events(objs: list[Any], event_types: frozenset[str]) -> list[tuple]
     },
     responses={
         422: {"description": "an invalid event (index and reason); nothing of the batch is stored"},
-        413: {"description": f"more than {MAX_EVENTS_PER_POST} events or {MAX_BODY_BYTES} bytes"},
+        413: {"description": f"more than {MAX_EVENTS_PER_POST} events or RECOMMENDER_MAX_EVENTS_BODY_BYTES (16 MiB)"},
     },
 )
 async def post_events(
@@ -172,12 +171,7 @@ async def post_events(
     """Same format as the JSONL log (``user_id``, ``item_id``, ``event``, ``ts``, optional ``rating``,
     ``weight``, ``platform``). All-or-nothing: one bad event rejects the batch with its index and reason.
     New users and items are recorded (``source: online``); the answer lists them."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise HTTPException(status_code=413, detail=f"body of {length} bytes; the maximum is {MAX_BODY_BYTES}")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise HTTPException(status_code=413, detail=f"body of {len(raw)} bytes; the maximum is {MAX_BODY_BYTES}")
+    raw = await request.body()  # at most RECOMMENDER_MAX_EVENTS_BODY_BYTES (``limits.BodyLimit``)
     objs = _decode(raw, request.headers.get("content-type", "application/json").lower())
     if not objs:
         raise field_error("body", "events", "no events in the body")
