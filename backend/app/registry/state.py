@@ -119,12 +119,26 @@ def read_model_metadata(model_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def verify_model_dir(model_dir: Path) -> None:
+def verify_model_dir(model_dir: Path, action: str = "registering") -> None:
     """Refuse a model the service could not load (missing files, sha256 mismatch, shapes that disagree)."""
     try:
         load_bundle(model_dir)
     except ModelLoadError as exc:
-        raise RegistryError(f"not registering a model the service cannot load: {exc}") from None
+        raise RegistryError(f"not {action} a model the service cannot load: {exc}") from None
+
+
+def production_fallbacks(registry_dir: Path | str) -> list[Path]:
+    """The earlier production versions, newest first, whose directories exist: what the service falls
+    back to when the production version cannot be loaded."""
+    root = Path(registry_dir)
+    state = read_state(root)
+    current = state.get("production")
+    out: list[Path] = []
+    for version in reversed(state.get("production_history") or []):
+        path = root / VERSIONS_DIR / version
+        if version != current and path.is_dir() and path not in out:
+            out.append(path)
+    return out
 
 
 def read_optional_json(path: Path) -> Any:

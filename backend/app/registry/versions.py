@@ -231,6 +231,7 @@ class Registry:
             raise StageError(f"promote to 'staging' or 'production', not {to!r}")
         with self._transaction(f"promote-{to}", actor, reason) as state:
             version = self._known(state, ref)
+            verify_model_dir(self.versions_dir / version, f"promoting {version}:")  # files may have changed since
             current = state["versions"][version]["stage"]
             if current == to:
                 raise StageError(f"version {version!r} is already in {to}")
@@ -274,6 +275,7 @@ class Registry:
             if not history:
                 raise StageError(f"cannot roll back: {current!r} has no earlier production version to return to")
             target = history[-1]
+            verify_model_dir(self.versions_dir / target, f"rolling back to {target}:")
             self._set_stage(state, current, "archived")
             self._set_stage(state, target, "production")
             state["production"] = target

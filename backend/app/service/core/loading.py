@@ -18,7 +18,7 @@ from typing import Any
 from app.config import Settings
 from app.data.catalog import read_items
 from app.model.artifacts import ModelLoadError, load_bundle
-from app.registry.state import production_model_dir
+from app.registry.state import production_fallbacks, production_model_dir
 from app.service.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ class ModelManager:
         self._failed_signature: tuple | None = None
         #: The store's reload generation this worker has caught up with (``follow_reloads``).
         self.reload_generation = 0
+        #: Set when the service serves an earlier version than the registry's production one.
+        self.warning: str | None = None
         state.runtime = None
 
     @property
@@ -85,7 +87,8 @@ class ModelManager:
         try:
             await self.reload()
         except ModelLoadError as exc:
-            log.error("no model loaded at start-up: %s", exc)
+            if not await self._fall_back(exc):
+                log.error("no model loaded at start-up: %s", exc)
         # Long-lived objects (catalogue, titles, ids) out of the collector's generations: full collections
         # walked them all while requests waited (p99 spikes). A reload unfreezes them (see reload()).
         gc.collect()
@@ -108,6 +111,7 @@ class ModelManager:
                 self._failed_signature = model_signature(model_dir)
                 raise
             self.state.runtime = new  # one reference assignment: requests that hold `old` finish on it
+            self.warning = None
             gc.unfreeze()  # the frozen start-up objects (maybe the old runtime) become collectable again
             self.error = None
             self._failed_signature = None
@@ -121,6 +125,26 @@ class ModelManager:
             }
             log.info("serving model %s from %s", new.version, model_dir)
             return self.last_reload
+
+    async def _fall_back(self, exc: ModelLoadError) -> bool:
+        """At start-up, a registry production version that cannot be loaded: serve the newest earlier
+        production version that can, and say so (log, ``/ready`` ``warning``). True when one was loaded."""
+        if self.settings.registry_dir is None:
+            return False
+        for model_dir in await asyncio.to_thread(production_fallbacks, self.settings.registry_dir):
+            try:
+                new = await asyncio.to_thread(load_runtime, model_dir, self.settings)
+            except ModelLoadError:
+                continue
+            self.warning = (
+                f"the registry's production version cannot be loaded ({exc}); serving the last good "
+                f"production version {new.version} instead: fix or roll back the registry"
+            )
+            log.error(self.warning)
+            self.state.runtime = new
+            self.error = None
+            return True
+        return False
 
     async def follow_reloads(self, generation: Callable[[], int], every: float) -> None:
         """Reload whenever another worker or replica was asked to (``POST /admin/reload`` bumps the

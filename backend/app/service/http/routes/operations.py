@@ -57,7 +57,10 @@ async def ready(rt: CurrentRuntimeDep, manager: ManagerDep) -> OrjsonResponse:
     if rt is None:
         error = manager.error or "the model is loading"
         return OrjsonResponse({"status": "not_ready", "detail": error}, status_code=503)
-    return OrjsonResponse(rt.ready_info())
+    info = rt.ready_info()
+    if manager.warning:
+        info["warning"] = manager.warning
+    return OrjsonResponse(info)
 
 
 @router.post(
