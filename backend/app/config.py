@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # demoted like a skip (0: off). Counted per worker from the lists it served.
     demote_after_shown: int = 0
     demote_window_days: float = 7.0
+    # Origins (comma-separated, e.g. "https://app.example.com,https://m.example.com") whose pages may call
+    # the API from a browser: CORS for them, and their writes are accepted. Empty: this service's own page only.
+    cors_origins: str = ""
     max_body_bytes: int = 1_048_576  # largest request body of any route (413 above it)
     max_events_body_bytes: int = 16 * 1_048_576  # largest POST /events body (a batch of up to 10,000 events)
     max_k: int = 100
@@ -79,6 +82,9 @@ class Settings(BaseSettings):
     promotion_min_improvement: float = 0.01  # gate: NDCG@10 must improve on production by this (relative)
     promotion_max_regression: float = 0.05  # gate: no secondary metric may fall by more than this (relative)
     sqlite_synchronous: str = "NORMAL"  # SQLite WAL: NORMAL survives a process kill; FULL also survives power loss
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -146,13 +146,13 @@ def make_app(store: Store, runtime: object | None = None):
     from fastapi import FastAPI
 
     from app.config import Settings
-    from app.service.http import limits, monitoring
+    from app.service.http import guards, monitoring
     from app.service.http.responses import install_error_handlers
 
     app = FastAPI()
     install_error_handlers(app)
     monitoring.install(app)
-    limits.install(app, Settings())
+    guards.install(app, Settings())
     for name in ("events", "metrics", "debug"):
         app.include_router(importlib.import_module(f"app.service.http.routes.{name}").router)
     app.state.store = store

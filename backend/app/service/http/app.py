@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from app.config import Settings, get_settings
 from app.service.core.loading import ModelManager
 from app.service.core.online import OnlineHistories, follow
-from app.service.http import limits, monitoring
+from app.service.http import guards, monitoring
 from app.service.http.fastpath import AppState, OrjsonResponse, add_routes, telemetry_off
 from app.service.http.responses import install_error_handlers
 from app.service.http.routes import ROUTERS
@@ -103,6 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.online = None
     install_error_handlers(app)
     monitoring.install(app)  # request counter + latency histogram per route for GET /metrics
-    limits.install(app, settings)  # every request body bounded while it is read
+    guards.install(app, settings)  # every request body bounded while it is read
     add_routes(app, ROUTERS)
     return app

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from app.data.schema import BadEvent, EventIn, check_event
 from app.service.http.deps import OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
+from app.service.http.guards import NDJSON_TYPES
 from app.service.http.responses import field_error
 from app.store import Conflict, KeyReused, NotFound, UnknownList
 from app.store.ids import issued_at
@@ -30,7 +31,6 @@ router = APIRouter(tags=["events"])
 LIST_WAIT_SECONDS = 1.0
 #: Larger batches should be split by the client (or loaded with the seed command).
 MAX_EVENTS_PER_POST = 10_000
-NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 
 _EVENT_SCHEMA = {k: v for k, v in EventIn.model_json_schema().items() if k != "$defs"}
 _KEY_HEADER = Header(
