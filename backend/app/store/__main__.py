@@ -4,6 +4,7 @@
   python -m app.store seed --movielens PATH                        ... or a MovieLens zip/folder
   python -m app.store report --start YYYY-MM-DD --end YYYY-MM-DD --format md|html --out FILE
   python -m app.store replay [--start T] [--end T] [--k 10] [--window-hours 24] [--engine E] [--platform P]
+  python -m app.store prune --keep-days 90 [--events-keep-days 365] delete old impressions and engagements
   python -m app.store init                                         create the schema
 
 The database is ``DATABASE_URL`` (or ``--database-url``); the default is SQLite under the data dir.
@@ -103,6 +104,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        result = store.prune(args.keep_days, events_keep_days=args.events_keep_days)
+    finally:
+        store.close()
+    d = result["deleted"]
+    since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result["horizon"]))
+    print(
+        f"kept what is newer than {since}: deleted {d['impressions']} impressions, {d['engagements']} engagements, "
+        f"{d['events']} events"
+    )
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     store = _open(args)
     store.close()
@@ -142,6 +158,15 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--platform")
     x.add_argument("--action-types", help="comma-separated; default: actions with a positive weight")
     x.set_defaults(func=cmd_replay)
+
+    pr = sub.add_parser("prune", help="delete impressions and engagements older than --keep-days (cron it daily)")
+    pr.add_argument("--keep-days", type=float, required=True, help="keep this many days of lists and engagements")
+    pr.add_argument(
+        "--events-keep-days",
+        type=float,
+        help="also delete online events older than this (they are training data: prune after retraining ingested them)",
+    )
+    pr.set_defaults(func=cmd_prune)
 
     i = sub.add_parser("init", help="create the schema")
     i.set_defaults(func=cmd_init)

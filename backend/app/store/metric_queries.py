@@ -43,6 +43,7 @@ class MetricQueriesMixin:
     positive_rule: PositiveRule
     flush: Callable[..., bool]
     catalogue_size: Callable[[], int]
+    retained_from: Callable[[], float | None]
 
     # ----------------------------------------------------------------- records
 
@@ -216,7 +217,14 @@ class MetricQueriesMixin:
             "platform": platform,
             "action_types": sorted(actions),
         }
-        return {**filters, **compute(imps, actions)}
+        out = {**filters, **compute(imps, actions)}
+        kept = self.retained_from()
+        if kept is not None and (start_ts is None or start_ts < kept):
+            out["retention_note"] = (
+                f"lists shown before {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(kept))} were pruned "
+                "(python -m app.store prune): this range starts before what is kept"
+            )
+        return out
 
     def summary(
         self,

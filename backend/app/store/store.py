@@ -7,7 +7,7 @@ lock (SQLite allows one writer; waiting on a Python lock is cheaper and fairer t
 
 This module holds the engine, the lifecycle and the write path; the methods by topic come from the
 mixins: ``impressions``, ``feedback`` (engagements, events), ``seed``, ``queries``, ``metric_queries`` and
-``online_history``, ``coordination``.
+``online_history``, ``coordination``, ``retention``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from app.store.impressions import ImpressionsMixin
 from app.store.metric_queries import MetricQueriesMixin
 from app.store.online_history import OnlineHistoryMixin
 from app.store.queries import QueriesMixin
+from app.store.retention import RetentionMixin
 from app.store.seed import SeedMixin
 from app.store.writer import ImpressionWriter
 
@@ -46,6 +47,7 @@ class Store(
     MetricQueriesMixin,
     OnlineHistoryMixin,
     CoordinationMixin,
+    RetentionMixin,
 ):
     """Database access for the service, the CLI and the metrics endpoints."""
 

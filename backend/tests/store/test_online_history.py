@@ -81,3 +81,20 @@ def test_the_reload_generation_counts_every_request(store: Store) -> None:
     assert store.reload_generation() == 0
     assert store.request_reload() == 1 and store.request_reload() == 2
     assert store.reload_generation() == 2
+
+
+def test_prune_deletes_old_lists_with_their_engagements_and_says_so_in_pac(store: Store) -> None:
+    now = time.time()
+    old, new = str(uuid.uuid4()), str(uuid.uuid4())
+    store.log_impression(old, "u1", "/recommendations", "nn", "v1", ["a"], [1.0], ts=now - 40 * 86_400)
+    store.log_impression(new, "u1", "/recommendations", "nn", "v1", ["a"], [1.0], ts=now - 86_400)
+    store.record_engagement(old, "u1", "a", "like")  # received now, but on a list that is pruned
+    store.record_engagement(new, "u1", "a", "like")
+    store.record_events([("u1", "x", "view", 100, None, None, None)])
+    assert store.flush(5)
+    assert store.pac()["impressions"] == 2 and "retention_note" not in store.pac()
+    result = store.prune(30)
+    assert result["deleted"] == {"impressions": 1, "engagements": 1, "events": 0}  # events: training data, kept
+    assert store.pac()["impressions"] == 1 and "were pruned" in store.pac()["retention_note"]
+    assert "retention_note" not in store.pac(start_ts=now - 2 * 86_400)
+    assert store.prune(30, events_keep_days=0.5, now=now + 86_400)["deleted"]["events"] == 1
