@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # demoted like a skip (0: off). Counted per worker from the lists it served.
     demote_after_shown: int = 0
     demote_window_days: float = 7.0
+    # API keys (``X-API-Key``): the client key guards recommendations and events when set; the admin key
+    # guards admin, debug, registry and metrics routes (unset: they answer loopback clients only).
+    api_key: str = ""
+    admin_key: str = ""
     # Origins (comma-separated, e.g. "https://app.example.com,https://m.example.com") whose pages may call
     # the API from a browser: CORS for them, and their writes are accepted. Empty: this service's own page only.
     cors_origins: str = ""

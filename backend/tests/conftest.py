@@ -25,3 +25,20 @@ def ml100k() -> Path:
     if path is None:
         pytest.skip("MovieLens 100K not found: set ML100K_DIR or put it at ../shared/datasets/ml-100k")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_clients_are_on_this_machine():
+    """In-process test clients call from the loopback interface, as an operator on the machine would: admin
+    and debug routes answer loopback clients while no admin key is set (``app.service.http.access``).
+    Tests of remote clients pass ``client=`` themselves."""
+    from starlette.testclient import TestClient
+
+    original = TestClient.__init__
+
+    def init(self, *args, client=("127.0.0.1", 50000), **kwargs):
+        original(self, *args, client=client, **kwargs)
+
+    TestClient.__init__ = init
+    yield
+    TestClient.__init__ = original

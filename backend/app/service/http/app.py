@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -23,6 +24,8 @@ from app.service.http.fastpath import AppState, OrjsonResponse, add_routes, tele
 from app.service.http.responses import install_error_handlers
 from app.service.http.routes import ROUTERS
 from app.store import Store
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Personalised top-K recommendations for web and mobile media clients.
 
@@ -42,6 +45,11 @@ TAGS = [
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     blas = threadpool_limits(limits=1, user_api="blas")
+    if not settings.admin_key:
+        log.warning(
+            "RECOMMENDER_ADMIN_KEY is not set: admin, debug, registry and metrics routes answer only clients "
+            "on this machine"
+        )
     store = Store.from_settings(settings)
     await asyncio.to_thread(store.start)
     app.state.store = store

@@ -21,6 +21,9 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from app.service.http.access import AccessGuard
+from app.service.http.responses import send_error
+
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
@@ -31,10 +34,12 @@ _GUARDED_HEADERS = frozenset({b"origin", b"host", b"content-type", b"content-len
 
 def install(app: Any, settings: Any) -> None:
     """The guards of ``settings`` on ``app`` (``create_app`` and the tests' minimal apps); the last added
-    runs first: CORS answers preflights, then the origin and type checks, then the size limit."""
+    runs first: CORS answers preflights, then the keys (``access``), the origin and type checks, and the
+    size limit."""
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits={"/events": settings.max_events_body_bytes})
     origins = settings.cors_origin_list()
     app.add_middleware(WriteGuard, allowed_origins=origins, types={"/events": JSON_TYPES + NDJSON_TYPES})
+    app.add_middleware(AccessGuard, api_key=settings.api_key, admin_key=settings.admin_key)
     if origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -64,7 +69,7 @@ class WriteGuard:
         origin = headers.get(b"origin")
         if origin is not None and origin != "null" and origin.rstrip("/") not in self.allowed:
             if origin.split("://", 1)[-1].rstrip("/") != headers.get(b"host", ""):  # not this service's page
-                await _reject(
+                await send_error(
                     send,
                     HTTPException(
                         403,
@@ -76,7 +81,7 @@ class WriteGuard:
                 )
                 return
         if origin == "null":  # a sandboxed page or a file: never this service's page
-            await _reject(send, HTTPException(403, detail="requests from origin 'null' are refused"))
+            await send_error(send, HTTPException(403, detail="requests from origin 'null' are refused"))
             return
         ctype = headers.get(b"content-type")
         has_body = headers.get(b"content-length", "0") != "0" or b"transfer-encoding" in headers
@@ -84,7 +89,7 @@ class WriteGuard:
             media = (ctype or "").split(";", 1)[0].strip().lower()
             accepted = self.types.get(scope["path"], JSON_TYPES)
             if media not in accepted:
-                await _reject(
+                await send_error(
                     send,
                     HTTPException(
                         415,
@@ -117,7 +122,7 @@ class BodyLimit:
         limit = self.limits.get(scope["path"], self.default)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _reject(send, too_large(limit, int(value)))
+                await send_error(send, too_large(limit, int(value)))
                 return
         received = 0
 
@@ -131,17 +136,3 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
-
-
-async def _reject(send: Any, exc: HTTPException) -> None:
-    import orjson
-
-    body = orjson.dumps({"detail": exc.detail})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": exc.status_code,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

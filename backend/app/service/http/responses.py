@@ -101,3 +101,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)
+
+
+async def send_error(send: Any, exc: StarletteHTTPException) -> None:
+    """An HTTP error answered from ASGI middleware (before any route), in the shape the handlers use."""
+    body = orjson.dumps({"detail": exc.detail})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

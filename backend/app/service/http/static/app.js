@@ -19,6 +19,7 @@
   const STORE_DISLIKED = "reelpick.disliked."; // earlier versions of the page: moved into STORE_REACTIONS
   const STORE_REACTIONS = "reelpick.reactions.";
   const STORE_DETAILS = "reelpick.details";
+  const STORE_KEY = "reelpick.apiKey"; // the service key, when the service asks for one (X-API-Key)
 
   const view = document.getElementById("view");
   const statusEl = document.getElementById("api-status");
@@ -127,6 +128,13 @@
       return "The service had a problem answering (HTTP " + status + "). Please try again in a moment" + ref + ".";
     }
     if (status === 404) return clean || "Not found.";
+    if (status === 401 || status === 403) {
+      if (clean && /X-API-Key|ADMIN_KEY|API_KEY|this machine/.test(clean)) {
+        return "This needs a service key" + (status === 403 ? " (the one saved is not accepted)" : "") +
+          ": enter it under \u201cService key\u201d at the bottom of the page.";
+      }
+      return clean || "Not allowed (HTTP " + status + ").";
+    }
     return clean || "The request was not accepted (HTTP " + status + ").";
   }
 
@@ -135,6 +143,8 @@
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), opts.timeout || REQUEST_TIMEOUT_MS);
     const init = { method: opts.method || "GET", headers: { Accept: "application/json" }, signal: controller.signal };
+    const key = storageGet(STORE_KEY, "");
+    if (key) init.headers["X-API-Key"] = key;
     if (opts.body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(opts.body);
@@ -179,6 +189,26 @@
   /** The ranked list of a recommendation or search response (``items``), empty when absent. */
   function listOf(body) {
     return body && Array.isArray(body.items) ? body.items : [];
+  }
+
+  // ------------------------------------------------------------------ service key (footer)
+
+  /** The footer's "Service key" form: saved on this device, sent as X-API-Key with every request. */
+  function setUpKeyForm() {
+    const form = document.getElementById("key-form");
+    if (!form) return;
+    const input = document.getElementById("service-key");
+    const status = document.getElementById("key-status");
+    const show = () => { status.textContent = storageGet(STORE_KEY, "") ? "saved on this device" : "none saved"; };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (value) storageSet(STORE_KEY, value); else { try { localStorage.removeItem(STORE_KEY); } catch (_) { /* nothing saved */ } }
+      input.value = "";
+      show();
+      route(); // the current view asks again, with the key
+    });
+    show();
   }
 
   // ------------------------------------------------------------------ API status indicator
@@ -1210,6 +1240,7 @@
   });
   lastPath = location.hash.split("?")[0];
   applyDetails(detailsOn());
+  setUpKeyForm();
   route();
   checkReady();
 })();

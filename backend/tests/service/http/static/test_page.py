@@ -776,3 +776,23 @@ def test_a_like_pressed_on_the_page_is_in_the_next_models_training_data(page, ow
     assert record["data"]["new"]["online_engagements"] == 1
     bundle = load_bundle(tmp_path / "registry" / "versions" / record["candidate"])
     assert bundle.history[bundle.users.index(user), bundle.items.index(item_id)] > 0
+
+
+def test_with_keys_set_the_page_works_once_the_key_is_entered(page, console, model_dir, tmp_path):
+    """With RECOMMENDER_API_KEY set, the page says it needs a key; with it saved in the footer, it works."""
+    from tests.service.http.static.conftest import page_server
+
+    console.expect_network_errors = True  # Chromium logs the 401 answer before the key is saved
+    srv = page_server(model_dir, tmp_path / "keyed")
+    srv.settings["RECOMMENDER_API_KEY"] = "page-key"
+    srv.start()
+    try:
+        page.goto(srv.url + "/#/popular")
+        page.wait_for_selector("text=needs a service key")
+        page.fill("#service-key", "page-key")
+        page.click("#key-form button[type=submit]")
+        page.wait_for_selector(".grid .card[data-item-id]")
+        assert page.inner_text("#key-status") == "saved on this device"
+        assert page.evaluate("localStorage.getItem('reelpick.apiKey')") == '"page-key"'
+    finally:
+        srv.stop()
