@@ -113,4 +113,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     monitoring.install(app)  # request counter + latency histogram per route for GET /metrics
     guards.install(app, settings)  # every request body bounded while it is read
     add_routes(app, ROUTERS)
+    _document_runtime_limits(app, settings)
     return app
+
+
+def _document_runtime_limits(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document states the limits that are settings (read once at start-up): the largest
+    ``k``/``limit`` of every list endpoint, in query parameters and request bodies alike."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = build()
+            bodies = list(doc.get("components", {}).get("schemas", {}).values())
+            for item in doc.get("paths", {}).values():
+                for op in item.values():
+                    if not isinstance(op, dict):
+                        continue
+                    for param in op.get("parameters", []):
+                        if param.get("name") in ("k", "limit"):
+                            _set_maximum(param.get("schema", {}), settings.max_k)
+                    for media in op.get("requestBody", {}).get("content", {}).values():
+                        bodies.append(media.get("schema", {}))
+            for schema in bodies:
+                for name in ("k", "limit"):
+                    if name in schema.get("properties", {}):
+                        _set_maximum(schema["properties"][name], settings.max_k)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _set_maximum(schema: dict, maximum: int) -> None:
+    """``maximum`` on an integer schema, or on the integer branch of an optional one (``anyOf``)."""
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if branch.get("type") == "integer":
+            branch["maximum"] = maximum

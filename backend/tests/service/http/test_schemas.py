@@ -148,3 +148,19 @@ def test_openapi_documents_every_endpoint_with_examples(client):
         assert op.get("summary"), path
         assert has_example(op), (method, path)
     assert client.get("/docs").status_code == 200
+
+
+def test_the_openapi_document_states_the_largest_k(model_dir, tmp_path):
+    """k/limit had no maximum in the schema, but above max_k a request is a 422."""
+    from app.service.http.app import create_app
+    from tests.service.conftest import make_settings
+
+    doc = create_app(make_settings(model_dir, tmp_path, max_k=77)).openapi()
+
+    def maximum(schema: dict) -> int | None:
+        return next((b.get("maximum") for b in [schema, *schema.get("anyOf", [])] if b.get("type") == "integer"), None)
+
+    params = [p for p in doc["paths"]["/recommendations/{user_id}"]["get"]["parameters"] if p["name"] in ("k", "limit")]
+    assert [maximum(p["schema"]) for p in params] == [77, 77]
+    body = doc["paths"]["/recommend"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert maximum(body["properties"]["k"]) == 77
