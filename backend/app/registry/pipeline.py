@@ -342,11 +342,9 @@ def self_exposed(database_url: str | None, version: str) -> set[tuple[str, str]]
         store.engine.dispose()
 
 
-def judge_production(
-    root: Path, split: Split, min_gate_users: int, exposed: set[tuple[str, str]] | None = None
-) -> Champion:
-    """Choose a fair comparison with the production model (module docstring, step 3); ``exposed``: the
-    (user_id, item_id) pairs production's own lists got engagements for (``self_exposed``)."""
+def judge_production(root: Path, split: Split, min_gate_users: int, database_url: str | None = None) -> Champion:
+    """Choose a fair comparison with the production model (module docstring, step 3); with
+    ``database_url``, the rows production's own lists collected count as its data (``self_exposed``)."""
     prod_dir = production_model_dir(root)
     if prod_dir is None:
         return Champion(comparison={"method": "first-model"})
@@ -356,6 +354,7 @@ def judge_production(
     except ModelLoadError as exc:
         return Champion(version, error=str(exc), comparison={"method": "unreadable"})
     overlap = training_overlap(bundle, prod_dir, split)
+    exposed = self_exposed(database_url, version)
     n_exposed = 0
     if exposed:
         v = split.validation
@@ -467,9 +466,7 @@ def run_once(opts: RetrainOptions) -> dict[str, Any]:
             baselines, baseline_fit = fit_baselines(opts.baselines, data, split)
             seconds["train_baselines"] = round(time.perf_counter() - t, 3)
             t = time.perf_counter()
-            prod_dir = production_model_dir(root)
-            exposed = self_exposed(opts.database_url, prod_dir.name) if prod_dir is not None else set()
-            champion = judge_production(root, split, opts.min_gate_users, exposed)
+            champion = judge_production(root, split, opts.min_gate_users, opts.database_url)
             seconds["judge_production"] = round(time.perf_counter() - t, 3)
             prod_version, prod_scorer, prod_error = champion.version, champion.scorer, champion.error
             models: dict[str, Any] = {"candidate": model}

@@ -7,7 +7,6 @@ worker, which polls it (``app.service.core.loading.follow_reloads``), reloads to
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from app.store import schema as t
+from app.store.db import set_state
 
 RELOAD = "reload"
 
@@ -35,14 +35,6 @@ class CoordinationMixin:
     def request_reload(self) -> int:
         """Count one more reload request; returns the new generation."""
         c = t.service_state.c
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(t.service_state).values(key=RELOAD, value=1, updated_at=time.time())
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.key], set_={"value": c.value + 1, "updated_at": stmt.excluded.updated_at}
-        )
         with self._write() as conn:
-            conn.execute(stmt)
+            set_state(conn, self.engine, RELOAD, 1, update=c.value + 1)
             return int(conn.execute(sa.select(c.value).where(c.key == RELOAD)).scalar_one())

@@ -186,10 +186,26 @@ def create_schema(engine: Engine) -> int:
         return schema.SCHEMA_VERSION
 
 
-def insert_ignore(engine: Engine, table: sa.Table) -> sa.Insert:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for the engine's dialect (races between writers are harmless)."""
+def _dialect_insert(engine: Engine, table: sa.Table):
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert(table)
+
+
+def insert_ignore(engine: Engine, table: sa.Table) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the engine's dialect (races between writers are harmless)."""
+    return _dialect_insert(engine, table).on_conflict_do_nothing()
+
+
+def set_state(conn: sa.Connection, engine: Engine, key: str, value: int, update: Any = None) -> None:
+    """``service_state[key]``: ``value`` when the row is new, else ``update`` (default ``value``; it may be
+    an expression of the old value, such as ``service_state.c.value + 1``), in one statement."""
+    stmt = _dialect_insert(engine, schema.service_state).values(key=key, value=value, updated_at=time.time())
+    new = value if update is None else update
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[schema.service_state.c.key], set_={"value": new, "updated_at": stmt.excluded.updated_at}
+        )
+    )

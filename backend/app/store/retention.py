@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from app.store import schema as t
+from app.store.db import set_state
 
 RETAINED_FROM = "retained_from"
 #: Rows deleted per transaction.
@@ -62,7 +63,7 @@ class RetentionMixin:
             ev = t.events.c
             deleted["events"] = self._delete_before(t.events, ev.id, ev.received_at, now - events_keep_days * DAY)
         with self._write() as conn:
-            _put(conn, self.engine, RETAINED_FROM, int(horizon))
+            set_state(conn, self.engine, RETAINED_FROM, int(horizon))
         return {"horizon": horizon, "deleted": deleted}
 
     def _delete_before(self, table: sa.Table, id_col: sa.Column, ts_col: sa.Column, horizon: float) -> int:
@@ -73,12 +74,3 @@ class RetentionMixin:
                 if not ids:
                     return total
                 total += conn.execute(table.delete().where(id_col.in_(ids))).rowcount
-
-
-def _put(conn: Connection, engine: Engine, key: str, value: int) -> None:
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(t.service_state).values(key=key, value=value, updated_at=time.time())
-    conn.execute(stmt.on_conflict_do_update(index_elements=[t.service_state.c.key], set_={"value": value}))

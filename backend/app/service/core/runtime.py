@@ -95,7 +95,6 @@ class Runtime:
         records = catalogue if catalogue is not None else dict(bundle.catalogue)
         popularity = np.asarray(bundle.item_popularity, dtype=np.float64)
         avg_rating = np.asarray(bundle.item_avg_rating, dtype=np.float64)
-        self._item_arrays = {"item_popularity": popularity, "item_avg_rating": avg_rating}
         self.features = item_features(self.items.ids, records, avg_rating, np.asarray(bundle.item_last_ts, np.int64))
         self.engines = FittedEngines(self.served, self.history, self.features, self.version)
         self.popular_scores = _constant_scores(self.engines.get("popular"), self.n_items)
@@ -127,13 +126,13 @@ class Runtime:
             ("user_factors", s.user_factors),
             ("history_factors", s.history_factors),
             ("popular scores", self.popular_scores),
-            ("item_popularity", self._item_arrays["item_popularity"]),
+            ("item_popularity", self.catalogue.popularity),
             ("history weights", self.history.data),
         ):
             _finite(name, arr)
-        if np.isinf(self._item_arrays["item_avg_rating"]).any():  # NaN means "unknown"; infinity is broken
+        if np.isinf(self.catalogue.avg_rating).any():  # NaN means "unknown"; infinity is broken
             raise ModelLoadError("item_avg_rating contains infinite values")
-        if (self._item_arrays["item_popularity"] < 0).any():
+        if (self.catalogue.popularity < 0).any():
             raise ModelLoadError("item_popularity contains negative counts")
         if not np.any(s.item_factors):
             raise ModelLoadError("item_factors are all zero: every item would score the same (a broken training run)")

@@ -19,7 +19,7 @@ from app.service.core import strategies
 from app.service.core.catalogue import UnknownGenre
 from app.service.core.filters import NO_FILTERS, Filters, parse_ids
 from app.service.core.fitted import EngineUnavailable
-from app.service.core.online import OnlineView
+from app.service.core.online import OnlineUser, OnlineView
 from app.service.core.ranking import Result
 from app.service.core.runtime import Runtime
 from app.service.core.strategies import UnknownItem
@@ -106,16 +106,9 @@ def _respond(
     return OrjsonResponse(body)
 
 
-async def _user_is_new(request: Request, rt: Runtime, user_id: str | None) -> bool:
-    """For users the model does not know: did events arrive for them since training? (the store records them)"""
-    if user_id is None or rt.user_index(user_id) is not None:
-        return False
-    return await asyncio.to_thread(get_store(request).is_online_user, user_id)
-
-
-async def online_view(request: Request, rt: Runtime, user_id: str | None) -> OnlineView | None:
-    """What the user did since the model's training data ended, in its item indices (None: nothing, or
-    the online history is off). From this worker's cache; a user not in it is read from the store."""
+async def online_entry(request: Request, rt: Runtime, user_id: str | None) -> OnlineUser | None:
+    """What the user did since the model's training data ended (None: no user, or the online history is
+    off). From this worker's cache; a user not in it is read from the store."""
     online = get_online(request)
     if online is None or user_id is None:
         return None
@@ -123,7 +116,23 @@ async def online_view(request: Request, rt: Runtime, user_id: str | None) -> Onl
     entry = online.cached(user_id)
     if entry is None:
         entry = await asyncio.to_thread(online.load, user_id)
-    return online.view(user_id, entry, rt.version, rt.items.indices)
+    return entry
+
+
+async def online_view(request: Request, rt: Runtime, user_id: str | None) -> OnlineView | None:
+    """The user's online history in the served model's item indices (None: nothing the model can use)."""
+    entry = await online_entry(request, rt, user_id)
+    return None if entry is None else get_online(request).view(user_id, entry, rt.version, rt.items.indices)
+
+
+async def _user_is_new(request: Request, rt: Runtime, user_id: str | None, entry: OnlineUser | None) -> bool:
+    """For users the model does not know: did events arrive for them since training? The online history
+    already read says so; without it, the store records users first seen online."""
+    if user_id is None or rt.user_index(user_id) is not None:
+        return False
+    if entry is not None:
+        return not entry.empty
+    return await asyncio.to_thread(get_store(request).is_online_user, user_id)
 
 
 async def _recommend(
@@ -146,7 +155,8 @@ async def _recommend(
     try:
         if engine != "auto":
             await rt.engines.ensure(engine)  # at once when it is fitted already
-        online = await online_view(request, rt, user_id)
+        entry = await online_entry(request, rt, user_id)
+        online = None if entry is None else get_online(request).view(user_id, entry, rt.version, rt.items.indices)
         result = strategies.recommend(
             rt,
             user_id,
@@ -156,7 +166,7 @@ async def _recommend(
             filters=filters,
             seed_item_ids=seed_item_ids,
             seed_genres=seed_genres,
-            user_is_new=await _user_is_new(request, rt, user_id),
+            user_is_new=await _user_is_new(request, rt, user_id, entry),
             online=online,
         )
     except UnknownGenre as exc:
