@@ -65,7 +65,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # The arm's settings only: a key or a database set in the shell would change what the arm measures.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_") and k != "DATABASE_URL"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BACKEND_DIR), env.get("PYTHONPATH", "")) if p)
         env.setdefault("OPENBLAS_NUM_THREADS", "1")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
