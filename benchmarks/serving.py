@@ -203,22 +203,22 @@ class Server:
         e.pop("RECOMMENDER_DATABASE_URL", None)
         e.pop("RECOMMENDER_REGISTRY_DIR", None)
         self.log = open(data_dir / "server.log", "wb")
+        # The service's own launcher (its connection limits), or plain uvicorn for a revision without one.
+        if (Path(backend) / "app" / "service" / "__main__.py").is_file():
+            command = ["app.service"]
+        else:
+            command = ["uvicorn", "app.service.api:app", "--loop", "uvloop", "--http", "httptools"]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "app.service.api:app",
+                *command,
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
                 "--workers",
                 "1",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
                 "--no-access-log",
                 "--log-level",
                 "warning",

@@ -1,4 +1,4 @@
-"""The real service (``app.service.api:app``) under uvicorn in a subprocess on a free loopback port, for tests
+"""The real service (``python -m app.service``: uvicorn with its connection limits) in a subprocess on a free loopback port, for tests
 that need a real socket and a real process: the web page in Chromium, and SIGKILL durability."""
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ def free_port() -> int:
 
 class LiveServer:
     """``start()`` runs uvicorn with the environment plus ``settings`` (``RECOMMENDER_*``, ``DATABASE_URL``)
-    and waits until ``ready_path`` answers 200; ``stop()`` ends it with SIGTERM, ``kill()`` with SIGKILL."""
+    and waits until ``ready_path`` answers 200; ``stop()`` ends it with SIGTERM, ``kill()`` with SIGKILL.
+
+    The server runs in a process group of its own, so that ``kill()`` reaches the master and every
+    worker at once and ``pids()`` can tell its processes."""
 
     def __init__(self, settings: dict[str, str], log_path: Path, ready_path: str = "/ready", workers: int = 1):
         self.settings = settings
@@ -49,8 +52,7 @@ class LiveServer:
                 [
                     sys.executable,
                     "-m",
-                    "uvicorn",
-                    "app.service.api:app",
+                    "app.service",
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -64,6 +66,7 @@ class LiveServer:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: see kill()
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,13 +93,34 @@ class LiveServer:
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+                self.kill()
         self.proc = None
 
+    def pids(self) -> list[int]:
+        """The server's live processes: the master and its workers (its process group; Linux ``/proc``)."""
+        if self.proc is None:
+            return []
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended while we looked
+            if int(pgrp) == self.proc.pid and state != "Z":
+                found.append(int(stat.parent.name))
+        return sorted(found)
+
     def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no flush; only what was committed survives."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+        """SIGKILL to the master and all its workers at once: no shutdown hooks, no flush; only what was
+        committed survives. Returns when none of them runs any more.
+
+        The whole process group, because killing only uvicorn's master leaves its workers serving (and
+        writing) on their own."""
+        if self.proc is not None:
+            if self.pids():
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+            deadline = time.monotonic() + 10
+            while self.pids() and time.monotonic() < deadline:  # orphaned workers die a moment later
+                time.sleep(0.01)
         self.proc = None

@@ -5,6 +5,7 @@ with ``events_keep_days``, the online events older than the horizon, in bounded 
 transaction each, so the service keeps writing meanwhile), and records the horizon
 (``service_state``), so PaC and replay can say when a range starts before what is kept. Events are
 training data: they are pruned only when asked, after retraining has ingested them.
+The service applies ``RECOMMENDER_RETENTION_DAYS`` itself once a day when it is set (``prune_due``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ RETAINED_FROM = "retained_from"
 #: Rows deleted per transaction.
 BATCH = 5_000
 DAY = 86_400.0
+
+
+def prune_due(retained_from: float | None, keep_days: float, now: float, every_seconds: float = DAY) -> bool:
+    """Whether a scheduled prune should run now: nothing was ever pruned, or the last prune's horizon
+    has fallen more than ``every_seconds`` behind ``keep_days`` (so several workers prune once a day, not
+    each of them)."""
+    return retained_from is None or retained_from < now - keep_days * DAY - every_seconds
 
 
 class RetentionMixin:

@@ -115,3 +115,36 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path) -> None:
         assert conn.execute(sa.select(t.engagements.c.id, t.engagements.c.withdraws)).all() == [(7, None)]
         assert conn.execute(sa.select(t.schema_version.c.version)).scalar_one() == t.SCHEMA_VERSION
     assert "ix_engagements_received" in {ix["name"] for ix in sa.inspect(engine).get_indexes("engagements")}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_workers_creating_the_schema_at_the_same_moment_all_succeed(dialect, tmp_path, request) -> None:
+    """Several workers starting on one new database: each calls ``create_schema`` at once (released
+    together by a barrier); without the lock some died with ``table ... already exists``."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    if dialect == "sqlite":
+        url = f"sqlite:///{(tmp_path / 'new.db').as_posix()}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        engine = create_db_engine(url)
+        with engine.begin() as conn:
+            t.metadata.drop_all(conn)
+            conn.execute(sa.text("DROP TABLE IF EXISTS schema_version"))
+        engine.dispose()
+    workers = 8
+    engines = [create_db_engine(url) for _ in range(workers)]
+    barrier = threading.Barrier(workers)
+
+    def start(engine) -> int:
+        barrier.wait()
+        return create_schema(engine)
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            versions = list(pool.map(start, engines))
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert versions == [t.SCHEMA_VERSION] * workers

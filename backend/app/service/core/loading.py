@@ -18,7 +18,7 @@ from typing import Any
 from app.config import Settings
 from app.data.catalog import read_items
 from app.model.artifacts import ModelLoadError, load_bundle
-from app.registry.state import production_fallbacks, production_model_dir
+from app.registry.state import RegistryError, production_fallbacks, production_model_dir
 from app.service.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,11 @@ class ModelManager:
         production version that can, and say so (log, ``/ready`` ``warning``). True when one was loaded."""
         if self.settings.registry_dir is None:
             return False
-        for model_dir in await asyncio.to_thread(production_fallbacks, self.settings.registry_dir):
+        try:
+            fallbacks = await asyncio.to_thread(production_fallbacks, self.settings.registry_dir)
+        except RegistryError:  # an unreadable registry has no earlier versions: start without a model
+            return False
+        for model_dir in fallbacks:
             try:
                 new = await asyncio.to_thread(load_runtime, model_dir, self.settings)
             except ModelLoadError:

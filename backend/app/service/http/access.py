@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import HTTPException
 
@@ -23,6 +23,17 @@ from app.service.http.responses import send_error
 
 ADMIN_PREFIXES = ("/admin/", "/debug/", "/metrics", "/models")
 CLIENT_PREFIXES = ("/recommendations", "/recommend", "/similar", "/popular", "/items", "/events")
+
+Audience = Literal["admin", "client", "open"]
+
+
+def audience(path: str) -> Audience:
+    """Which key a path needs: the guard and the OpenAPI document (``openapi``) both ask this."""
+    if path.startswith(ADMIN_PREFIXES):
+        return "admin"
+    if path.startswith(CLIENT_PREFIXES):
+        return "client"
+    return "open"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -64,8 +75,8 @@ class AccessGuard:
         await self.app(scope, receive, send)
 
     def check(self, scope: dict) -> HTTPException | None:
-        path: str = scope["path"]
-        if path.startswith(ADMIN_PREFIXES):
+        who = audience(scope["path"])
+        if who == "admin":
             if not self.admin_key:
                 client = scope.get("client")
                 if is_loopback(client[0] if client else None):
@@ -76,7 +87,7 @@ class AccessGuard:
                     "while RECOMMENDER_ADMIN_KEY is not set: set it and send it in X-API-Key",
                 )
             return self._need(scope, "RECOMMENDER_ADMIN_KEY", self.admin_key)
-        if self.api_key and path.startswith(CLIENT_PREFIXES):
+        if self.api_key and who == "client":
             return self._need(scope, "RECOMMENDER_API_KEY", self.api_key, self.admin_key)
         return None
 

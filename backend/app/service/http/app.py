@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -19,19 +20,21 @@ from threadpoolctl import threadpool_limits
 from app.config import Settings, get_settings
 from app.service.core.loading import ModelManager
 from app.service.core.online import OnlineHistories, follow
-from app.service.http import guards, monitoring
+from app.service.http import docs, guards, monitoring, openapi
 from app.service.http.fastpath import AppState, OrjsonResponse, add_routes, telemetry_off
 from app.service.http.responses import install_error_handlers
 from app.service.http.routes import ROUTERS
 from app.store import Store
+from app.store.retention import prune_due
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """Personalised top-K recommendations for web and mobile media clients.
 
 Every recommendation response carries a `recset_id`; report what the user did with the list via
-`POST /events/engagement`. Errors: 422 names the field and the reason; 404 explains what is unknown;
-503 means no model is loaded yet.
+`POST /events/engagement`. Each operation lists the status codes it can answer. Errors are JSON with a
+`detail` message: 422 names each field and the reason; 404 explains what is unknown; 503 means no
+model is loaded yet; a 500 carries an `error_id` to quote when reporting it.
 """
 
 TAGS = [
@@ -67,6 +70,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(
             asyncio.create_task(follow(app.state.online, store.users_changed_since, settings.online_poll_seconds))
         )
+    if settings.retention_days > 0:
+        tasks.append(asyncio.create_task(prune_on_schedule(store, settings)))
     try:
         yield
     finally:
@@ -76,6 +81,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
         await asyncio.to_thread(store.close)
         blas.restore_original_limits()
+
+
+async def prune_on_schedule(store: Store, settings: Settings, check_seconds: float = 3600.0) -> None:
+    """``RECOMMENDER_RETENTION_DAYS``: at start-up and then every hour, prune when a day has passed since
+    the last prune by any worker or command; a failure is logged and tried again at the next check."""
+    events_days = settings.events_retention_days or None
+    while True:
+        try:
+            if prune_due(await asyncio.to_thread(store.retained_from), settings.retention_days, time.time()):
+                result = await asyncio.to_thread(store.prune, settings.retention_days, events_keep_days=events_days)
+                log.info("retention: pruned %s older than %.0f days", result["deleted"], settings.retention_days)
+        except Exception:
+            log.exception("retention: prune failed; trying again in %.0f s", check_seconds)
+        await asyncio.sleep(check_seconds)
 
 
 def online_histories(settings: Settings, store: Store) -> OnlineHistories | None:
@@ -103,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        docs_url=None,  # /docs and /redoc are served from local files (``docs``), not FastAPI's CDN pages
+        redoc_url=None,
         **telemetry_off(settings.fastapi_telemetry),
     )
     app.state = AppState()
@@ -113,40 +134,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     monitoring.install(app)  # request counter + latency histogram per route for GET /metrics
     guards.install(app, settings)  # every request body bounded while it is read
     add_routes(app, ROUTERS)
-    _document_runtime_limits(app, settings)
+    docs.install(app)
+    openapi.install(app, settings)  # the guards' answers and the settings' limits, in the document
     return app
-
-
-def _document_runtime_limits(app: FastAPI, settings: Settings) -> None:
-    """The OpenAPI document states the limits that are settings (read once at start-up): the largest
-    ``k``/``limit`` of every list endpoint, in query parameters and request bodies alike."""
-    build = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            doc = build()
-            bodies = list(doc.get("components", {}).get("schemas", {}).values())
-            for item in doc.get("paths", {}).values():
-                for op in item.values():
-                    if not isinstance(op, dict):
-                        continue
-                    for param in op.get("parameters", []):
-                        if param.get("name") in ("k", "limit"):
-                            _set_maximum(param.get("schema", {}), settings.max_k)
-                    for media in op.get("requestBody", {}).get("content", {}).values():
-                        bodies.append(media.get("schema", {}))
-            for schema in bodies:
-                for name in ("k", "limit"):
-                    if name in schema.get("properties", {}):
-                        _set_maximum(schema["properties"][name], settings.max_k)
-            app.openapi_schema = doc
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _set_maximum(schema: dict, maximum: int) -> None:
-    """``maximum`` on an integer schema, or on the integer branch of an optional one (``anyOf``)."""
-    for branch in [schema, *schema.get("anyOf", [])]:
-        if branch.get("type") == "integer":
-            branch["maximum"] = maximum

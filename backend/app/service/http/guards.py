@@ -12,10 +12,13 @@ A ``Content-Length`` above the route's limit is a 413 before anything is read; a
 that lies about it) is counted as it arrives and stopped at the limit with the same 413, so four
 concurrent 200 MB posts never sit in memory. ``/events`` takes batches (``RECOMMENDER_MAX_EVENTS_BODY_BYTES``);
 every other route ``RECOMMENDER_MAX_BODY_BYTES``. Requests without a body (GET, HEAD, ...) pass through.
+A body that stalls (no chunk for ``RECOMMENDER_BODY_TIMEOUT_SECONDS``) is a 408 and the connection is
+closed, so a client trickling its body cannot hold a worker's connection for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +39,12 @@ def install(app: Any, settings: Any) -> None:
     """The guards of ``settings`` on ``app`` (``create_app`` and the tests' minimal apps); the last added
     runs first: CORS answers preflights, then the keys (``access``), the origin and type checks, and the
     size limit."""
-    app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits={"/events": settings.max_events_body_bytes})
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        limits={"/events": settings.max_events_body_bytes},
+        idle_timeout=settings.body_timeout_seconds,
+    )
     origins = settings.cors_origin_list()
     app.add_middleware(WriteGuard, allowed_origins=origins, types={"/events": JSON_TYPES + NDJSON_TYPES})
     app.add_middleware(AccessGuard, api_key=settings.api_key, admin_key=settings.admin_key)
@@ -107,13 +115,23 @@ def too_large(limit: int, size: int | None = None) -> HTTPException:
     return HTTPException(status_code=413, detail=f"{got}; the maximum for this endpoint is {limit} bytes")
 
 
-class BodyLimit:
-    """Pure ASGI middleware: ``limits`` maps a path to its limit, others get ``default``."""
+def stalled(seconds: float) -> HTTPException:
+    return HTTPException(
+        status_code=408,
+        detail=f"the request body stalled: no data for {seconds:g} seconds; send the whole body promptly",
+        headers={"Connection": "close"},
+    )
 
-    def __init__(self, app: Any, default: int, limits: Mapping[str, int] | None = None):
+
+class BodyLimit:
+    """Pure ASGI middleware: ``limits`` maps a path to its limit, others get ``default``; ``idle_timeout``
+    (seconds, 0: none) is the longest wait for the body's next chunk."""
+
+    def __init__(self, app: Any, default: int, limits: Mapping[str, int] | None = None, idle_timeout: float = 0):
         self.app = app
         self.default = int(default)
         self.limits = dict(limits or {})
+        self.idle_timeout = float(idle_timeout) or None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] in _BODYLESS:
@@ -124,11 +142,18 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await send_error(send, too_large(limit, int(value)))
                 return
-        received = 0
+        received, complete = 0, False
 
         async def limited() -> dict:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body only a disconnect can come, and waiting for it is no stall
+                return await receive()
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise stalled(self.idle_timeout or 0) from None
+            complete = not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:  # raised inside the route's body read: a 413 from the error handlers

@@ -130,7 +130,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", None) or UNMATCHED
+            # the template without convertors: ``/items/{item_id}`` for ``/items/{item_id:id}``
+            path = getattr(route, "path_format", None) or getattr(route, "path", None) or UNMATCHED
             self.monitoring.observe(scope["method"], path, status, time.perf_counter() - started)
 
 

@@ -224,18 +224,25 @@ class ReloadResponse(BaseModel):
     load_seconds: float
 
 
+# The class docstrings below are the schemas' descriptions in /docs: they speak to API users.
 class ErrorResponse(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    detail: Any
+    """An error: what went wrong, and for some errors the value it is about (`item_id`, `serving_version`)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"detail": "item 'x' is not in the catalogue", "item_id": "x"}]},
+    )
+    detail: str = Field(description="What went wrong and, where there is something to do, what to do.")
 
 
 class FieldError(BaseModel):
-    field: str
-    location: str
+    field: str = Field(description="The field, dotted for nested ones (`genres.0`), or `body`/`request`.")
+    location: str = Field(description="Where the field is: `query`, `path`, `body`, `header`, or empty.")
     reason: str
     loc: list[str | int]
     msg: str
     type: str
+    input: Any = Field(None, description="The value sent, shortened (absent when there was none).")
 
 
 class ValidationErrorResponse(BaseModel):
@@ -263,9 +270,82 @@ class ValidationErrorResponse(BaseModel):
     detail: list[FieldError]
 
 
+class EngagementResponse(BaseModel):  # built by app.store.feedback.record_engagement
+    """The stored engagement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 17,
+                    "recset_id": "3f0c8f4e-9a51-4b9e-8d37-1c2b8a5e6f10",
+                    "user_id": "42",
+                    "item_id": "50",
+                    "action_type": "click",
+                    "ts": 1767225600.0,
+                    "in_list": True,
+                    "rank": 1,
+                    "counts_as_hit": True,
+                    "withdraws": None,
+                    "withdrew": [],
+                    "duplicate": False,
+                }
+            ]
+        }
+    )
+
+    id: int
+    recset_id: str
+    user_id: str
+    item_id: str
+    action_type: str
+    ts: float
+    in_list: bool = Field(description="Whether the item was in the list; only items in it can count as hits.")
+    rank: int | None = Field(description="The item's rank in the list (1 = first); null when it was not in it.")
+    counts_as_hit: bool
+    withdraws: int | None = Field(description="The id of the engagement this one takes back (`withdraw: true`).")
+    withdrew: list[int] = Field(description="Opposite engagements taken back by this one (a like ends a dislike).")
+    duplicate: bool = Field(description="True when this answers a repeated Idempotency-Key: nothing was stored.")
+
+
+class EventsResponse(BaseModel):  # built by app.store.feedback.record_events
+    """What was stored, and the users and items seen for the first time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "new_users": 0,
+                    "new_items": 0,
+                    "new_user_ids": [],
+                    "new_item_ids": [],
+                    "duplicate": False,
+                }
+            ]
+        }
+    )
+
+    accepted: int = Field(description="Events stored.")
+    new_users: int = Field(description="Users seen for the first time.")
+    new_items: int = Field(description="Items seen for the first time.")
+    new_user_ids: list[str] = Field(description="The first 100 of the new users.")
+    new_item_ids: list[str] = Field(description="The first 100 of the new items.")
+    duplicate: bool = Field(description="True when this answers a repeated Idempotency-Key: nothing was stored.")
+
+
+class Page(BaseModel):  # built by app.store.queries.page
+    """One page of rows, and how many rows match."""
+
+    total: int = Field(description="Rows matching the filters.")
+    limit: int
+    offset: int
+    rows: list[dict[str, Any]]
+
+
 #: ``responses=`` for routes: the error shapes every endpoint may return.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"model": ValidationErrorResponse, "description": "Invalid parameter: the field and the reason."},
+    422: {"model": ValidationErrorResponse, "description": "Invalid parameter or body: the field and the reason."},
     503: {
         "model": ErrorResponse,
         "description": "No model is loaded yet.",

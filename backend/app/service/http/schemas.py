@@ -18,6 +18,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.data.schema import MAX_ID_LENGTH
 from app.model.engines import ENGINES
@@ -180,3 +181,21 @@ class ItemsQuery(_Strict):
 
 
 ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Id)
+
+
+class IdConvertor(Convertor[str]):
+    """``{user_id:id}`` in a route path: the rest of the path, whatever it holds, so the id's own rules
+    answer (a 422 naming the field) rather than the router (a bare 404). Ids may hold a "/" (sent as
+    %2F, which servers decode), where ``{user_id}`` stops; Starlette's ``{user_id:path}`` stops at a
+    newline."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", IdConvertor())  # the route modules import this module before they declare paths

@@ -87,3 +87,31 @@ def test_openapi_documents_the_store_endpoints(store_client: TestClient) -> None
         assert path in paths, path
     body = paths["/events"]["post"]["requestBody"]["content"]
     assert "application/x-ndjson" in body and body["application/json"]["example"][0]["event"] == "watch"
+
+
+def test_the_service_applies_its_retention_setting_at_start_up(tmp_path: Path, db_url: str) -> None:
+    """``RECOMMENDER_RETENTION_DAYS``: lists older than that are gone once the service is up, newer stay."""
+    import uuid
+
+    from app.config import Settings
+    from app.service.http.app import create_app
+    from app.store import Store
+    from app.store.retention import prune_due
+    from tests.service.modeldir import write_model_dir
+
+    now = time.time()
+    store = Store.from_url(db_url).start()
+    store.log_impression(str(uuid.uuid4()), "u1", "/recommendations", "nn", "v1", ["a"], [1.0], ts=now - 40 * 86_400)
+    store.log_impression(str(uuid.uuid4()), "u1", "/recommendations", "nn", "v1", ["a"], [1.0], ts=now - 86_400)
+    assert store.flush(5)
+    model_dir = write_model_dir(tmp_path / "model", version="store-test-v1")
+    settings = Settings(model_dir=model_dir, data_dir=tmp_path, database_url=db_url, retention_days=30)
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 10
+        while store.retained_from() is None:
+            assert time.monotonic() < deadline, "the service did not prune at start-up"
+            time.sleep(0.05)
+    assert store.pac()["impressions"] == 1
+    assert not prune_due(store.retained_from(), 30, time.time())  # the next worker or check does nothing
+    assert prune_due(store.retained_from(), 30, time.time() + 2 * 86_400)  # a day later it prunes again
+    store.close()

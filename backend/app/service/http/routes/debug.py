@@ -5,13 +5,15 @@ Each list answers ``{total, limit, offset, rows}``; ``limit`` is 1..1000 (defaul
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.service.http.deps import CurrentRuntimeDep, OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
+from app.service.http.response_models import Page
+from app.service.http.schemas import Id
 from app.store import Store
 from app.store import schema as t
 from app.store.queries import MAX_PAGE
@@ -20,9 +22,8 @@ router = APIRouter(prefix="/debug", tags=["debug"])
 
 _LIMIT = Query(50, ge=1, le=MAX_PAGE)
 _OFFSET = Query(0, ge=0, le=10**9)
-_SOURCE = Query(
-    None, pattern="^(seed|online)$", description="seed: from the training log; online: first seen in POST /events"
-)
+_SOURCE = Query(None, description="seed: from the training log; online: first seen in POST /events")
+Source = Literal["seed", "online"]
 _USER = Query(None, min_length=1, max_length=t.MAX_ID_LENGTH)
 
 
@@ -32,23 +33,23 @@ def _page(
     return OrjsonResponse(store.page(table, where=where, order_by=order_by, limit=limit, offset=offset))
 
 
-@router.get("/users", summary="Users (seeded and first seen online)")
+@router.get("/users", response_model=Page, summary="Users (seeded and first seen online)")
 def debug_users(
-    store: StoreDep, source: str | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET
+    store: StoreDep, source: Source | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET
 ) -> OrjsonResponse:
     where = [t.users.c.source == source] if source else []
     return _page(store, t.users, where, [t.users.c.user_id], limit, offset)
 
 
-@router.get("/items", summary="Items (seeded catalogue and first seen online)")
+@router.get("/items", response_model=Page, summary="Items (seeded catalogue and first seen online)")
 def debug_items(
-    store: StoreDep, source: str | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET
+    store: StoreDep, source: Source | None = _SOURCE, limit: int = _LIMIT, offset: int = _OFFSET
 ) -> OrjsonResponse:
     where = [t.items.c.source == source] if source else []
     return _page(store, t.items, where, [t.items.c.item_id], limit, offset)
 
 
-@router.get("/interactions", summary="The seeded training log, optionally of one user")
+@router.get("/interactions", response_model=Page, summary="The seeded training log, optionally of one user")
 def debug_interactions(
     store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET
 ) -> OrjsonResponse:
@@ -57,8 +58,13 @@ def debug_interactions(
     return _page(store, t.interactions, where, [c.ts.desc(), c.id.desc()], limit, offset)
 
 
-@router.get("/online/{user_id}", summary="A user's online history as serving uses it")
-async def debug_online(user_id: str, store: StoreDep, online: OnlineDep, rt: CurrentRuntimeDep) -> OrjsonResponse:
+@router.get("/online/{user_id:id}", summary="A user's online history as serving uses it")
+async def debug_online(
+    user_id: Annotated[Id, Path(description="The user's id.")],
+    store: StoreDep,
+    online: OnlineDep,
+    rt: CurrentRuntimeDep,
+) -> OrjsonResponse:
     """What the user did since the served model's training data ended (events and active engagements
     newer than the rows it was trained through), folded as their next list uses it."""
     if online is None:
@@ -84,7 +90,7 @@ async def debug_online(user_id: str, store: StoreDep, online: OnlineDep, rt: Cur
     )
 
 
-@router.get("/events", summary="Events received online (POST /events), optionally of one user")
+@router.get("/events", response_model=Page, summary="Events received online (POST /events), optionally of one user")
 def debug_events(
     store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET
 ) -> OrjsonResponse:
@@ -93,7 +99,9 @@ def debug_events(
     return _page(store, t.events, where, [c.ts.desc(), c.id.desc()], limit, offset)
 
 
-@router.get("/impressions", summary="Logged recommendation lists, newest first, optionally of one user")
+@router.get(
+    "/impressions", response_model=Page, summary="Logged recommendation lists, newest first, optionally of one user"
+)
 def debug_impressions(
     store: StoreDep, user_id: str | None = _USER, limit: int = _LIMIT, offset: int = _OFFSET
 ) -> OrjsonResponse:
@@ -103,7 +111,7 @@ def debug_impressions(
     return _page(store, t.rec_impressions, where, [c.ts.desc()], limit, offset)
 
 
-@router.get("/engagements", summary="Engagements, newest first, optionally of one list")
+@router.get("/engagements", response_model=Page, summary="Engagements, newest first, optionally of one list")
 def debug_engagements(
     store: StoreDep,
     recset_id: str | None = Query(None, min_length=1, max_length=64),

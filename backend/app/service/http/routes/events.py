@@ -20,6 +20,7 @@ from app.data.schema import BadEvent, EventIn, check_event
 from app.service.http.deps import OnlineDep, StoreDep
 from app.service.http.fastpath import OrjsonResponse
 from app.service.http.guards import NDJSON_TYPES
+from app.service.http.response_models import EngagementResponse, EventsResponse
 from app.service.http.responses import field_error
 from app.store import Conflict, KeyReused, NotFound, UnknownList
 from app.store.ids import issued_at
@@ -32,25 +33,36 @@ LIST_WAIT_SECONDS = 1.0
 #: Larger batches should be split by the client (or loaded with the seed command).
 MAX_EVENTS_PER_POST = 10_000
 
-_EVENT_SCHEMA = {k: v for k, v in EventIn.model_json_schema().items() if k != "$defs"}
+# EventIn's docstring is for developers; /docs gets a sentence for API users.
+_EVENT_SCHEMA = {
+    **{k: v for k, v in EventIn.model_json_schema().items() if k != "$defs"},
+    "description": "One interaction event, in the format of the training log.",
+}
 _KEY_HEADER = Header(
     default=None,
     alias="Idempotency-Key",
     max_length=128,
     description="optional; a retried POST with the same key stores nothing twice",
 )
+#: A repeated Idempotency-Key is answered 200 with the first answer (``duplicate: true``), not 201.
+_REPLAY = (
+    "A repeated `Idempotency-Key` with the same body: nothing is stored again; the answer is the first one, "
+    "with `duplicate: true`."
+)
 
 
 @router.post(
     "/events/engagement",
     status_code=201,
+    response_model=EngagementResponse,
     summary="Report what a user did with an item of a recommended list",
     responses={
+        200: {"model": EngagementResponse, "description": _REPLAY},
         404: {
-            "description": "unknown recset_id (a list made in the last impression flush interval and a second "
-            "is waited for: another worker may still be writing it), or a withdrawal of something never recorded"
+            "description": "Unknown `recset_id` (a list made a moment ago is waited for, up to a second, as the "
+            "server that made it may still be storing it), or a withdrawal of something never recorded."
         },
-        422: {"description": "invalid field, placeholder value, or a user other than the list's"},
+        422: {"description": "An invalid field, a placeholder value, or a user other than the list's."},
     },
 )
 async def post_engagement(
@@ -145,6 +157,7 @@ def validate_events(objs: list[Any], event_types: frozenset[str]) -> list[tuple]
 @router.post(
     "/events",
     status_code=201,
+    response_model=EventsResponse,
     summary="Store interaction events (one, a batch, or JSON Lines) for the next training run",
     openapi_extra={
         "requestBody": {
@@ -161,8 +174,10 @@ def validate_events(objs: list[Any], event_types: frozenset[str]) -> list[tuple]
         }
     },
     responses={
-        422: {"description": "an invalid event (index and reason); nothing of the batch is stored"},
-        413: {"description": f"more than {MAX_EVENTS_PER_POST} events or RECOMMENDER_MAX_EVENTS_BODY_BYTES (16 MiB)"},
+        200: {"model": EventsResponse, "description": _REPLAY},
+        422: {"description": "An invalid event (its index and the reason): nothing of the batch is stored."},
+        # the body size limit is added with the other guards' answers (``openapi``)
+        413: {"description": f"More than {MAX_EVENTS_PER_POST} events in one request."},
     },
 )
 async def post_events(

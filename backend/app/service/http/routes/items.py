@@ -20,7 +20,7 @@ ItemIdPath = Annotated[Id, Path(description="The item's id.", examples=["50"])]
 
 
 @router.get(
-    "/items/{item_id}",
+    "/items/{item_id:id}",  # any id, "/" included (``schemas.IdConvertor``)
     response_model=ItemDetails,
     responses={
         **ERROR_RESPONSES,

@@ -6,9 +6,9 @@ Read-only views of ``Settings.registry_dir`` (``RECOMMENDER_REGISTRY_DIR``); sta
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 
 from app.registry.state import RegistryError, UnknownVersionError
 from app.registry.versions import Registry
@@ -17,12 +17,27 @@ from app.service.http.fastpath import OrjsonResponse
 
 router = APIRouter(tags=["models"])
 
+#: A version id (``app.registry.state.VERSION_RE``) or its registration number, ``3`` or ``#3``.
+VersionPath = Annotated[
+    str,
+    Path(
+        pattern=r"^(#[0-9]{1,12}|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$",
+        description="A version id, or its registration number (`3` or `#3`).",
+        examples=["20261122-0512-ab12cd"],
+    ),
+]
+_UNREADABLE = {503: {"description": "The model registry could not be read (the reason is in `detail`)."}}
+
 
 def _serving(rt: CurrentRuntimeDep) -> dict[str, Any] | None:
     return None if rt is None else {"version": rt.version, "model_dir": str(rt.model_dir)}
 
 
-@router.get("/models", summary="Model versions in the registry with their stage, metrics and data summary")
+@router.get(
+    "/models",
+    summary="Model versions in the registry with their stage, metrics and data summary",
+    responses=_UNREADABLE,
+)
 def list_models(settings: SettingsDep, rt: CurrentRuntimeDep) -> OrjsonResponse:
     """Every registered version (registration order). ``serving`` is the version this process has
     loaded, which lags ``production`` until ``/admin/reload`` (or the poll) picks the pointer up."""
@@ -52,9 +67,9 @@ def list_models(settings: SettingsDep, rt: CurrentRuntimeDep) -> OrjsonResponse:
 @router.get(
     "/models/{version}",
     summary="One model version: stage, metrics, data summary, evaluation, gate decision and audit trail",
-    responses={404: {"description": "unknown version, or no registry configured"}},
+    responses={404: {"description": "Unknown version, or no model registry is configured."}, **_UNREADABLE},
 )
-def get_model(version: str, settings: SettingsDep) -> OrjsonResponse:
+def get_model(version: VersionPath, settings: SettingsDep) -> OrjsonResponse:
     if settings.registry_dir is None:
         raise HTTPException(status_code=404, detail="no model registry configured: set RECOMMENDER_REGISTRY_DIR")
     try:

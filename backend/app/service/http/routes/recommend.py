@@ -179,7 +179,7 @@ async def _recommend(
 
 
 @router.get(
-    "/recommendations/{user_id}",
+    "/recommendations/{user_id:id}",  # any id, "/" included (``schemas.IdConvertor``)
     response_model=RecommendationResponse,
     responses=ERROR_RESPONSES,
     summary="Top-k items for a user",
