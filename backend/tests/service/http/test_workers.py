@@ -168,6 +168,7 @@ def test_64_clients_across_workers_lose_nothing_on_sigkill(model_dir: Path, tmp_
                 user = f"load-{c}-{n}"  # a new user each time: its list never runs out of unseen items
                 try:
                     shown = lists.get(f"/recommendations/{user}", params={"k": 3})
+                    list_port = client_port(shown)  # now, while the connection is surely open
                     with lock:
                         statuses["list", shown.status_code] += 1
                     if shown.status_code != 200:
@@ -183,7 +184,7 @@ def test_64_clients_across_workers_lose_nothing_on_sigkill(model_dir: Path, tmp_
                         statuses["engagement", r.status_code] += 1
                         if r.status_code == 201:
                             acked[r.json()["id"]] = engagement
-                            hops.append((client_port(shown), client_port(r)))
+                            hops.append((list_port, client_port(r)))
                     event = (user, item, "view", T0 + n)
                     e = posts.post(
                         "/events", json=[dict(zip(("user_id", "item_id", "event", "ts"), event, strict=True))]
@@ -192,7 +193,7 @@ def test_64_clients_across_workers_lose_nothing_on_sigkill(model_dir: Path, tmp_
                         statuses["event", e.status_code] += 1
                         if e.status_code == 201:
                             acked_events.add(event)
-                except httpx.TransportError:
+                except (httpx.TransportError, OSError):  # OSError: a socket's address asked after the kill
                     if killing.is_set():
                         with lock:
                             cut["request"] += 1
