@@ -228,7 +228,12 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        started = time.monotonic()
         self.wait_ready()
+        self.start_seconds = time.monotonic() - started  # process start to /ready: load and precompute
+        print(
+            f"server for {model_dir.name}: ready in {self.start_seconds:.1f} s, RSS {self.rss_mb():.0f} MB", flush=True
+        )
 
     def wait_ready(self, timeout: float = 180.0) -> dict:
         import httpx
@@ -245,6 +250,11 @@ class Server:
                 pass
             time.sleep(0.2)
         raise RuntimeError("server did not become ready")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (Linux /proc)."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far (Linux /proc)."""
@@ -612,7 +622,9 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if args.synthetic_items:
             synth = write_synthetic_model(
-                work / f"model-synthetic-{args.synthetic_items}", args.synthetic_items, args.synthetic_users
+                work / f"model-synthetic-{args.synthetic_items}-{args.synthetic_users}u",
+                args.synthetic_items,
+                args.synthetic_users,
             )
             server = Server(synth, tmp / "db-synthetic", not args.no_impressions)
             try:
@@ -626,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
                     tmp,
                     args.rounds,
                 )
+                print(f"synthetic model server after the runs: RSS {server.rss_mb():.0f} MB", flush=True)
             finally:
                 server.stop()
 

@@ -72,11 +72,15 @@ def load_dataset(
     rating_threshold: float = 4.0,
     strict: bool = False,
     rejects_path: PathLike | None = None,
+    progress: bool | None = None,
 ) -> LoadedLog:
     """Read a log (file, .gz or directory), aggregate and index it: what training and evaluation start from.
 
     ``weights`` are laid over ``DEFAULT_EVENT_WEIGHTS``; their keys are the accepted event types.
+    ``progress``: as ``read_events``'s (None: a bar for large inputs when stderr is a terminal).
     """
     merged = {**DEFAULT_EVENT_WEIGHTS, **(weights or {})}
-    events, summary = read_events(data_path, strict=strict, rejects_path=rejects_path, event_types=merged.keys())
+    events, summary = read_events(
+        data_path, strict=strict, rejects_path=rejects_path, event_types=merged.keys(), progress=progress
+    )
     return LoadedLog(build_dataset(to_positives(events, merged, rating_threshold)), events, summary)

@@ -3,18 +3,25 @@
 Every line is accounted for: accepted, counted as blank, or rejected with file, line number and
 reason. Rejected lines go to a rejects JSONL file (when given) and into the summary counts;
 ``strict=True`` stops at the first bad line with an ``IngestError`` instead.
+
+Files are read in blocks of about a megabyte. Lines in a common layout are checked for the whole block
+at once (``app.data.eventblocks``, no Python object per line); every other line (blank, unusual layout,
+bad) goes through the per-line check, ``orjson.loads`` + ``check_event``, which alone rejects a line,
+so verdicts, reasons and line numbers are those of the per-line reader (``_read_events_per_line``,
+kept for the tests and ``benchmarks/ingest.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import os
 import time
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +29,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from app.data.eventblocks import PAD, STRING_COLUMNS, Block, BlockParser
 from app.data.schema import KNOWN_EVENT_TYPES, BadEvent, check_event
 from app.data.types import EventLog
 from app.files import atomic_file
@@ -30,6 +38,8 @@ log = logging.getLogger(__name__)
 
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 PathLike = str | os.PathLike[str]
+BLOCK_BYTES = 1 << 20  # lines are checked a block at a time; ~1 MiB keeps a block's arrays in cache
+PROGRESS_MIN_BYTES = 64 << 20  # the automatic progress bar is for inputs at least this large
 
 
 class IngestError(ValueError):
@@ -128,19 +138,308 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
             raise IngestError(str(path), lineno + 1, f"cannot read file: {exc}") from None
 
 
+class _ReadError(Exception):
+    """A file stopped being readable (a corrupt or truncated gzip) after the lines before it were given."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _blocks(path: Path, advance: Callable[[int], None]) -> Iterator[tuple[bytes, bool]]:
+    """(block of whole lines each ending in "\\n", whether the last one had its own "\\n") in file order.
+
+    The BOM is dropped as in ``_lines``. A read error raises ``_ReadError`` once the complete lines read
+    before it have been given (as the per-line reader gives them), so the error's line number matches.
+    ``advance(n)``: n more bytes of the file (compressed bytes for gzip) were read."""
+    with open_maybe_gzip(path) as fh:
+        source = getattr(fh, "fileobj", None) or fh  # a gzip file's progress is its compressed position
+        done = 0
+        pending = bytearray()
+        at_start = True
+        while True:
+            try:
+                chunk = fh.read1(BLOCK_BYTES)
+            except (OSError, EOFError) as exc:
+                cut = pending.rfind(b"\n") + 1
+                if cut:
+                    yield bytes(pending[:cut]), True
+                raise _ReadError(exc) from None
+            pending += chunk
+            position = source.tell()
+            advance(position - done)
+            done = position
+            if at_start and (len(pending) >= len(BOM) or not chunk):
+                if pending.startswith(BOM):
+                    del pending[: len(BOM)]
+                at_start = False
+            if not chunk:
+                if pending:
+                    cut = pending.rfind(b"\n") + 1
+                    if cut:
+                        yield bytes(pending[:cut]), True
+                    if cut < len(pending):
+                        yield bytes(pending[cut:]) + b"\n", False  # a last line without "\n"
+                return
+            if len(pending) >= BLOCK_BYTES:
+                cut = pending.rfind(b"\n") + 1
+                if cut:
+                    yield bytes(pending[:cut]), True
+                    del pending[:cut]
+
+
+def _cr_lines(block: bytes, last_has_newline: bool) -> Iterator[bytes]:
+    """The raw lines of a block holding a "\\r" that is not part of "\\r\\n", split as ``_lines`` splits."""
+    pieces = block.split(b"\n")[:-1]
+    for i, piece in enumerate(pieces):
+        raw = piece + b"\n" if last_has_newline or i < len(pieces) - 1 else piece
+        body = raw.rstrip(b"\r\n")
+        if b"\r" in body:
+            yield from body.split(b"\r")
+        else:
+            yield raw
+
+
+def _expected_lines(files: list[Path]) -> int:
+    """A generous guess of the line count, the columns' first capacity: 40 bytes a line (8x that for
+    gzip), at most 32M lines (beyond that the columns grow)."""
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            total += f.stat().st_size * (8 if fh.read(2) == b"\x1f\x8b" else 1)
+    return min(total // 40 + 1024, 32 << 20)
+
+
+def _check_line(raw: bytes, types: Collection[str], now: float) -> tuple[str, str, str, int, Any, Any, str]:
+    """The per-line check: ``orjson.loads`` + ``check_event``; ``BadEvent`` says why a line is rejected."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadEvent("invalid_json", f"invalid JSON: {exc}") from None
+    return check_event(obj, types, now)
+
+
+def _progress_bar(files: list[Path], progress: bool | None) -> AbstractContextManager[Any]:
+    """A tqdm bar over the input bytes: ``progress=None`` shows it for large inputs when stderr is a
+    terminal, ``True`` always, ``False`` never."""
+    if progress is False:
+        return nullcontext(None)
+    total = sum(f.stat().st_size for f in files)
+    if progress is None and total < PROGRESS_MIN_BYTES:
+        return nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc="reading events",
+        leave=False,
+        disable=None if progress is None else False,
+    )
+
+
+@functools.cache
+def _raise_malloc_thresholds() -> None:
+    """Allocate and free one 16 MiB buffer, once per process, before the first read.
+
+    glibc's malloc hands freed heap memory back to the OS above a threshold that only grows once a large
+    block it had mapped is freed; until then every block's few MiB of NumPy temporaries are unmapped and
+    faulted in again, which made the first read in a process ~15% slower than the next. With another
+    allocator this is just an allocation."""
+    np.empty(16 << 20, np.uint8)
+
+
 def read_events(
     paths: PathLike | Iterable[PathLike],
     *,
     strict: bool = False,
     rejects_path: PathLike | None = None,
     event_types: Collection[str] | None = None,
+    progress: bool | None = None,
 ) -> tuple[EventLog, IngestSummary]:
     """Parse and validate interaction logs.
 
     ``event_types``: accepted event names (default: the keys of ``DEFAULT_EVENT_WEIGHTS``).
     ``rejects_path``: JSONL file receiving ``{file, line, reason, code, raw}`` per rejected line
     (replaced atomically, not appended to; empty when every line was accepted).
+    ``progress``: a progress bar on stderr (None: for inputs over 64 MiB when stderr is a terminal).
     """
+    types = frozenset(event_types) if event_types is not None else KNOWN_EVENT_TYPES
+    files = list_log_files(paths)
+    summary = IngestSummary(files=[str(f) for f in files])
+    _raise_malloc_thresholds()
+    # Rejects stream into a temporary file that replaces ``rejects_path`` only once every input is read
+    # (empty when nothing was rejected, which replaces a stale file); on an error the old file stays.
+    with (
+        atomic_file(rejects_path) if rejects_path is not None else nullcontext() as rejects_fh,
+        _progress_bar(files, progress) as bar,
+    ):
+        ingest = _Ingest(types, time.time(), strict, rejects_fh, summary, _expected_lines(files))
+        advance = bar.update if bar is not None else (lambda n: None)
+        for path in files:
+            lineno = 0  # lines of this file handed on so far
+            try:
+                for block, last_has_newline in _blocks(path, advance):
+                    lineno = ingest.block(block, str(path), lineno, last_has_newline)
+            except _ReadError as exc:
+                raise IngestError(str(path), lineno + 1, f"cannot read file: {exc.cause}") from None
+    if rejects_path is not None:
+        summary.rejects_path = str(rejects_path)
+    event_log = ingest.event_log()
+    summary.accepted = len(event_log)
+    summary.reasons = dict(ingest.reasons)
+    if summary.rejected:
+        log.warning("ingest: %s", summary.describe())
+    return event_log, summary
+
+
+Values = tuple[str, str, str, int, Any, Any, str]  # check_event's: user, item, event, ts, rating, weight, platform
+DTYPES = {"user_id": np.int32, "item_id": np.int32, "event": np.int32, "platform": np.int32}
+DTYPES |= {"ts": np.int64, "rating": np.float32, "weight": np.float32}
+
+
+class _Columns:
+    """Growable typed columns (~32 bytes per event). The capacity is a generous guess from the input
+    size: pages never written are never resident, and appending copies nothing until the guess is
+    passed; the event log's arrays are views of these."""
+
+    def __init__(self, capacity: int):
+        self.n = 0
+        self.arrays = {c: np.empty(max(capacity, 1024), t) for c, t in DTYPES.items()}
+
+    def append(self, values: dict[str, np.ndarray], keep: np.ndarray | None = None) -> None:
+        k = int(np.count_nonzero(keep)) if keep is not None else len(values["ts"])
+        if self.n + k > self.arrays["ts"].size:
+            size = max(self.n + k, 2 * self.arrays["ts"].size)
+            for column, old in self.arrays.items():
+                self.arrays[column] = np.empty(size, old.dtype)
+                self.arrays[column][: self.n] = old[: self.n]
+        for column, column_array in self.arrays.items():
+            out = column_array[self.n : self.n + k]
+            if keep is None:
+                out[:] = values[column]
+            else:
+                np.compress(keep, values[column], out=out)
+        self.n += k
+
+    def pop(self, column: str) -> np.ndarray:
+        return self.arrays.pop(column)[: self.n]
+
+
+class _Ingest:
+    """The state of one ``read_events`` call: counts, rejects, and the columns gathered block by block
+    (typed arrays, ~32 bytes per event, joined at the end)."""
+
+    def __init__(
+        self,
+        types: frozenset[str],
+        now: float,
+        strict: bool,
+        rejects_fh: IO[bytes] | None,
+        summary: IngestSummary,
+        expected_lines: int,
+    ):
+        self.types, self.now, self.strict, self.rejects_fh, self.summary = types, now, strict, rejects_fh, summary
+        self.reasons: Counter[str] = Counter()
+        self.parser = BlockParser(types, now)
+        self.columns = self.parser.columns  # the per-line path shares their codes: equal strings, one code
+        self.out = _Columns(expected_lines)
+
+    def line(self, raw: bytes, name: str, number: int) -> Values | None:
+        """The per-line path: the line's values, or None (blank, or rejected and recorded)."""
+        if not raw.strip():
+            self.summary.blank += 1
+            return None
+        try:
+            return _check_line(raw, self.types, self.now)
+        except BadEvent as exc:
+            if self.strict:
+                raise IngestError(name, number, f"{exc.code}: {exc.message}") from None
+            self.reasons[exc.code] += 1
+            self.summary.rejected += 1
+            if self.rejects_fh is not None:
+                row = {
+                    "file": name,
+                    "line": number,
+                    "code": exc.code,
+                    "reason": exc.message,
+                    "raw": raw.decode("utf-8", "replace").rstrip("\r\n"),
+                }
+                self.rejects_fh.write(orjson.dumps(row) + b"\n")
+            return None
+
+    def block(self, block: bytes, name: str, lineno: int, last_has_newline: bool) -> int:
+        """Read one block (after line ``lineno`` of file ``name``); returns the last line number."""
+        crlf = b"\r" in block
+        if crlf and block.count(b"\r") != block.count(b"\r\n"):  # CR-only line endings: one line at a time
+            rows = []
+            for raw in _cr_lines(block, last_has_newline):
+                lineno += 1
+                self.summary.lines += 1
+                values = self.line(raw, name, lineno)
+                if values is not None:
+                    rows.append(values)
+            self._append_rows(rows)
+            return lineno
+        found = self.parser.parse(block, crlf)
+        n = found.starts.size
+        keep = found.fast.copy()
+        for r in np.flatnonzero(~found.fast).tolist():
+            # the raw line as _lines gives it: with its "\n" (a last line without one, without)
+            end = int(found.newlines[r]) - PAD + (last_has_newline or r < n - 1)
+            values = self.line(block[int(found.starts[r]) - PAD : end], name, lineno + r + 1)
+            if values is not None:
+                keep[r] = True
+                self._set_row(found, r, values)
+        self.summary.lines += n
+        self.out.append({**found.codes, "ts": found.ts, "rating": found.rating, "weight": found.weight}, keep)
+        return lineno + n
+
+    def _set_row(self, found: Block, r: int, values: Values) -> None:
+        user_id, item_id, event, ts, rating, weight, platform = values
+        for column, text in zip(STRING_COLUMNS, (user_id, item_id, event, platform), strict=True):
+            found.codes[column][r] = self.columns[column].code(text)
+        found.ts[r] = ts
+        with np.errstate(over="ignore"):  # float32 as array("f") stores it: 1e300 becomes inf, silently
+            found.rating[r] = np.nan if rating is None else rating
+            found.weight[r] = np.nan if weight is None else weight
+
+    def _append_rows(self, rows: list[Values]) -> None:
+        if not rows:
+            return
+        user_id, item_id, event, ts, rating, weight, platform = zip(*rows, strict=True)
+        values = {
+            column: np.array([self.columns[column].code(t) for t in texts], np.int32)
+            for column, texts in zip(STRING_COLUMNS, (user_id, item_id, event, platform), strict=True)
+        }
+        values["ts"] = np.array(ts, np.int64)
+        with np.errstate(over="ignore"):
+            values["rating"] = np.array([np.nan if r is None else r for r in rating], np.float32)
+            values["weight"] = np.array([np.nan if w is None else w for w in weight], np.float32)
+        self.out.append(values)
+
+    def event_log(self) -> EventLog:
+        """The columns as an ``EventLog``; each code column is freed once decoded (peak memory)."""
+        out = {column: self.out.pop(column) for column in ("ts", "rating", "weight")}
+        for column in STRING_COLUMNS:
+            codes = self.out.pop(column)
+            names = np.empty(len(self.columns[column].codes), dtype=object)
+            names[:] = list(self.columns[column].codes)
+            out[column] = names[codes] if codes.size else np.empty(0, dtype=object)
+            del codes
+        return EventLog(**out)
+
+
+def _read_events_per_line(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    strict: bool = False,
+    rejects_path: PathLike | None = None,
+    event_types: Collection[str] | None = None,
+) -> tuple[EventLog, IngestSummary]:
+    """``read_events`` one line at a time (the reader before the block fast path): the reference the
+    differential tests and the ingestion benchmark compare with."""
     types = frozenset(event_types) if event_types is not None else KNOWN_EVENT_TYPES
     files = list_log_files(paths)
     summary = IngestSummary(files=[str(f) for f in files])

@@ -98,12 +98,8 @@ def top(
 def records(
     base: list[tuple[str, str, list[str], int | None]], idx: np.ndarray, scores: np.ndarray, reasons: list[list[str]]
 ) -> list[dict[str, Any]]:
-    """The response's items. ``scores``: float32 from ranking (rounded here), or float64 already rounded
-    to ``SCORE_DECIMALS`` (the precomputed lists, which saves two NumPy calls per request)."""
-    if scores.dtype == np.float64:
-        vals = scores.tolist()
-    else:
-        vals = scores.astype(np.float64).round(SCORE_DECIMALS).tolist()
+    """The response's items; ``scores`` (float32, ranked per request or precomputed) rounded to ``SCORE_DECIMALS``."""
+    vals = scores.astype(np.float64).round(SCORE_DECIMALS).tolist()
     return [
         {"item_id": b[0], "title": b[1], "genres": b[2], "year": b[3], "score": s, "rank": r, "reasons": why}
         for r, (b, s, why) in enumerate(zip([base[i] for i in idx.tolist()], vals, reasons, strict=True), start=1)

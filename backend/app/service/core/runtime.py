@@ -191,7 +191,7 @@ class Runtime:
         precomputed lists when they are long enough."""
         best = self.tables.item_best
         if best is not None and n <= int(best.lengths[i]):
-            return best.items[i, :n], best.scores[i, :n].astype(np.float32)
+            return best.items[i, :n], best.scores[i, :n]
         cos = self.item_cosines(i).copy()
         cos[i] = -np.inf
         idx, val = top_k_row(cos, n)

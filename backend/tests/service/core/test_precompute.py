@@ -21,7 +21,8 @@ def best() -> precompute.BestLists:
 def test_build_ranks_best_first_leaves_out_the_excluded_and_breaks_ties_by_index(best):
     assert best.items.tolist() == [[3, 2, 0, -1], [2, 0, 1, 3]]
     assert best.lengths.tolist() == [3, 4]
-    assert best.scores[0, :3].tolist() == [0.7, 0.5, 0.1]  # rounded as a response shows them
+    assert best.scores.dtype == np.float32 and best.items.dtype == np.int32  # 8 bytes an entry
+    assert best.scores[0, :3].tolist() == SCORES[0, [3, 2, 0]].tolist()  # as scored: a response rounds them
 
 
 def test_first_k_reads_the_entries_that_pass_the_mask(best):
