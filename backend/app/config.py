@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     registry_dir: Path | None = None  # when set, the service serves the registry's production version
     log_impressions: bool = True
     fastapi_telemetry: bool = False  # FastAPI's OpenTelemetry spans/metrics/logs (needs a configured OTel provider)
+    # Catalogues of at least this many items rank personal lists and /similar from an inverted-file index
+    # (FAISS IVF-Flat, built at load; 0: never): it proposes candidates, which are re-scored, filtered and
+    # excluded exactly (the whole catalogue is scored when too few pass). Below it every request is exact.
+    ann_min_items: int = 200_000
+    ann_lists: int = 0  # k-means lists (0: 4 x sqrt(items))
+    ann_probe: int = 16  # lists a query scans (recall and cost grow with it)
+    ann_overfetch: float = 2.0  # candidates asked for: k x this x items / eligible items, + excluded items
+    ann_max_candidates: int = 4096  # more needed than this (narrow filters): exact scoring instead
     precompute_mb: int = 512  # memory for precomputed score, explanation and similarity tables (0: per request)
     impression_batch_size: int = 1024
     impression_flush_seconds: float = 0.2

@@ -156,6 +156,10 @@ class SavedEmbedding(EmbeddingScorer):
     def _score_one(self, u: int, items: np.ndarray) -> np.ndarray:
         if u < 0 and not self.pools_history:
             return self._cosine_to(items) if items.size else self.item_bias.copy()
+        return self.item_factors @ self.user_vector(u, items) + self.item_bias
+
+    def user_vector(self, u: int, items: np.ndarray) -> np.ndarray:
+        """User ``u``'s vector (-1: none of their own) with history ``items``: what ``score`` multiplies."""
         vec = (
             self.user_factors[u]
             if 0 <= u < self.user_factors.shape[0]
@@ -164,7 +168,7 @@ class SavedEmbedding(EmbeddingScorer):
         if items.size:
             norm = float(pool_norm(np.array([items.size]), self.pooling)[0])
             vec = vec + self.history_factors[items].sum(axis=0) / np.float32(norm)
-        return self.item_factors @ vec + self.item_bias
+        return vec
 
     def _cosine_to(self, items: np.ndarray) -> np.ndarray:
         return self.item_unit @ self.item_unit[items].mean(axis=0)

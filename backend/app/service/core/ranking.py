@@ -82,9 +82,12 @@ def top(
     exclude: np.ndarray,
     fill: np.ndarray | None,
     n_items: int,
+    approx: Callable[[int], tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> Ranked:
     """Top k from the precomputed list row ``best`` when it holds the answer (it must leave out exactly
-    ``exclude``), else by ranking ``scores()`` (called only then) as ``rank`` does."""
+    ``exclude``), else from ``approx(eligible count)`` when given and it answers (the ANN index's
+    candidates, re-scored and filtered exactly: ``app.model.ann.top``), else by ranking ``scores()``
+    (called only then) as ``rank`` does."""
     total = None
     if best is not None:
         total = eligible(mask, exclude, n_items)
@@ -92,6 +95,11 @@ def top(
         if found is not None:
             pos, idx, top_scores = found
             return Ranked(pos, idx, top_scores, idx.size, total)
+    if approx is not None:
+        total = eligible(mask, exclude, n_items) if total is None else total
+        got = approx(total)
+        if got is not None:
+            return Ranked(None, got[0], got[1], got[0].size, total)
     return rank(scores(), k, mask, exclude, fill, n_items, total)
 
 

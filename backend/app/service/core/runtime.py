@@ -9,6 +9,7 @@ precomputed tables; ``strategies`` turns a request into a list with them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ import scipy.sparse as sp
 
 from app.config import Settings
 from app.data.features import item_features
+from app.model import ann
 from app.model.artifacts import ModelBundle, ModelLoadError
-from app.model.base import csr_row, top_k_row
+from app.model.base import csr_row, history_items, top_k_row
 from app.model.embedding_scoring import SavedEmbedding
 from app.model.engines import engine_class
 from app.model.popularity import PopularityRecommender
@@ -113,6 +115,10 @@ class Runtime:
             self.trending_scores,
             settings.precompute_mb * 2**20,
         )
+        #: ANN indexes (``app.model.ann``) from ``ann_min_items`` items on, else None (every request exact).
+        self.ann: AnnIndexes | None = None
+        if settings.ann_min_items > 0 and self.n_items >= settings.ann_min_items:
+            self.ann = AnnIndexes(self.served, settings)
 
     def check(self) -> None:
         """Refuse a model that cannot serve (before any swap): no items, non-finite arrays or scores, or
@@ -192,10 +198,49 @@ class Runtime:
         best = self.tables.item_best
         if best is not None and n <= int(best.lengths[i]):
             return best.items[i, :n], best.scores[i, :n]
+        approx = self.ann_similar(i, n, None, np.array([i], np.intp))
+        got = approx(self.n_items - 1) if approx is not None else None
+        if got is not None:
+            return got
         cos = self.item_cosines(i).copy()
         cos[i] = -np.inf
         idx, val = top_k_row(cos, n)
         return idx, val
+
+    def ann_personal(
+        self, engine: str, u: int, row: sp.csr_matrix | None, k: int, mask: np.ndarray | None, exclude: np.ndarray
+    ) -> Callable[[int], tuple[np.ndarray, np.ndarray] | None] | None:
+        """``ranking.top``'s ``approx`` for the engine's list of user ``u`` with history ``row`` (as
+        ``scores``), or None when no index serves it: below ``ann_min_items``, an engine other than the
+        served model, or a known user whose scores are a precomputed table row (no mat-vec to save)."""
+        if self.ann is None or engine != "nn" or (row is None and self.tables.user_scores is not None):
+            return None
+        s = self.served
+        items = history_items(row if row is not None else self.history_row(u))
+        if u < 0 and not s.pools_history:  # scored by cosine to the history's mean unit embedding
+            if not items.size:
+                return None
+            q = s.item_unit[items].mean(axis=0)
+            return self.ann.ranker(self.ann.similar, q, lambda c: s.item_unit[c] @ q, k, mask, exclude)
+        vec = s.user_vector(u, items)
+        return self.ann.ranker(
+            self.ann.personal,
+            np.append(vec, np.float32(1.0)),
+            lambda c: s.item_factors[c] @ vec + s.item_bias[c],
+            k,
+            mask,
+            exclude,
+        )
+
+    def ann_similar(
+        self, i: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
+    ) -> Callable[[int], tuple[np.ndarray, np.ndarray] | None] | None:
+        """``ranking.top``'s ``approx`` for the items nearest item ``i`` (``item_cosines``), or None
+        below ``ann_min_items`` or when the cosines are a precomputed table row."""
+        if self.ann is None or self.tables.item_cosines is not None:
+            return None
+        unit = self.served.item_unit
+        return self.ann.ranker(self.ann.similar, unit[i], lambda c: unit[c] @ unit[i], k, mask, exclude)
 
     def item_details(self, item_id: str) -> dict[str, Any] | None:
         return self.catalogue.details(item_id, self.item_index(item_id))
@@ -215,4 +260,41 @@ class Runtime:
             "engines": {name: ("ready" if ok else "fitted on first use") for name, ok in self.engines.ready.items()},
             # what each engine does with what users did since training (``Recommender.online_updates``)
             "online_updates": {name: engine_class(name).online_updates for name in self.engines.ready},
+            **({"ann": self.ann.info()} if self.ann is not None else {}),
+        }
+
+
+class AnnIndexes:
+    """The ANN indexes of one loaded model (built at load): ``personal`` over ``[item_factors, item_bias]``
+    (a user's score is ``[user_vec, 1]`` . that row), ``similar`` over the unit item embeddings."""
+
+    def __init__(self, served: SavedEmbedding, settings: Settings):
+        self.settings = settings
+        params = (settings.ann_lists, settings.ann_probe)
+        self.personal = ann.IvfIndex(np.hstack([served.item_factors, served.item_bias[:, None]]), *params)
+        self.similar = ann.IvfIndex(served.item_unit, *params)
+
+    def ranker(
+        self,
+        index: ann.IvfIndex,
+        query: np.ndarray,
+        exact: Callable[[np.ndarray], np.ndarray],
+        k: int,
+        mask: np.ndarray | None,
+        exclude: np.ndarray,
+    ) -> Callable[[int], tuple[np.ndarray, np.ndarray] | None]:
+        st = self.settings
+        return lambda total: ann.top(
+            index, query, exact, k, mask, exclude, total, st.ann_overfetch, st.ann_max_candidates
+        )
+
+    def info(self) -> dict[str, Any]:
+        st = self.settings
+        return {
+            "index": "faiss IVF-Flat (built at load)",
+            "min_items": st.ann_min_items,
+            "lists": self.personal.n_lists,
+            "probe": st.ann_probe,
+            "build_seconds": round(self.personal.build_seconds + self.similar.build_seconds, 2),
+            "memory_mb": round((self.personal.nbytes + self.similar.nbytes) / 2**20, 1),
         }

@@ -235,12 +235,17 @@ def _personal(
             s = penalise(s, online.push_items, online.push_cosines, rt.settings.negative_penalty, online.demoted)
         return s
 
-    if online is not None and seen_excluded:
+    # The ANN index (large catalogues only) answers unless online negatives or demotions reshape the scores
+    # (their penalty needs the spread of all of the user's scores): then the stored list or the full scan.
+    approx = None
+    if rt.ann is not None and (online is None or not (online.push_items.size or online.demoted.size)):
+        approx = rt.ann_personal(engine, u, row, ask.k, ask.mask, ask.exclude)
+    if online is not None and seen_excluded and approx is None:
         lists, why = _online_best(rt, online, engine, u, row if row is not None else rt.history_row(u), scores)
         best = (lists, 0)
     elif engine == "nn" and u >= 0 and seen_excluded and online is None and tables.user_best:
         best, why = (tables.user_best, u), (tables.user_why[u] if tables.user_why is not None else None)
-    ranked = top(best, scores, ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items)
+    ranked = top(best, scores, ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items, approx)
     own = ranked.idx[: ranked.n_own]
     if ranked.positions is not None and why is not None:
         reasons = rt.reasons.similar_to(why[ranked.positions], liked)
@@ -324,7 +329,8 @@ def similar(
         seen = online.seen if seen is None else np.union1d(seen, online.seen)
     exclude = exclusion(seen, np.array([i]))
     best = (rt.tables.item_best, i) if seen is None and rt.tables.item_best else None
-    ranked = top(best, lambda: rt.item_cosines(i), k, mask, exclude, None, rt.n_items)
+    approx = rt.ann_similar(i, k, mask, exclude) if rt.ann is not None else None
+    ranked = top(best, lambda: rt.item_cosines(i), k, mask, exclude, None, rt.n_items, approx)
     text = rt.catalogue.similar_text[i]
     items = records(rt.catalogue.base, ranked.idx, ranked.scores, [[text] for _ in range(ranked.idx.size)])
     return finish(Result("nn", "nn", False, "similar_item", items, ranked.total), k)
