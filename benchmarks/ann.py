@@ -55,8 +55,6 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run(n: int, args: argparse.Namespace, st: Settings) -> dict:
-    import faiss
-
     rng = np.random.default_rng(n)
     factors, bias, members = synthetic(n, args.dim, args.clusters, rng)
     unit = unit_rows(factors)
@@ -69,7 +67,6 @@ def run(n: int, args: argparse.Namespace, st: Settings) -> dict:
     out["build_seconds"] = {"personal": round(personal.build_seconds, 1), "similar": round(similar.build_seconds, 1)}
     out["index_mb"] = {"personal": round(personal.nbytes / 2**20), "similar": round(similar.nbytes / 2**20)}
     out["rss_growth_mb"] = {"personal": round(rss1 - rss0), "similar": round(rss2 - rss1)}
-    faiss.omp_set_num_threads(1)
     k = 10
     for name in ("personal", "similar"):
         hits, t_exact, t_ann, fallbacks = 0, [], [], 0
@@ -116,7 +113,6 @@ def run(n: int, args: argparse.Namespace, st: Settings) -> dict:
             "ann_ms": {"p50": round(pct(t_ann, 50), 3), "p95": round(pct(t_ann, 95), 3)},
             "fallbacks": fallbacks,
         }
-    faiss.omp_set_num_threads(faiss.omp_get_max_threads())
     return out
 
 
