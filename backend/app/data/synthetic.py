@@ -344,7 +344,9 @@ def write(out: Path, n_events: int, shape: str = "movielens", seed: int = 0) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.data.synthetic", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, required=True, help="number of lines to write")
+    parser.add_argument(
+        "--events", type=int, required=True, help="number of lines to write (20,000,000 take about 20 s)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="movielens")
     parser.add_argument("--seed", type=int, default=0)

@@ -66,13 +66,26 @@ def describe_evaluation(evaluation: str, n_held: int, hp: Mapping[str, Any]) -> 
     )
 
 
+def _duration(seconds: float) -> str:
+    """``75`` -> ``1m15s``; ``3700`` -> ``1h01m``."""
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 def _progress(
     say: Callable[[str], None], hp: Mapping[str, Any], label: str, check: Callable[[], str] | None
 ) -> Callable[[int, dict[str, float]], None]:
+    total, spent = hp["ensemble"] * hp["epochs"], [0.0]
+
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        spent[0] += logs["seconds"]
+        left = spent[0] / epoch * (total - epoch)  # ``epoch`` counts the epochs of every member so far
         member = f"member {int(logs['member'])}/{hp['ensemble']} " if "member" in logs else ""
         epoch = (epoch - 1) % hp["epochs"] + 1
         line = f"{label}{member}epoch {epoch:>3}/{hp['epochs']}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"
+        line += f"  ETA {_duration(left)}" if left > 0 else ""
         if check is not None and (epoch % HELDOUT_EVERY == 0 or epoch == hp["epochs"]):
             line += check()  # scoring every epoch costs ~1/3 of the fit
         say(line)

@@ -162,3 +162,16 @@ def test_train_model_ships_a_fit_on_every_positive(planted):
     assert none["heldout_users"] == 0 and "ndcg@10" not in none and "no evaluation fit" in none["describes"]
     with pytest.raises(ValueError, match="evaluation must be one of"):
         train_model(ds, {}, params, evaluation="sometimes", log=None)
+
+
+def test_progress_lines_say_how_long_is_left() -> None:
+    """Each epoch line ends with the time left for every member's remaining epochs, from the mean so far."""
+    from app.registry.train import _duration, _progress
+
+    lines: list[str] = []
+    report = _progress(lines.append, {"ensemble": 2, "epochs": 3}, "", None)
+    report(1, {"loss": 1.0, "seconds": 30.0, "member": 1})
+    report(6, {"loss": 0.5, "seconds": 30.0, "member": 2})
+    assert lines[0].endswith("ETA 2m30s")  # 5 epochs left at 30 s each
+    assert "ETA" not in lines[1]
+    assert (_duration(9), _duration(75), _duration(3700)) == ("9s", "1m15s", "1h01m")
