@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -152,7 +154,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
                 cands = np.concatenate([items[:, None], sampler.sample(users)], axis=1).astype(np.int32)
             else:
                 cands = items[:, None]
-            yield step(sp_hist, inv, users, items, target_w, norm, cands)
+            yield sp_hist, inv, users, items, target_w, norm, cands
 
     # Rows of a small matrix are taken from a dense copy: slicing the CSR cost ~15% of a fit.
     small = n_users * n_items <= DENSE_ROWS_LIMIT
@@ -177,23 +179,37 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
                 pick = (rng.random(users.size) < future) & (earlier.sum(axis=1) < dense.sum(axis=1))
                 kept[pick] = earlier[pick]
             norm = pool_norm(kept.sum(axis=1), p["history_pooling"]).astype(np.float32)
-            yield mstep(kept / norm[:, None], dense - kept, users)
+            # tensors here, in the prefetch thread: the copies overlap the previous step too
+            yield tf.convert_to_tensor(kept / norm[:, None]), tf.convert_to_tensor(dense - kept), users
 
     if p["loss"] == "multinomial":
         mstep = _multinomial_step(p, tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer)
-        batches_of = user_batches
+        batches_of, run = user_batches, mstep
     else:
-        batches_of = positive_batches
+        batches_of, run = positive_batches, step
     for epoch in range(1, p["epochs"] + 1):
         t0 = time.perf_counter()
-        losses = [float(loss) for loss in batches_of()]
-        total_loss, batches = sum(losses), len(losses)
+        # The losses stay tensors until the epoch ends: reading each one (float) made Python wait for
+        # every step before preparing the next batch, 0.4 s of a 2.2 s epoch at 750,000 positives.
+        losses = [run(*batch) for batch in prefetched(batches_of())]
+        total_loss, batches = (float(tf.add_n(losses)) if losses else 0.0), len(losses)
         logs = {"loss": total_loss / max(1, batches), "seconds": time.perf_counter() - t0}
         model.history_.append(logs)
         if on_epoch is not None:
             on_epoch(epoch, logs)
         elif model.verbose:
             print(f"epoch {epoch}/{p['epochs']}: loss {logs['loss']:.4f} ({logs['seconds']:.1f}s)", flush=True)
+
+
+def prefetched(batches: Iterator[tuple]) -> Iterator[tuple]:
+    """``batches``, each built in a thread while the previous one trains: NumPy prepares the next batch
+    while TensorFlow runs a step. One thread, in order, so the batches (and their random draws) are
+    exactly those of the plain loop."""
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(next, batches, None)
+        while (batch := upcoming.result()) is not None:
+            upcoming = pool.submit(next, batches, None)
+            yield batch
 
 
 def _multinomial_step(p: dict[str, Any], tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer):

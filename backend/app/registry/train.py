@@ -77,15 +77,20 @@ def _duration(seconds: float) -> str:
 def _progress(
     say: Callable[[str], None], hp: Mapping[str, Any], label: str, check: Callable[[], str] | None
 ) -> Callable[[int, dict[str, float]], None]:
-    total, spent = hp["ensemble"] * hp["epochs"], [0.0]
+    epochs, total = hp["epochs"], hp["ensemble"] * hp["epochs"]
+    firsts: list[float] = []  # each member's first epoch, which includes compiling its step
+    others: list[float] = []
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-        spent[0] += logs["seconds"]
-        left = spent[0] / epoch * (total - epoch)  # ``epoch`` counts the epochs of every member so far
+        (firsts if (epoch - 1) % epochs == 0 else others).append(logs["seconds"])
         member = f"member {int(logs['member'])}/{hp['ensemble']} " if "member" in logs else ""
-        epoch = (epoch - 1) % hp["epochs"] + 1
-        line = f"{label}{member}epoch {epoch:>3}/{hp['epochs']}: loss {logs['loss']:.4f}  {logs['seconds']:.1f}s"
-        line += f"  ETA {_duration(left)}" if left > 0 else ""
+        line = f"{label}{member}epoch {(epoch - 1) % epochs + 1:>3}/{epochs}: loss {logs['loss']:.4f}"
+        line += f"  {logs['seconds']:.1f}s"
+        if others and epoch < total:  # ``epoch`` counts the epochs of every member so far
+            per = sum(others) / len(others)
+            members_left = (total - epoch) // epochs
+            left = per * (total - epoch) + members_left * max(0.0, sum(firsts) / len(firsts) - per)
+            line += f"  ETA {_duration(left)}"
         if check is not None and (epoch % HELDOUT_EVERY == 0 or epoch == hp["epochs"]):
             line += check()  # scoring every epoch costs ~1/3 of the fit
         say(line)

@@ -170,8 +170,10 @@ def test_progress_lines_say_how_long_is_left() -> None:
 
     lines: list[str] = []
     report = _progress(lines.append, {"ensemble": 2, "epochs": 3}, "", None)
-    report(1, {"loss": 1.0, "seconds": 30.0, "member": 1})
+    report(1, {"loss": 1.0, "seconds": 50.0, "member": 1})  # a first epoch: compiling, no estimate yet
+    report(2, {"loss": 0.9, "seconds": 30.0, "member": 1})
     report(6, {"loss": 0.5, "seconds": 30.0, "member": 2})
-    assert lines[0].endswith("ETA 2m30s")  # 5 epochs left at 30 s each
-    assert "ETA" not in lines[1]
+    assert "ETA" not in lines[0]
+    assert lines[1].endswith("ETA 2m20s")  # 4 epochs left at 30 s, and member 2's first costs 20 s more
+    assert "ETA" not in lines[2]
     assert (_duration(9), _duration(75), _duration(3700)) == ("9s", "1m15s", "1h01m")
