@@ -4,8 +4,8 @@
     PYTHONPATH=backend python benchmarks/serving.py --model-dir DIR      # reuse a trained model
 
 Steps: (1) import MovieLens 100K into a scratch directory with ``app.data.movielens`` and train a
-model with ``app.registry.train`` defaults (unless ``--model-dir``); (2) start ``uvicorn
-app.service.api:app`` (uvloop + httptools, one worker) on 127.0.0.1 with a fresh SQLite database;
+model with ``app.registry.train`` defaults (unless ``--model-dir``); (2) start ``python -m
+app.service`` (uvicorn, uvloop + httptools, one worker) on 127.0.0.1 with a fresh SQLite database;
 (3) for each endpoint and concurrency (1, 8, 64) run wrk for ``--duration`` seconds over many user
 and item ids, and print requests/s and p50/p95/p99; (4) repeat the main endpoints on a synthetic
 27,000-item model (random factors). Steps 3 and 4 go over every endpoint ``--rounds`` times (3); the

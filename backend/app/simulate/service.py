@@ -1,4 +1,4 @@
-"""The live service for one arm: ``uvicorn app.service.api:app`` in a subprocess on a free loopback port.
+"""The live service for one arm: ``python -m app.service`` (what ``scripts/serve.sh`` runs) in a subprocess on a free loopback port.
 
 The simulation never imports the service: it starts it as its own process with its own settings
 (``RECOMMENDER_*`` environment variables), talks to it over HTTP and always stops it, on an error
@@ -23,7 +23,7 @@ import httpx
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 
-# Runs in the child before uvicorn: die with the parent (Linux), and exit if the parent is already gone.
+# Runs in the child before the service: die with the parent (Linux), and exit if the parent is already gone.
 _LAUNCHER = """
 import os, signal, sys
 parent = int(sys.argv[1])
@@ -35,7 +35,7 @@ if sys.platform.startswith("linux"):
         pass
 if os.getppid() != parent:
     sys.exit(1)
-os.execv(sys.executable, [sys.executable, "-m", "uvicorn", *sys.argv[2:]])
+os.execv(sys.executable, [sys.executable, "-m", "app.service", *sys.argv[2:]])
 """
 
 
@@ -76,7 +76,7 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        args = ["app.service.api:app", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        args = ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args],

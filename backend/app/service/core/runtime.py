@@ -215,22 +215,24 @@ class Runtime:
         served model, or a known user whose scores are a precomputed table row (no mat-vec to save)."""
         if self.ann is None or engine != "nn" or (row is None and self.tables.user_scores is not None):
             return None
-        s = self.served
-        items = history_items(row if row is not None else self.history_row(u))
-        if u < 0 and not s.pools_history:  # scored by cosine to the history's mean unit embedding
-            if not items.size:
-                return None
-            q = s.item_unit[items].mean(axis=0)
-            return self.ann.ranker(self.ann.similar, q, lambda c: s.item_unit[c] @ q, k, mask, exclude)
-        vec = s.user_vector(u, items)
-        return self.ann.ranker(
-            self.ann.personal,
-            np.append(vec, np.float32(1.0)),
-            lambda c: s.item_factors[c] @ vec + s.item_bias[c],
-            k,
-            mask,
-            exclude,
-        )
+        s, history = self.served, row if row is not None else self.history_row(u)
+
+        def approx(total: int) -> tuple[np.ndarray, np.ndarray] | None:
+            # Pooled only when called: a precomputed list, when it answers, needs no user vector.
+            items = history_items(history)
+            if u < 0 and not s.pools_history:  # scored by cosine to the history's mean unit embedding
+                if not items.size:
+                    return None
+                q = s.item_unit[items].mean(axis=0)
+                return self.ann.top(self.ann.similar, q, lambda c: s.item_unit[c] @ q, k, mask, exclude, total)
+            vec = s.user_vector(u, items)
+
+            def exact(c: np.ndarray) -> np.ndarray:
+                return s.item_factors[c] @ vec + s.item_bias[c]
+
+            return self.ann.top(self.ann.personal, np.append(vec, np.float32(1.0)), exact, k, mask, exclude, total)
+
+        return approx
 
     def ann_similar(
         self, i: int, k: int, mask: np.ndarray | None, exclude: np.ndarray
@@ -239,8 +241,8 @@ class Runtime:
         below ``ann_min_items`` or when the cosines are a precomputed table row."""
         if self.ann is None or self.tables.item_cosines is not None:
             return None
-        unit = self.served.item_unit
-        return self.ann.ranker(self.ann.similar, unit[i], lambda c: unit[c] @ unit[i], k, mask, exclude)
+        unit, indexes = self.served.item_unit, self.ann
+        return lambda total: indexes.top(indexes.similar, unit[i], lambda c: unit[c] @ unit[i], k, mask, exclude, total)
 
     def item_details(self, item_id: str) -> dict[str, Any] | None:
         return self.catalogue.details(item_id, self.item_index(item_id))
@@ -274,7 +276,7 @@ class AnnIndexes:
         self.personal = ann.IvfIndex(np.hstack([served.item_factors, served.item_bias[:, None]]), *params)
         self.similar = ann.IvfIndex(served.item_unit, *params)
 
-    def ranker(
+    def top(
         self,
         index: ann.IvfIndex,
         query: np.ndarray,
@@ -282,11 +284,11 @@ class AnnIndexes:
         k: int,
         mask: np.ndarray | None,
         exclude: np.ndarray,
-    ) -> Callable[[int], tuple[np.ndarray, np.ndarray] | None]:
+        total: int,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``ann.top`` with this runtime's over-fetch settings."""
         st = self.settings
-        return lambda total: ann.top(
-            index, query, exact, k, mask, exclude, total, st.ann_overfetch, st.ann_max_candidates
-        )
+        return ann.top(index, query, exact, k, mask, exclude, total, st.ann_overfetch, st.ann_max_candidates)
 
     def info(self) -> dict[str, Any]:
         st = self.settings
