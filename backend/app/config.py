@@ -75,13 +75,13 @@ class Settings(BaseSettings):
     # Slow clients are dropped (``python -m app.service``): a request's headers must be complete this long
     # after the connection opened or the request began, a body may pause at most ``body_timeout_seconds``
     # between chunks (408), and an idle keep-alive connection is closed after ``keep_alive_seconds``.
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 10.0
-    keep_alive_seconds: int = 5
+    header_timeout_seconds: float = Field(default=10.0, ge=0)
+    body_timeout_seconds: float = Field(default=10.0, ge=0)
+    keep_alive_seconds: int = Field(default=5, ge=0)
     # Retention applied by the service itself, once a day (0: keep everything; ``python -m app.store prune``
     # does the same by hand). Events are training data: give them a longer horizon, or none.
-    retention_days: float = 0.0
-    events_retention_days: float = 0.0
+    retention_days: float = Field(default=0.0, ge=0)
+    events_retention_days: float = Field(default=0.0, ge=0)
     max_k: int = 100
     default_k: int = 10  # items in a list when a request gives neither k nor limit
     min_history_for_nn: int = 1  # auto engine uses nn when the model knows the user and has this many positives
