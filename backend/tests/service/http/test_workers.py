@@ -148,6 +148,9 @@ def test_64_clients_across_workers_lose_nothing_on_sigkill(model_dir: Path, tmp_
     they post: every engagement and event answered 201 is in the database."""
     url = database()
     server = serve(model_dir, url, tmp_path / "server.log")
+    # The server is ready when its first worker is; a worker still starting when the 128 connections
+    # open would get none of them, and the test would not show hops between all four.
+    all_workers_answer(server)
     statuses: Counter[tuple[str, int]] = Counter()
     sent: set[tuple] = set()
     acked: dict[int, tuple] = {}  # engagement id -> (recset_id, user, item, action)
