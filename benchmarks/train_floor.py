@@ -22,8 +22,9 @@ For each data shape (``kind:events``: a log written by ``python -m app.data.synt
 A second table splits the step: the real compiled step (caught from ``fit_member``) over an epoch of
 tensors built beforehand, reading each loss or not, and the Adam update of the trained variables alone.
 
-Also prints the GFLOP/s of one 1024 x 64 x 26,744 float32 matmul, the ratio epoch / floor and an
-estimate of the default fit (5 members x 40 epochs) and of the CLI (plus its one-member quick
+Each shape is timed with the batch size the CLI's defaults give it (``sized_params``). Also prints the
+GFLOP/s of one 1024 x 64 x 26,744 float32 matmul, the ratio epoch / floor and an estimate of the
+default fit (the sized members x epochs) and of the CLI (plus its one-member quick
 evaluation fit) from the per-epoch times. Nothing is written inside the repository.
 """
 
@@ -77,7 +78,7 @@ def batch_sizes(x, batch_size: int) -> list[int]:
     return [min(per_batch, active - s) for s in range(0, active, per_batch)]
 
 
-def train_epochs(x, recency, epochs: int):
+def train_epochs(x, recency, epochs: int, batch_size: int):
     """Seconds of each epoch of one default member (``ensemble=1``), and its compiled step and optimizer."""
     from app.model import embedding_training as et
     from app.model.embedding import EmbeddingRecommender
@@ -90,7 +91,7 @@ def train_epochs(x, recency, epochs: int):
 
     et._multinomial_step = catch
     try:
-        model = EmbeddingRecommender(ensemble=1, epochs=epochs)
+        model = EmbeddingRecommender(ensemble=1, epochs=epochs, batch_size=batch_size)
         model.fit(x, recency=recency)
     finally:
         et._multinomial_step = real
@@ -133,7 +134,7 @@ def adam_epoch(tf, optimizer, n_batches: int) -> float:
     return min(_timed(lambda: [float(apply()) for _ in range(n_batches)]) for _ in range(2))
 
 
-def generator_epochs(x, recency, epochs: int) -> list[float]:
+def generator_epochs(x, recency, epochs: int, batch_size: int) -> list[float]:
     """Seconds of each epoch of the same loop with the TensorFlow step replaced by a no-op."""
     from app.model import embedding_training as et
     from app.model.embedding import EmbeddingRecommender
@@ -141,7 +142,7 @@ def generator_epochs(x, recency, epochs: int) -> list[float]:
     real = et._multinomial_step
     et._multinomial_step = lambda *a, **k: lambda inputs, targets, users: 0.0
     try:
-        model = EmbeddingRecommender(ensemble=1, epochs=epochs)
+        model = EmbeddingRecommender(ensemble=1, epochs=epochs, batch_size=batch_size)
         model.fit(x, recency=recency)
     finally:
         et._multinomial_step = real
@@ -230,14 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.ml100k is not None:
         shapes.insert(0, f"ml100k:{args.ml100k}")
 
-    from app.model.embedding import DEFAULT_PARAMS
+    from app.model.embedding import DEFAULT_PARAMS, sized_params
     from app.model.embedding_training import _keras
 
     _, tf = _keras()  # the thread pools training uses (intra-op min(4, cores), inter-op 1)
     tf.get_logger().setLevel("ERROR")  # the floor traces one loop per batch size: not a retracing problem
     threads = tf.config.threading.get_intra_op_parallelism_threads()
-    dim, bs = DEFAULT_PARAMS["embedding_dim"], DEFAULT_PARAMS["batch_size"]
-    members, epochs_default = DEFAULT_PARAMS["ensemble"], DEFAULT_PARAMS["epochs"]
+    dim = DEFAULT_PARAMS["embedding_dim"]
     gflops = matmul_gflops(tf)
     print(f"matmul 1024 x 64 x 26,744 float32: {gflops:.1f} GFLOP/s ({threads} intra-op threads)", flush=True)
 
@@ -245,21 +245,25 @@ def main(argv: list[str] | None = None) -> int:
     for spec in shapes:
         label, x, recency = load_shape(spec, args.work)
         n_users, n_items = x.shape
+        hp = sized_params(n_users, n_items)  # the CLI's defaults for this size
+        bs, members, epochs_default = hp["batch_size"], hp["ensemble"], hp["epochs"]
         sizes = batch_sizes(x, bs)
         print(f"{label}: {n_users} users, {n_items} items, {x.nnz} positives, {len(sizes)} batches", flush=True)
-        train, mstep, optimizer, _ = train_epochs(x, recency, args.epochs)
+        train, mstep, optimizer, _ = train_epochs(x, recency, args.epochs, bs)
         step_sync, step_nosync = step_epoch(tf, mstep, sizes, n_items, args.repeats)
         adam = adam_epoch(tf, optimizer, len(sizes))
-        gen = generator_epochs(x, recency, args.epochs)
+        gen = generator_epochs(x, recency, args.epochs, bs)
         floor, gflop = floor_epoch(tf, sizes, n_items, dim, args.repeats)
         epoch, gen_s = statistics.median(train[1:]), statistics.median(gen[1:])
         first_extra = train[0] - epoch
-        fit = members * (epochs_default * epoch + first_extra)
+        member = epochs_default * epoch + first_extra
+        fit, cli = members * member, (members + 1) * member  # the CLI adds its one-member evaluation fit
         print(f"  epochs {[round(t, 3) for t in train]}, generator {[round(t, 3) for t in gen]}", flush=True)
         print(f"  floor {floor:.3f}s ({gflop:.1f} GFLOP, {gflop / floor:.1f} GFLOP/s)", flush=True)
         print(f"  step on prebuilt tensors {step_sync:.3f}s (no per-step sync {step_nosync:.3f}s), Adam {adam:.3f}s")
         shape = (label, n_users, n_items, x.nnz, len(sizes), sizes[0])
-        rows.append((*shape, train[0], epoch, gen_s, floor, gflop, fit, step_sync, step_nosync, adam))
+        recipe = f"{members} x {epochs_default}"
+        rows.append((*shape, train[0], epoch, gen_s, floor, gflop, fit, cli, recipe, step_sync, step_nosync, adam))
 
     cmd = "PYTHONPATH=backend python benchmarks/train_floor.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print()
@@ -268,16 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         "| data | users | items | positives | batches (users/batch) | 1st epoch s | epoch s | generator s | "
-        "step s | floor s (GFLOP) | epoch / floor | step / floor | fit 5x40 est. | CLI est. (+1x40 eval) |"
+        "step s | floor s (GFLOP) | epoch / floor | step / floor | default fit (members x epochs) est. | "
+        "CLI est. (+ its 1-member evaluation fit) |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, nu, ni, nnz, nb, pb, first, epoch, gen_s, floor, gflop, fit, *_ in rows:
+    for label, nu, ni, nnz, nb, pb, first, epoch, gen_s, floor, gflop, fit, cli, recipe, *_ in rows:
         step = max(0.0, epoch - gen_s)
-        cli = fit * (members + 1) / members
         print(
             f"| {label} | {nu:,} | {ni:,} | {nnz:,} | {nb} ({pb}) | {first:.2f} | {epoch:.3f} | {gen_s:.3f} | "
             f"{step:.3f} | {floor:.3f} ({gflop:.1f}) | {epoch / floor:.1f}x | {step / floor:.1f}x | "
-            f"{fit:.0f}s | {cli:.0f}s |"
+            f"{fit:.0f}s ({recipe}) | {cli:.0f}s |"
         )
     print()
     print(
@@ -289,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         "| data | epoch s | generator s | conversion + loop s | step, prebuilt s | no sync s | Adam alone s | floor s |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, *_, epoch, gen_s, floor, _gflop, _fit, step_sync, step_nosync, adam in rows:
+    for label, *_, epoch, gen_s, floor, _gflop, _fit, _cli, _recipe, step_sync, step_nosync, adam in rows:
         rest = max(0.0, epoch - gen_s - step_sync)
         print(
             f"| {label} | {epoch:.3f} | {gen_s:.3f} | {rest:.3f} | {step_sync:.3f} | {step_nosync:.3f} | "

@@ -187,14 +187,18 @@ def _block_rng(seed: int, first_user: int) -> np.random.Generator:
     return np.random.default_rng([seed, 1, first_user])
 
 
-def plan(n_events: int, shape: str = "movielens", seed: int = 0) -> World:
-    """Sizes, the catalogue and every user's event count for a log of exactly ``n_events`` lines."""
+def plan(n_events: int, shape: str = "movielens", seed: int = 0, n_items: int | None = None) -> World:
+    """Sizes, the catalogue and every user's event count for a log of exactly ``n_events`` lines
+    (``n_items``: the catalogue's size instead of the shape's, which grows with the events)."""
     s = SHAPES[shape]
     n_users = max(1, round(n_events * s.users_per_event))
     n_users = min(n_users, n_events // s.min_events)
     if n_users < 1:
         raise ValueError(f"the {shape} shape needs at least {s.min_events} events")
-    n_items = max(s.min_items, round(s.items_at_1m * (n_events / 1e6) ** s.items_exponent))
+    if n_items is None:
+        n_items = max(s.min_items, round(s.items_at_1m * (n_events / 1e6) ** s.items_exponent))
+    elif n_items < 1:
+        raise ValueError("the catalogue needs at least 1 item")
     rng = np.random.default_rng([seed, 0])
 
     # per-user counts: the minimum plus a lognormal share of the rest, rounded to sum exactly
@@ -329,9 +333,9 @@ class Writer:
         return b"".join(map(b"".join, pieces))
 
 
-def write(out: Path, n_events: int, shape: str = "movielens", seed: int = 0) -> World:
+def write(out: Path, n_events: int, shape: str = "movielens", seed: int = 0, n_items: int | None = None) -> World:
     """Write ``out/interactions.jsonl`` and ``out/items.jsonl`` (each atomically)."""
-    world = plan(n_events, shape, seed)
+    world = plan(n_events, shape, seed, n_items)
     out.mkdir(parents=True, exist_ok=True)
     writer = Writer(world)
     with atomic_file(out / "interactions.jsonl", durable=False) as fh:
@@ -350,11 +354,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="movielens")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--items",
+        type=int,
+        help="catalogue size (default: grows with --events; movielens: 27,154 at 20M, ecommerce: 5,000 at 1M)",
+    )
     args = parser.parse_args(argv)
+    if args.items is not None and args.items < 1:
+        parser.error("--items must be at least 1")
     if args.events < SHAPES[args.shape].min_events:
         parser.error(f"--events must be at least {SHAPES[args.shape].min_events} for the {args.shape} shape")
     started = time.perf_counter()
-    world = write(args.out, args.events, args.shape, args.seed)
+    world = write(args.out, args.events, args.shape, args.seed, args.items)
     print(
         f"wrote {args.events} events of {world.n_users} users on {world.n_items} items ({args.shape}, seed "
         f"{args.seed}) to {args.out} in {time.perf_counter() - started:.1f}s",

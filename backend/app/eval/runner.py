@@ -19,6 +19,7 @@ from app.data.features import ItemFeatures
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate, seen_exclusion
 from app.eval.splits import Split, Stage, filter_positives, make_split
+from app.model.embedding import sized_params
 from app.model.engines import ENGINES, make_engine
 
 SELECT_BY = "ndcg@10"
@@ -83,7 +84,7 @@ def fit_and_evaluate(
 
     ``exclude``: the items never ranked per user (default: the fitted rows; ``seen_exclusion`` for every item seen)."""
     fitted_m, target_m, users = split.stage_matrices(stage)
-    kwargs = dict(params)
+    kwargs = sized(name, dict(params), fitted_m.shape)
     if seed is not None:
         kwargs["seed"] = seed
     engine = make_engine(name, **kwargs)
@@ -94,6 +95,13 @@ def fit_and_evaluate(
         engine.fit(fitted_m, features)
     fit_seconds = time.perf_counter() - t0
     return evaluate(engine, fitted_m, target_m, users, n_boot=n_boot, exclude=exclude), fit_seconds
+
+
+def sized(name: str, params: dict[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
+    """The Keras model's hyperparameters sized to the fitted matrix as the training CLI sizes them
+    (``sized_params``: fewer epochs and members on large data), so the evaluation scores what the CLI
+    would ship; the other engines' unchanged."""
+    return sized_params(*shape, params) if name == "nn" else params
 
 
 def run_model(
@@ -154,7 +162,10 @@ def run_model(
             step(f"{name} test")
     keys = results[0]["metrics"].keys()
     stacked = {k: np.array([r["metrics"][k] for r in results]) for k in keys}
-    final_params = make_engine(name, **({**best, "seed": run_seeds[0]} if stochastic else best)).params()
+    chosen = sized(
+        name, {**best, "seed": run_seeds[0]} if stochastic else best, (split.train.n_users, split.train.n_items)
+    )
+    final_params = make_engine(name, **chosen).params()
     return ModelResult(
         name=name,
         params=final_params,

@@ -136,3 +136,15 @@ def test_cli(tmp_path, capsys):
     assert not list(tmp_path.glob(".tmp-*"))
     with pytest.raises(SystemExit):
         synthetic.main(["--events", "5", "--out", str(tmp_path)])
+
+
+def test_items_sets_the_catalogue_size(tmp_path, capsys):
+    """``--items`` replaces the shape's catalogue size; every item id it writes is within it."""
+    assert synthetic.main(["--events", "3000", "--shape", "ecommerce", "--items", "1500", "--out", str(tmp_path)]) == 0
+    assert "on 1500 items" in capsys.readouterr().err
+    log, _ = read_events(tmp_path / "interactions.jsonl", strict=True)
+    assert len((tmp_path / "items.jsonl").read_bytes().splitlines()) == 1500
+    _, items = indices(log)
+    assert items.max() < 1500
+    with pytest.raises(SystemExit):
+        synthetic.main(["--events", "3000", "--items", "0", "--out", str(tmp_path)])

@@ -113,3 +113,15 @@ def test_seen_exclusion_is_everything_seen_before_the_target_except_the_target(t
     scores[split.users.index("u0"), items.index("c")] = 0.0
     res = evaluate(FixedScores(scores), fitted, target, users, n_boot=0, exclude=seen_exclusion(events, split))
     assert res["metrics"]["mrr"] == pytest.approx((1.0 + 1.0 / 2.0) / 2.0)  # u0: b first; u1: b (5) then d (4)
+
+
+def test_the_keras_model_is_evaluated_with_the_cli_sizing() -> None:
+    """On large data the evaluation fits the Keras model the training CLI would ship (sized epochs and
+    members); what is given stays, and the other engines' parameters are left alone."""
+    from app.eval.runner import sized
+
+    big = (138_000, 27_154)
+    assert (sized("nn", {}, big)["epochs"], sized("nn", {}, big)["ensemble"]) == (4, 1)
+    assert sized("nn", {"epochs": 9}, big)["epochs"] == 9
+    assert sized("nn", {}, (943, 1682))["epochs"] == 40
+    assert sized("ease", {"l2": 5.0}, big) == {"l2": 5.0}

@@ -83,3 +83,36 @@ def test_nearly_everything_excluded_goes_exact_and_nothing_eligible_is_an_empty_
     assert search(index, factors, bias, queries[0], 10, None, np.arange(N - 3, dtype=np.intp), 3) is None
     empty = search(index, factors, bias, queries[0], 10, None, np.arange(N, dtype=np.intp), 0)
     assert empty is not None and empty[0].size == 0
+
+
+def test_a_cached_index_is_read_back_not_rebuilt(data, tmp_path, monkeypatch):
+    """The second call reads the file the first wrote and answers the same; other vectors get their own
+    file; a damaged file is built again; without a directory nothing is kept."""
+    factors, bias, _, queries = data
+    vectors = np.hstack([factors, bias[:, None]])
+    first = ann.cached_index(vectors, 0, 8, tmp_path)
+    files = list(tmp_path.glob("*.faiss"))
+    assert not first.loaded and len(files) == 1 and f"{N}x{DIM + 1}-{first.n_lists}-" in files[0].name
+    builds = []
+    monkeypatch.setattr(ann.IvfIndex, "__init__", _counting(ann.IvfIndex.__init__, builds))
+    again = ann.cached_index(vectors, 0, 8, tmp_path)
+    assert again.loaded and builds == [False] and again.n_lists == first.n_lists
+    for q in queries:
+        query = np.append(q, np.float32(1))
+        assert np.array_equal(first.search(query, 20), again.search(query, 20))
+    other = ann.cached_index(vectors * 2, 0, 8, tmp_path)
+    assert not other.loaded and len(list(tmp_path.glob("*.faiss"))) == 2
+    files[0].write_bytes(b"not an index")
+    assert not ann.cached_index(vectors, 0, 8, tmp_path).loaded
+    assert ann.cached_index(vectors, 0, 8, tmp_path).loaded  # the rebuilt file replaced the damaged one
+    assert not ann.cached_index(vectors, 0, 8, None).loaded and len(list(tmp_path.glob("*.faiss"))) == 2
+
+
+def _counting(init, calls):
+    """``IvfIndex.__init__`` that records whether each call builds (True) or is given a read index (False)."""
+
+    def counted(self, *args, built=None, **kwargs):
+        calls.append(built is None)
+        return init(self, *args, built=built, **kwargs)
+
+    return counted

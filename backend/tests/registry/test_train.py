@@ -177,3 +177,47 @@ def test_progress_lines_say_how_long_is_left() -> None:
     assert lines[1].endswith("ETA 2m20s")  # 4 epochs left at 30 s, and member 2's first costs 20 s more
     assert "ETA" not in lines[2]
     assert (_duration(9), _duration(75), _duration(3700)) == ("9s", "1m15s", "1h01m")
+
+
+def test_defaults_are_sized_to_the_data() -> None:
+    """Small data keeps every default; a big users x items matrix gets wider batches and fewer member-epochs,
+    members first; whatever is given is kept as given."""
+    from app.model.embedding import DEFAULT_PARAMS, sized_params
+
+    assert sized_params(943, 1682) == DEFAULT_PARAMS  # MovieLens 100K: 1.6M cells
+    # 14,300 x 5,500 = 78.65M cells: 2.5e9 / 78.65M = 31.8 member-epochs -> 1 member (31.8 // 40 -> 1) x 32 epochs
+    shop = sized_params(14_300, 5_500)
+    assert (shop["ensemble"], shop["epochs"], shop["batch_size"]) == (1, 32, 1024)
+    # 2,500 x 10,000 = 25M cells: 100 member-epochs -> 2 members x 40 epochs (50 rounds to 50, capped at 40)
+    mid = sized_params(2_500, 10_000)
+    assert (mid["ensemble"], mid["epochs"], mid["batch_size"]) == (2, 40, 1024)
+    # 138,000 x 27,154 = 3.75e9 cells = 27.9 x 2**27 -> batch 1024 x 16; 0.67 member-epochs -> 1 x 4 (the floor)
+    big = sized_params(138_000, 27_154)
+    assert (big["ensemble"], big["epochs"], big["batch_size"]) == (1, 4, 16_384)
+    assert {k: v for k, v in big.items() if k not in ("ensemble", "epochs", "batch_size")} == {
+        k: v for k, v in DEFAULT_PARAMS.items() if k not in ("ensemble", "epochs", "batch_size")
+    }
+    given = sized_params(138_000, 27_154, {"ensemble": 3, "batch_size": 512, "learning_rate": 0.1})
+    assert (given["ensemble"], given["epochs"], given["batch_size"], given["learning_rate"]) == (3, 4, 512, 0.1)
+    assert sized_params(138_000, 27_154, {"epochs": 30})["epochs"] == 30
+
+
+def test_cli_sizes_what_is_left_on_auto(tmp_path, capsys, monkeypatch):
+    """``--epochs auto`` (the default) leaves the choice to ``sized_params``; a number is kept; junk is refused."""
+    import app.model.embedding as embedding
+
+    data, out = tmp_path / "log.jsonl", tmp_path / "m"
+    write_log(data)
+    monkeypatch.setattr(embedding, "MEMBER_EPOCH_CELLS", 30 * 16 * 2 * 3)  # this log: 30 users x 16 items
+    args = ["--data-path", str(data), "--model-dir", str(out), "--embedding-dim", "8", "--evaluation", "none"]
+    assert main(args) == 0
+    hp = load_bundle(out).metadata["hyperparameters"]
+    assert (hp["ensemble"], hp["epochs"]) == (1, 6) and "sized to 30 users x 16 items: epochs 6, ensemble 1" in (
+        capsys.readouterr().out
+    )
+    assert main([*args, "--ensemble", "2", "--epochs", "5"]) == 0
+    hp = load_bundle(out).metadata["hyperparameters"]
+    assert (hp["ensemble"], hp["epochs"]) == (2, 5)
+    with pytest.raises(SystemExit):
+        main([*args, "--epochs", "many"])
+    assert "expected auto or a whole number" in capsys.readouterr().err

@@ -266,15 +266,18 @@ class Runtime:
         }
 
 
+ANN_CACHE = "ann-cache"  # under the data directory: built indexes, by the hash of their vectors
+
+
 class AnnIndexes:
-    """The ANN indexes of one loaded model (built at load): ``personal`` over ``[item_factors, item_bias]``
+    """The ANN indexes of one loaded model (built at load, or read from the cache): ``personal`` over ``[item_factors, item_bias]``
     (a user's score is ``[user_vec, 1]`` . that row), ``similar`` over the unit item embeddings."""
 
     def __init__(self, served: SavedEmbedding, settings: Settings):
         self.settings = settings
-        params = (settings.ann_lists, settings.ann_probe)
-        self.personal = ann.IvfIndex(np.hstack([served.item_factors, served.item_bias[:, None]]), *params)
-        self.similar = ann.IvfIndex(served.item_unit, *params)
+        params = (settings.ann_lists, settings.ann_probe, settings.data_dir / ANN_CACHE)
+        self.personal = ann.cached_index(np.hstack([served.item_factors, served.item_bias[:, None]]), *params)
+        self.similar = ann.cached_index(served.item_unit, *params)
 
     def top(
         self,
@@ -293,7 +296,9 @@ class AnnIndexes:
     def info(self) -> dict[str, Any]:
         st = self.settings
         return {
-            "index": "faiss IVF-Flat (built at load)",
+            "index": "faiss IVF-Flat",
+            "source": "read from the cache" if self.personal.loaded and self.similar.loaded else "built at load",
+            "cache_dir": str(self.settings.data_dir / ANN_CACHE),
             "min_items": st.ann_min_items,
             "lists": self.personal.n_lists,
             "probe": st.ann_probe,

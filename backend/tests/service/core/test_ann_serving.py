@@ -4,6 +4,8 @@ answer, and no index at all below the threshold."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,15 @@ def test_an_online_history_is_the_query(pair, answered):
             strategies.recommend(exact, user, 2, "nn", online=view()),
         )
     assert answered["ann"] > 0
+
+
+def test_a_second_load_reads_the_indexes_the_first_built(pair, model_dir):
+    """A restart (or another worker) on the same data directory reads the cached indexes; the lists are the same."""
+    _, approx = pair
+    assert approx.ready_info()["ann"]["source"] == "built at load"
+    cache = Path(approx.ready_info()["ann"]["cache_dir"])
+    assert len(list(cache.glob("*.faiss"))) == 2
+    again = build_runtime(model_dir, cache.parent, precompute_mb=0, ann_min_items=1, ann_overfetch=1.0)
+    assert again.ready_info()["ann"]["source"] == "read from the cache"
+    for user in USER_IDS:
+        same(strategies.recommend(again, user, 3, "nn"), strategies.recommend(approx, user, 3, "nn"))
