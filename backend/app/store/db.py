@@ -99,6 +99,27 @@ def normalise_url(url: str) -> str:
     return url
 
 
+WAL_TRIES = 100  # up to about 5 s of retries
+
+
+def _set_wal(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the lock it needs.
+
+    Switching a new database file to WAL takes an exclusive lock, and SQLite answers "database is
+    locked" at once rather than waiting out the busy timeout when several connections (workers starting
+    together) try it at the same moment; once one has switched, the others' PRAGMA finds WAL set."""
+    import sqlite3
+
+    for attempt in range(WAL_TRIES):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.05)
+
+
 def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     """An engine for ``url``; for a SQLite file, creates the parent directory and sets the pragmas."""
     parsed = make_url(normalise_url(url))
@@ -123,7 +144,7 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         def _pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
             if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
+                _set_wal(cur)
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")

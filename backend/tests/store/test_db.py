@@ -148,3 +148,29 @@ def test_workers_creating_the_schema_at_the_same_moment_all_succeed(dialect, tmp
         for engine in engines:
             engine.dispose()
     assert versions == [t.SCHEMA_VERSION] * workers
+
+
+def test_switching_to_wal_waits_out_a_locked_database(monkeypatch) -> None:
+    """Workers opening a new SQLite file together: SQLite refuses the switch to WAL at once ("database is
+    locked") instead of waiting; the switch is retried, and any other error still raises."""
+    import sqlite3
+
+    from app.store import db
+
+    class Cursor:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def execute(self, sql):
+            self.calls += 1
+            if self.errors:
+                raise sqlite3.OperationalError(self.errors.pop(0))
+
+    monkeypatch.setattr(db.time, "sleep", lambda s: None)
+    locked = Cursor(["database is locked", "database is locked"])
+    db._set_wal(locked)
+    assert locked.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        db._set_wal(Cursor(["disk I/O error"]))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db._set_wal(Cursor(["database is locked"] * db.WAL_TRIES))
