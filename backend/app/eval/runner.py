@@ -19,8 +19,7 @@ from app.data.features import ItemFeatures
 from app.eval.data import EvalData, stage_features
 from app.eval.evaluate import evaluate, seen_exclusion
 from app.eval.splits import Split, Stage, filter_positives, make_split
-from app.model.embedding import sized_params
-from app.model.engines import ENGINES, make_engine
+from app.model.engines import ENGINES, engine_class, make_engine
 
 SELECT_BY = "ndcg@10"
 
@@ -98,10 +97,11 @@ def fit_and_evaluate(
 
 
 def sized(name: str, params: dict[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
-    """The Keras model's hyperparameters sized to the fitted matrix as the training CLI sizes them
-    (``sized_params``: fewer epochs and members on large data), so the evaluation scores what the CLI
-    would ship; the other engines' unchanged."""
-    return sized_params(*shape, params) if name == "nn" else params
+    """``params`` sized to the fitted matrix by an engine that sizes its defaults to the data (its
+    ``sized`` method: the Keras model's fewer epochs and members on large data, as the training CLI
+    ships it); the other engines' unchanged."""
+    sizer = getattr(engine_class(name), "sized", None)
+    return sizer(*shape, params) if sizer is not None else params
 
 
 def run_model(

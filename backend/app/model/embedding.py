@@ -150,6 +150,12 @@ class EmbeddingRecommender(EmbeddingScorer):
 
     uses_recency: ClassVar[bool] = True  # fit() takes ``recency`` (Dataset.recency) for ``future_share``
 
+    @staticmethod
+    def sized(n_users: int, n_items: int, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the missing hyperparameters sized to the data (``sized_params``), as the
+        training CLI does; ``app.eval`` asks any engine that has this method."""
+        return sized_params(n_users, n_items, params)
+
     def __init__(
         self,
         embedding_dim: int = DEFAULT_PARAMS["embedding_dim"],

@@ -235,7 +235,8 @@ def sparse_user_batch(
     ``recency`` (aligned with ``x``), a ``future`` share of the users instead keep the positives placed
     at or before a cut drawn in the newest ``window`` of their history and target the later ones
     (when there are any). Inputs are pooled (``pooling``) over the kept positives."""
-    starts, counts = x.indptr[users], np.diff(x.indptr)[users]
+    starts = x.indptr[users]
+    counts = x.indptr[users + 1] - starts  # not np.diff of the whole indptr for every batch
     r = np.repeat(np.arange(users.size), counts)  # batch row of each positive
     at = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))  # into x.indices
     c = x.indices[at]
