@@ -1,4 +1,4 @@
-"""Quality benchmark: the issue-5 table on MovieLens 100K, printed and written into README.md.
+"""Quality benchmark: every engine on MovieLens 100K, the hybrid engine included, printed and written into README.md.
 
 Runs ``app.eval``'s protocol (filters, tuning on validation, refit on train + validation, test with
 full ranking; stochastic models averaged over seeds) for the temporal and leave-last-out splits, then
@@ -31,7 +31,7 @@ from app.eval.runner import run_evaluation  # noqa: E402
 from app.files import write_bytes_atomic  # noqa: E402
 
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
-DEFAULT_MODELS = "popular,itemknn,als,ease,baseline,nn"
+DEFAULT_MODELS = "popular,itemknn,als,ease,baseline,nn,hybrid"
 
 
 def find_ml100k(given: str | None) -> Path | None:

@@ -46,6 +46,7 @@ TARGETS = {  # endpoint -> p95 ms at concurrency 8
     "/recommend (filters)": 5.0,
     "/similar": 5.0,
     "/popular": 5.0,
+    "/recommendations?engine=hybrid": 10.0,
 }
 
 
@@ -311,9 +312,21 @@ def scenarios(
     popular = [
         f"/popular?k=10&genre={g}&year_min=1980" + ("&trending=true" if t else "") for g in genres for t in (0, 1)
     ]
+    hybrid = (info.get("engines") or {}).get("hybrid") in ("ready", "fitted on first use")
     return [
         Scenario("/health", "GET", ["/health"]),
         Scenario("/recommendations", "GET", [f"/recommendations/{u}?limit=10" for u in users]),
+        *(
+            [
+                Scenario(
+                    "/recommendations?engine=hybrid",
+                    "GET",
+                    [f"/recommendations/{u}?limit=10&engine=hybrid" for u in users],
+                )
+            ]
+            if hybrid
+            else []
+        ),
         Scenario("/recommend (filters)", "POST", ["/recommend"], recommend),
         Scenario("/similar", "POST", ["/similar"], similar),
         Scenario("/popular", "GET", popular),

@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     ann_overfetch: float = 2.0  # candidates asked for: k x this x items / eligible items, + excluded items
     ann_max_candidates: int = 4096  # more needed than this (narrow filters): exact scoring instead
     precompute_mb: int = 512  # memory for precomputed score, explanation and similarity tables (0: per request)
+    hybrid_precompute_users: int = 20_000  # auto serves hybrid: its lists precomputed at load up to this many users
     impression_batch_size: int = 1024
     impression_flush_seconds: float = 0.2
     promotion_min_improvement: float = 0.01  # gate: NDCG@10 must improve on production by this (relative)

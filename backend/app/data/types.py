@@ -75,34 +75,46 @@ class Dataset:
             self._matrix = m
         return self._matrix
 
-    def recency(self) -> sp.csr_matrix:
-        """Users x items CSR, aligned with ``matrix()``: each positive's place in its user's history,
-        from 1/n (oldest) to 1 (newest); equal timestamps share the mean of their places.
-
-        The Keras model trains on "predict the later items from the earlier ones" with it (the way it
-        is evaluated and served: new items from known ones)."""
+    def timestamps(self) -> sp.csr_matrix:
+        """Users x items CSR, aligned with ``matrix()``: each positive's latest timestamp (Unix seconds, int64)."""
         m = self.matrix()
         n_items = m.shape[1]
         keys = self.user_idx.astype(np.int64) * n_items + self.item_idx
         by_key = np.lexsort((self.ts, keys))
         last = np.r_[keys[by_key][1:] != keys[by_key][:-1], True]
-        keys, ts = keys[by_key][last], self.ts[by_key][last]  # one per (user, item): its latest timestamp
-        users = keys // n_items
-        by_time = np.lexsort((ts, users))
-        users, ts, keys = users[by_time], ts[by_time], keys[by_time]
-        start = np.searchsorted(users, users, side="left")
-        count = np.searchsorted(users, users, side="right") - start
-        place = np.arange(users.size) - start + 1.0  # 1..n within the user, oldest first
-        new_group = np.r_[True, (users[1:] != users[:-1]) | (ts[1:] != ts[:-1])]
-        group = np.cumsum(new_group) - 1
-        place = (np.bincount(group, place) / np.bincount(group))[group]  # ties share their mean place
-        order = np.argsort(keys)  # CSR order: by user, then item
-        return sp.csr_matrix(
-            ((place / count)[order].astype(np.float32), keys[order] % n_items, m.indptr.copy()), shape=m.shape
-        )
+        keys, ts = keys[by_key][last], self.ts[by_key][last]  # sorted by key: CSR order (user, then item)
+        return sp.csr_matrix((ts.astype(np.int64), keys % n_items, m.indptr.copy()), shape=m.shape)
+
+    def recency(self) -> sp.csr_matrix:
+        """Users x items CSR, aligned with ``matrix()``: each positive's place in its user's history,
+        from 1/n (oldest) to 1 (newest); equal timestamps share the mean of their places (``recency_of``).
+
+        The Keras model trains on "predict the later items from the earlier ones" with it (the way it
+        is evaluated and served: new items from known ones)."""
+        return recency_of(self.timestamps())
 
     def subset(self, mask: np.ndarray) -> Dataset:
         """Rows selected by a boolean mask, with the same ID maps (so indices stay comparable)."""
         return Dataset(
             self.users, self.items, self.user_idx[mask], self.item_idx[mask], self.weight[mask], self.ts[mask]
         )
+
+
+def recency_of(timestamps: sp.csr_matrix) -> sp.csr_matrix:
+    """Each entry's place in its row by timestamp, from 1/n (oldest) to 1 (newest), equal timestamps
+    sharing the mean of their places; same sparsity pattern as ``timestamps`` (a ``Dataset.timestamps()``)."""
+    t = sp.csr_matrix(timestamps)
+    rows = np.repeat(np.arange(t.shape[0], dtype=np.int64), np.diff(t.indptr))
+    ts = np.asarray(t.data, dtype=np.int64)
+    by_time = np.lexsort((ts, rows))
+    r, s = rows[by_time], ts[by_time]
+    start = np.searchsorted(r, r, side="left")
+    count = np.searchsorted(r, r, side="right") - start
+    place = np.arange(r.size) - start + 1.0  # 1..n within the row, oldest first
+    new_group = np.r_[True, (r[1:] != r[:-1]) | (s[1:] != s[:-1])] if r.size else np.zeros(0, bool)
+    group = np.cumsum(new_group) - 1
+    if r.size:
+        place = (np.bincount(group, place) / np.bincount(group))[group]  # ties share their mean place
+    out = np.empty(r.size, np.float32)
+    out[by_time] = (place / count).astype(np.float32)
+    return sp.csr_matrix((out, t.indices.copy(), t.indptr.copy()), shape=t.shape)

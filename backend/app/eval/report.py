@@ -9,7 +9,7 @@ import orjson
 
 from app.files import write_bytes_atomic
 
-MAIN_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hitrate@10", "mrr", "coverage@100")
+MAIN_COLUMNS = ("ndcg@10", "recall@20", "precision@10", "hitrate@10", "mrr", "coverage@100", "ild@10")
 MODEL_LABELS = {
     "popular": "most popular",
     "itemknn": "item-kNN cosine",
@@ -17,6 +17,7 @@ MODEL_LABELS = {
     "ease": "EASE",
     "baseline": "baseline heuristic",
     "nn": "Keras embedding (nn)",
+    "hybrid": "hybrid: sources + LightGBM ranker",
 }
 
 
@@ -109,6 +110,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             if report["tune"]
             else "No tuning: default hyperparameters, fitted on train + validation."
         ),
+        "",
+        "ild@10 is the intra-list diversity of each top 10: the mean over pairs of its items of 1 - their "
+        "cosine, in the items' genres when the catalogue has them, else in the users who interacted with "
+        "them (0: all alike, 1: nothing in common).",
         "",
         "## Test results",
         "",

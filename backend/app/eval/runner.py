@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from app.data.features import ItemFeatures
 from app.eval.data import EvalData, stage_features
-from app.eval.evaluate import evaluate, seen_exclusion
+from app.eval.evaluate import diversity_vectors, evaluate, seen_exclusion
 from app.eval.splits import Split, Stage, filter_positives, make_split
 from app.model.engines import ENGINES, engine_class, make_engine
 
@@ -40,6 +40,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     ),
     "baseline": grid(pool_size=[100, 200, 400]),
     "nn": [{}],
+    "hybrid": [{}],
 }
 
 
@@ -55,6 +56,7 @@ class ModelResult:
     score_seconds: float
     n_users: int
     tuning: list[dict[str, Any]] = field(default_factory=list)  # one row per grid point on validation
+    by_seed: dict[str, list[float]] = field(default_factory=dict)  # each seed's metrics, in ``seeds`` order
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,12 +90,17 @@ def fit_and_evaluate(
         kwargs["seed"] = seed
     engine = make_engine(name, **kwargs)
     t0 = time.perf_counter()
-    if getattr(engine, "uses_recency", False):  # the Keras model also learns from the order of each history
+    if getattr(engine, "uses_timestamps", False):  # the hybrid engine slices each history by time
+        engine.fit(fitted_m, features, timestamps=split.stage(stage)[0].timestamps())
+    elif getattr(engine, "uses_recency", False):  # the Keras model also learns from the order of each history
         engine.fit(fitted_m, features, recency=split.stage(stage)[0].recency())
     else:
         engine.fit(fitted_m, features)
     fit_seconds = time.perf_counter() - t0
-    return evaluate(engine, fitted_m, target_m, users, n_boot=n_boot, exclude=exclude), fit_seconds
+    vectors = diversity_vectors(fitted_m, features)
+    return evaluate(
+        engine, fitted_m, target_m, users, n_boot=n_boot, exclude=exclude, item_vectors=vectors
+    ), fit_seconds
 
 
 def sized(name: str, params: dict[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
@@ -177,6 +184,7 @@ def run_model(
         score_seconds=float(np.mean([r["score_seconds"] for r in results])),
         n_users=results[0]["n_users"],
         tuning=tuning,
+        by_seed={k: [float(x) for x in v] for k, v in stacked.items()},
     )
 
 

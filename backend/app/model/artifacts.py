@@ -11,6 +11,9 @@ Layout (one directory per model)::
                     event type that counts as seen; older models have only the positives)
     model.keras     the trained Keras model (optional for arrays-only bundles; never read by the service)
     items.jsonl     the catalogue as used
+    hybrid.npz      optional: the hybrid engine's feature store, trending scores and ALS item factors
+    ranker.txt      optional, with hybrid.npz: its LightGBM ranker (LightGBM's text format);
+                    ``metadata["hybrid"]`` holds its parameters, sources and feature names
 
 A directory is written next to its target under a temporary name and renamed into place, so a crash
 never leaves a half-written model. Loading checks every file against the sha256 recorded in
@@ -41,6 +44,8 @@ METADATA = "metadata.json"
 ARRAYS = "arrays.npz"
 KERAS = "model.keras"
 ITEMS = "items.jsonl"
+HYBRID_ARRAYS = "hybrid.npz"
+RANKER = "ranker.txt"
 MODEL_TYPE = "nn"
 ARRAY_NAMES = (
     "user_factors",
@@ -135,8 +140,10 @@ def save_arrays_bundle(
     metrics: Mapping[str, Any] | None = None,
     keras_model: Any = None,
     extra_metadata: Mapping[str, Any] | None = None,
+    hybrid: tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write a model directory from its arrays (and, when given, the Keras model as ``model.keras``).
+    """Write a model directory from its arrays (and, when given, the Keras model as ``model.keras`` and
+    the hybrid engine's ``HybridRecommender.state()`` as ``hybrid.npz`` + ``ranker.txt``).
 
     ``arrays`` must hold every name in ``ARRAY_NAMES``; ``hyperparameters["history_pooling"]``
     defaults to ``"mean"``. Returns the directory.
@@ -159,6 +166,8 @@ def save_arrays_bundle(
         "library_versions": library_versions(),
         **dict(extra_metadata or {}),
     }
+    if hybrid is not None:
+        metadata["hybrid"] = {**dict(metadata.get("hybrid", {})), **dict(hybrid[1]["meta"])}
 
     def write(tmp: Path) -> None:
         with open(tmp / ARRAYS, "wb") as f:
@@ -166,6 +175,10 @@ def save_arrays_bundle(
         (tmp / ITEMS).write_bytes(_catalogue_bytes(catalogue or {}))
         if keras_model is not None:
             keras_model.save(tmp / KERAS)
+        if hybrid is not None:
+            with open(tmp / HYBRID_ARRAYS, "wb") as f:
+                np.savez(f, **{k: np.asarray(v) for k, v in hybrid[0].items()})
+            (tmp / RANKER).write_text(hybrid[1]["ranker"], encoding="utf-8")
 
     if keras_model is not None:
         metadata["library_versions"] = library_versions()  # Keras is imported by now
@@ -276,6 +289,27 @@ class ModelBundle:
             dict(self.metadata.get("hyperparameters", {})),
         )
 
+    @property
+    def has_hybrid(self) -> bool:
+        return (self.path / HYBRID_ARRAYS).is_file() and "hybrid" in self.metadata
+
+    def hybrid(self, nn: Any) -> Any:
+        """The hybrid engine saved with this model (a ``HybridRecommender``; ``nn``: the served embedding
+        model, one of its sources); ``ModelLoadError`` when the directory has none or it does not load."""
+        from app.model.hybrid import HybridRecommender
+
+        if not self.has_hybrid:
+            raise ModelLoadError(
+                f"{self.path}: no hybrid engine in this model directory (train with --pipeline hybrid)"
+            )
+        try:
+            with np.load(self.path / HYBRID_ARRAYS, allow_pickle=False) as npz:
+                arrays = {n: npz[n] for n in npz.files}
+            saved = {"meta": self.metadata["hybrid"], "ranker": (self.path / RANKER).read_text(encoding="utf-8")}
+            return HybridRecommender.restore(arrays, saved, nn, self.history)
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelLoadError(f"{self.path}: the hybrid engine does not load ({e})") from None
+
     def load_keras(self):
         """The trained Keras model (imports TensorFlow); ``ModelLoadError`` for arrays-only bundles."""
         path = self.path / KERAS
@@ -315,7 +349,7 @@ def load_bundle(model_dir: str | os.PathLike[str]) -> ModelBundle:
                 f"{path}: {name} does not belong to model {metadata['version']} (sha256 differs from {METADATA}); "
                 "the files come from different trainings - retrain or restore the whole directory"
             )
-    for name in (KERAS, ARRAYS):
+    for name in (KERAS, ARRAYS, HYBRID_ARRAYS, RANKER):
         if (path / name).is_file() and name not in files:
             raise ModelLoadError(f"{path}: {name} is not listed in {METADATA}, so it may belong to another model")
     try:

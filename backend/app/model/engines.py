@@ -14,6 +14,7 @@ from app.model.base import Recommender
 from app.model.ease import EASERecommender
 from app.model.embedding import EmbeddingRecommender
 from app.model.heuristic import HeuristicRecommender
+from app.model.hybrid import HybridRecommender
 from app.model.itemknn import ItemKNNRecommender
 from app.model.popularity import PopularityRecommender
 
@@ -24,6 +25,7 @@ ENGINES: dict[str, type[Recommender]] = {
     "ease": EASERecommender,
     "baseline": HeuristicRecommender,
     "nn": EmbeddingRecommender,
+    "hybrid": HybridRecommender,
 }
 
 

@@ -48,6 +48,43 @@ def test_evaluate_hand_computed():
     assert 0.5 <= lo <= 0.75 <= hi <= 1.0
 
 
+def test_intra_list_diversity_in_genres_by_hand(monkeypatch):
+    """Genres of items 0..3: A, A|B, B, A; cosines 0-1, 1-2, 1-3 .7071, 0-2 and 2-3 0, 0-3 1. Beyond
+    ``ILD_USERS`` users the mean is over a seeded sample of them."""
+    from app.data.features import ItemFeatures
+    from app.eval import evaluate as evaluate_module
+    from app.eval.evaluate import diversity_vectors
+
+    genres = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1], [1, 0]], dtype=np.float32))
+    vectors = diversity_vectors(sp.csr_matrix((2, 4)), ItemFeatures(genres=genres, genre_names=["A", "B"]))
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 1, 0]], dtype=np.float32))  # u0 saw 0, u1 saw 2
+    test = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 1, 0, 0]], dtype=np.float32))
+    rec = FixedScores([[9, 1, 5, 3], [4, 1, 2, 8]])  # lists: u0 2, 3, 1; u1 3, 0, 1
+    out = evaluate(rec, train, test, np.array([0, 1]), n_boot=0, item_vectors=vectors)
+    c = 1 / np.sqrt(2)
+    u0 = 1 - (0 + c + c) / 3  # pairs 2-3, 2-1, 3-1
+    u1 = 1 - (1 + c + c) / 3  # pairs 3-0, 3-1, 0-1
+    assert out["metrics"]["ild@10"] == pytest.approx((u0 + u1) / 2)  # (.5286 + .1953) / 2
+    monkeypatch.setattr(evaluate_module, "ILD_USERS", 1)  # one user, drawn with the seed
+    one = [evaluate(rec, train, test, np.array([0, 1]), n_boot=0, item_vectors=vectors, seed=s) for s in range(6)]
+    assert {round(r["metrics"]["ild@10"], 6) for r in one} == {round(u0, 6), round(u1, 6)}
+    assert one[0]["metrics"]["ndcg@10"] == out["metrics"]["ndcg@10"]  # the other metrics use every user
+
+
+def test_intra_list_diversity_defaults_to_who_interacted_with_the_items():
+    """Without vectors: each item's column of the fitted matrix, binary (the weight 4 counts as 1). Columns
+    0..4 over users u0 u1 u2: (1, 1, 0), (1, 0, 0), (0, 1, 0), none, (0, 0, 1)."""
+    train = sp.csr_matrix(np.array([[4, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 0, 0, 0, 1]], dtype=np.float32))
+    test = sp.csr_matrix(np.array([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=np.float32))
+    rec = FixedScores(np.tile(np.array([4, 3, 2, 1, 0], np.float32), (3, 1)))
+    out = evaluate(rec, train, test, np.array([2]), n_boot=0)  # u2's list: 0, 1, 2, 3 (4 is theirs)
+    c = 1 / np.sqrt(2)
+    # six pairs: 0-1 and 0-2 at cosine .7071, the others 0 (3 has no users)
+    assert out["metrics"]["ild@10"] == pytest.approx(1 - 2 * c / 6)  # .7643
+    with pytest.raises(ValueError, match="one per item"):
+        evaluate(rec, train, test, np.array([2]), n_boot=0, item_vectors=np.ones((4, 2)))
+
+
 def test_evaluate_checks_shapes():
     rec = FixedScores(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="shape"):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
-from app.model.als import ALSRecommender
+from app.model.als import FEW_ROWS, ALSRecommender
 from tests.model.small import SMALL, row
 
 
@@ -17,6 +18,16 @@ def als() -> ALSRecommender:
 def test_a_user_is_re_solved_from_any_history_row(als):
     # the fitted user 0 and a stranger with the same history get the same factors and scores
     np.testing.assert_allclose(als.score(np.array([0]), SMALL[:1]), als.score(np.array([-1]), row(0, 1)), rtol=1e-5)
+
+
+def test_a_few_rows_are_solved_in_numpy_as_implicit_solves_them(als):
+    """The NumPy solve for a request's rows gives implicit's own ``recalculate_user`` factors."""
+    rows = SMALL.tocsr()
+    with threadpool_limits(1, "blas"):
+        ref = np.asarray(als.model_.recalculate_user(np.arange(rows.shape[0]), rows), dtype=np.float32)
+    np.testing.assert_allclose(als.user_factors(rows), ref, rtol=1e-4, atol=1e-5)
+    assert rows.shape[0] <= FEW_ROWS  # the rows above took the NumPy path
+    assert not als.user_factors(row()).any()  # an empty history: the zero vector
 
 
 def test_explanations_are_the_cosines_of_the_item_factors(als):

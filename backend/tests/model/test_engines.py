@@ -37,15 +37,21 @@ FEATURES = ItemFeatures(
     avg_rating=np.full(N_ITEMS, np.nan, np.float32),
     last_ts=np.arange(N_ITEMS, dtype=np.int64),
 )
-PERSONALISED = {"itemknn", "ease", "als", "baseline", "nn", "nn (saved)"}
+PERSONALISED = {"itemknn", "ease", "als", "baseline", "nn", "nn (saved)", "hybrid"}
 #: Engines whose explanation names history items (the others name parts of the score).
-BY_HISTORY = {"itemknn", "ease", "als", "nn", "nn (saved)"}
+BY_HISTORY = {"itemknn", "ease", "als", "nn", "nn (saved)", "hybrid"}
 # Small, fast settings for tiny data.
 TEST_PARAMS = {
     "als": {"factors": 2, "regularization": 0.1, "iterations": 15},  # the data has rank 2
     "itemknn": {"neighbours": 5},
     "ease": {"l2": 1.0},
     "nn": {"epochs": 20, "batch_size": 8, "learning_rate": 0.05, "embedding_dim": 8, "ensemble": 1, "seed": 1},
+}
+TEST_PARAMS["hybrid"] = {
+    "per_source": 5,
+    "seed": 1,
+    **{name: TEST_PARAMS[name] for name in ("als", "itemknn", "ease")},
+    "nn": {k: v for k, v in TEST_PARAMS["nn"].items() if k != "seed"},
 }
 
 

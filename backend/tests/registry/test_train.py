@@ -114,7 +114,26 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     assert bundle.history[u0, disliked] == 0 and bundle.seen[u0, disliked] == 1  # seen, not a positive
     assert bundle.seen.nnz == 151
     assert bundle.catalogue["i3"]["title"] == "Film 3"
-    assert set(meta["files"]) == {"arrays.npz", "items.jsonl", "model.keras"}
+    # the default pipeline also writes the hybrid engine, with its validation beside the model's
+    assert set(meta["files"]) == {"arrays.npz", "items.jsonl", "model.keras", "hybrid.npz", "ranker.txt"}
+    assert m["hybrid"]["auto"] in ("hybrid", "nn") and "hybrid: validation" in printed
+    assert meta["hybrid"]["sources"] == ["nn", "itemknn", "als", "ease", "popular", "trending", "genre"]
+
+
+def test_cli_pipeline_nn_skips_the_hybrid_engine_and_too_little_data_is_said(tmp_path, capsys):
+    data, items = tmp_path / "log.jsonl", tmp_path / "items.jsonl"
+    write_log(data)
+    write_items(items)
+    base = ["--data-path", str(data), "--items-path", str(items), *FAST, "--evaluation", "none"]
+    assert main([*base, "--model-dir", str(tmp_path / "nn"), "--pipeline", "nn"]) == 0
+    assert "hybrid" not in capsys.readouterr().out
+    assert not load_bundle(tmp_path / "nn").has_hybrid
+    tiny = tmp_path / "tiny.jsonl"
+    tiny.write_bytes(b"".join(data.read_bytes().splitlines(keepends=True)[:20]))  # 4 users: too few for a ranker
+    assert main([*base[:1], str(tiny), *base[2:], "--model-dir", str(tmp_path / "tiny")]) == 0
+    assert "hybrid: not built" in capsys.readouterr().out
+    meta = load_bundle(tmp_path / "tiny").metadata
+    assert meta["metrics"]["hybrid"]["auto"] == "nn" and "hybrid" not in meta
 
 
 def test_cli_strict_and_bad_flags(tmp_path, capsys):

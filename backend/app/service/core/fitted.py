@@ -3,6 +3,8 @@
 The trained model ("nn") and the cheap engines are ready at load; the others are fitted on their
 first request, off the event loop, once (concurrent first requests wait for the same fit). An engine
 the catalogue is too large for (its ``max_items``) is refused with the reason instead of being fitted.
+The hybrid engine is never fitted here: it is restored from what training saved with the model
+(``ModelBundle.hybrid``), at load when ``auto`` serves it, else on its first request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import scipy.sparse as sp
 
@@ -30,13 +33,22 @@ class EngineUnavailable(ValueError):
 class FittedEngines:
     """Engines by name for one loaded model (read-only for requests once an engine is in)."""
 
-    def __init__(self, served: Recommender, history: sp.csr_matrix, features: ItemFeatures, version: str):
+    def __init__(
+        self,
+        served: Recommender,
+        history: sp.csr_matrix,
+        features: ItemFeatures,
+        version: str,
+        hybrid: Callable[[], Recommender] | None = None,
+        eager: tuple[str, ...] = (),
+    ):
         self.history = history
         self.features = features
         self.version = version
+        self._hybrid = hybrid
         self._engines: dict[str, Recommender] = {"nn": served}
         self._locks: dict[str, asyncio.Lock] = {}
-        for name in EAGER:
+        for name in (*EAGER, *eager):
             self._engines[name] = self._fit(name)
 
     def get(self, name: str) -> Recommender:
@@ -49,7 +61,25 @@ class FittedEngines:
     def ready(self) -> dict[str, bool]:
         return {name: name in self._engines for name in ENGINES}
 
+    def state(self, name: str) -> str:
+        """For ``/ready``: "ready", "fitted on first use", or why the engine cannot serve this model."""
+        if name in self._engines:
+            return "ready"
+        if name == "hybrid" and self._hybrid is None:
+            return "not in this model (trained with --pipeline nn)"
+        return "fitted on first use"
+
     def _fit(self, name: str) -> Recommender:
+        if name == "hybrid":
+            if self._hybrid is None:
+                raise EngineUnavailable(
+                    "engine 'hybrid' is not part of this model: it was trained with --pipeline nn "
+                    "(retrain with the default pipeline to serve it)"
+                )
+            started = time.perf_counter()
+            engine = self._hybrid()
+            log.info("restored engine hybrid of model %s in %.2fs", self.version, time.perf_counter() - started)
+            return engine
         reason = too_large(name, self.history.shape[1])
         if reason is not None:
             raise EngineUnavailable(reason)

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.model.base import Recommender, csr_row, top_k_row
+from app.service.core.reasons import genre_orders
 
 #: Entries per list.
 LENGTH = 200
@@ -97,6 +98,36 @@ def first_k(
         if pos.size < want:
             return None
     return pos, items[pos], scores[pos]
+
+
+#: Entries per hybrid list, as many as the embedding model's: a filtered request ranks per request only when fewer pass.
+HYBRID_LENGTH = LENGTH
+#: Entries of a hybrid list whose reasons are kept: a request reaching further down (narrow filters)
+#: explains its items then. The ranker's per-feature contributions cost ~0.2 ms an entry with 400 trees.
+HYBRID_EXPLAINED = 20
+
+
+@dataclass(frozen=True)
+class HybridLists:
+    """Every known user's best unseen items by the hybrid engine, with what its reasons are made of:
+    ``codes[user, position]`` the reason groups strongest first, ``liked[user, position]`` the history
+    item behind "because you liked" (``HybridRecommender.reason_codes``), for the first
+    ``HYBRID_EXPLAINED`` positions."""
+
+    lists: BestLists
+    codes: np.ndarray
+    liked: np.ndarray
+    genre_order: np.ndarray | None  # [user]: the user's genres, most frequent first (``reasons.genre_orders``)
+
+
+def hybrid_lists(engine, history: sp.csr_matrix, seen: sp.csr_matrix, genres: sp.csr_matrix | None) -> HybridLists:
+    """``HybridLists`` for every user of ``history`` (``engine``: a fitted ``HybridRecommender``;
+    ``genres``: the catalogue's items x genres, None without)."""
+    n_users, n_items = history.shape
+    users = np.arange(n_users)
+    lists = build(lambda rows: engine.score(users[rows], history[rows]), n_users, n_items, seen, HYBRID_LENGTH)
+    codes, liked = engine.reason_codes(users, history, lists.items[:, :HYBRID_EXPLAINED].astype(np.int64))
+    return HybridLists(lists, codes, liked, genre_orders(history, genres) if genres is not None else None)
 
 
 @dataclass(frozen=True)

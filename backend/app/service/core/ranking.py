@@ -3,6 +3,8 @@ with popular items filling what an engine leaves out; and the ranked items as re
 
 The cut itself is ``app.model.base.top_k_row`` (the engines' one ranking rule: filters as a mask,
 exclusions as indices, ties by item index), so a precomputed list and a per-request ranking agree.
+A request that asks for ``diversity`` ranks a larger pool the same way and ``diversify`` picks its list
+from it (``app.model.diversity.mmr``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from app.model.base import top_k_row
+from app.model.diversity import mmr
 from app.service.core.filters import eligible
 from app.service.core.precompute import SCORE_DECIMALS, BestLists, first_k
 
@@ -101,6 +104,26 @@ def top(
         if got is not None:
             return Ranked(None, got[0], got[1], got[0].size, total)
     return rank(scores(), k, mask, exclude, fill, n_items, total)
+
+
+#: A diversified list of k is picked from the best max(POOL_FACTOR * k, POOL_MIN) candidates.
+POOL_FACTOR, POOL_MIN = 5, 50
+
+
+def pool_size(k: int) -> int:
+    """How many candidates a diversified list of ``k`` items is picked from."""
+    return max(POOL_FACTOR * k, POOL_MIN)
+
+
+def diversify(pool: Ranked, k: int, vectors: np.ndarray, diversity: float) -> Ranked:
+    """The ``k`` of ``pool`` (ranked best first, as ``rank`` or ``top`` return it) that ``mmr`` picks with
+    ``diversity`` over the items' ``vectors`` (rows by item index), their relevance the pool's scores. Only
+    the engine's own items are re-ranked; items filled from popular ones follow them in their order."""
+    n_own = pool.n_own
+    own = mmr(np.arange(n_own), pool.scores[:n_own], vectors[pool.idx[:n_own]], k, diversity)
+    fill = np.arange(n_own, min(pool.idx.size, n_own + k - own.size))
+    pos = np.concatenate([own, fill])
+    return Ranked(None, pool.idx[pos], pool.scores[pos], own.size, pool.total)
 
 
 def records(

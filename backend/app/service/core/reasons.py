@@ -13,12 +13,24 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.model.base import Explanation
+from app.model.hybrid import REASON_NAMES
 from app.service.core.catalogue import Catalogue
 
 #: Average rating (1-5) from which an item is "highly rated".
 HIGHLY_RATED = 4.0
+#: Reasons given per item from a ranker's features (the strongest ones).
+MAX_REASONS = 2
 
 Reasons = list[list[str]]
+
+
+def genre_orders(history: sp.csr_matrix, genres: sp.csr_matrix) -> np.ndarray:
+    """Per history row, its genres most frequent first (by the number of its items in each; ties by
+    genre column), -1 padded: n_rows x n_genres int16. The genre a reason names for the user."""
+    profile = np.asarray((history @ genres).todense())
+    order = np.argsort(-profile, axis=1, kind="stable")
+    present = np.take_along_axis(profile, order, axis=1) > 0
+    return np.where(present, order, -1).astype(np.int16)
 
 
 class ReasonTexts:
@@ -49,6 +61,8 @@ class ReasonTexts:
         """Reasons from an engine's explanation of one list: the history item that adds most to each score
         ("similar to X you liked"), else the score's named parts largest first, else the engine's name."""
         items = explanation.items
+        if explanation.features and explanation.contributions is not None:
+            return self._ranked_parts(explanation, history, liked)
         if explanation.contributions is not None:
             if not explanation.history.size or not items.size:
                 return [["recommended for you"] for _ in range(items.size)]
@@ -57,14 +71,79 @@ class ReasonTexts:
             return self._parts(explanation, history)
         return [[f"recommended by {engine}"] for _ in range(items.size)]
 
+    def _genre_order(self, history: sp.csr_matrix) -> list[int] | None:
+        """The history's genres, most frequent first (None without genres or history)."""
+        cat = self.catalogue
+        if cat.genres is None or not history.nnz:
+            return None
+        order = genre_orders(history, cat.genres)[0]
+        return order[order >= 0].tolist()
+
+    def _ranked_parts(self, explanation: Explanation, history: sp.csr_matrix, liked: bool) -> Reasons:
+        """A ranker's reasons (``HybridRecommender.explain``): its feature groups that raised each item's
+        score, strongest first (``from_codes``)."""
+        names = list(explanation.features)
+        values = np.column_stack([np.asarray(explanation.features[n], dtype=np.float64) for n in names])
+        order = np.argsort(-values, axis=1, kind="stable")
+        positive = np.take_along_axis(values, order, axis=1) > 0
+        codes = np.where(positive, order, -1)
+        return self.from_codes(explanation.items, codes, explanation.strongest_history(), history, liked, names)
+
+    def from_codes(
+        self,
+        items: np.ndarray,
+        codes: np.ndarray,
+        liked_items: np.ndarray,
+        history: sp.csr_matrix,
+        liked: bool = True,
+        groups: Sequence[str] = REASON_NAMES,
+        genre_order: np.ndarray | None = None,
+    ) -> Reasons:
+        """At most ``MAX_REASONS`` texts per item from its reason groups (``codes[j]``: indices into
+        ``groups``, strongest first, -1 padded; ``HybridRecommender.reason_codes``): "because you liked X"
+        names ``liked_items[j]``, "matches your genres" the user's genres the item has; an item
+        without one gets "recommended for you". ``genre_order``: the user's row of ``genre_orders`` when
+        it is at hand (precomputed lists), else computed from ``history``."""
+        prefer = self._genre_order(history) if genre_order is None else genre_order[genre_order >= 0].tolist()
+        out = []
+        for j, i in enumerate(np.asarray(items).tolist()):
+            texts = []
+            for c in np.asarray(codes[j]).tolist():
+                if c < 0 or len(texts) == MAX_REASONS:
+                    break
+                text = self._ranked_text(groups[c], i, int(liked_items[j]), prefer, liked)
+                if text:
+                    texts.append(text)
+            out.append(texts or ["recommended for you"])
+        return out
+
+    def _ranked_text(self, group: str, i: int, liked_item: int, prefer: list[int] | None, liked: bool) -> str | None:
+        """The text of one reason group for item ``i`` (None when it has nothing to say for this item)."""
+        cat = self.catalogue
+        if group == "liked":
+            if liked_item < 0:
+                return None
+            return f"because you liked {cat.display_titles[liked_item]}" if liked else cat.similar_text[liked_item]
+        if group == "similar_users":
+            return "popular with people like you"
+        if group == "trending":
+            return "trending now"
+        if group == "popularity":
+            return self._popular_in(i, prefer)
+        if group == "genre_match":
+            cols = set(cat.item_genre_cols[i])
+            shared = [cat.genre_names[c] for c in (prefer or ()) if c in cols][:2]
+            return f"matches your genres ({', '.join(shared)})" if shared else None
+        if group == "rating":
+            avg = cat.avg_rating[i]
+            return f"highly rated ({avg:.1f}/5)" if np.isfinite(avg) and avg >= HIGHLY_RATED else None
+        return None
+
     def _parts(self, explanation: Explanation, history: sp.csr_matrix) -> Reasons:
         """One text per named part, largest contribution first: genre match, popularity (named after the
         user's most frequent genre the item has), average rating (when it is high), trending."""
         cat = self.catalogue
-        prefer: list[int] | None = None
-        if cat.genres is not None and history.nnz:
-            profile = np.asarray((history @ cat.genres).todense()).ravel()  # genre counts of the history
-            prefer = np.argsort(-profile, kind="stable")[: int(np.count_nonzero(profile))].tolist()
+        prefer = self._genre_order(history)
         features = {name: np.asarray(values, dtype=np.float64) for name, values in explanation.features.items()}
         out = []
         for n, i in enumerate(explanation.items.tolist()):

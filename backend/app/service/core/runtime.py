@@ -27,7 +27,7 @@ from app.model.popularity import PopularityRecommender
 from app.service.core.catalogue import Catalogue
 from app.service.core.filters import BoundedCache, CandidateMasks
 from app.service.core.fitted import FittedEngines
-from app.service.core.precompute import precompute
+from app.service.core.precompute import HybridLists, hybrid_lists, precompute
 from app.service.core.reasons import ReasonTexts
 
 #: Recency half-life of ``/popular?trending=true``.
@@ -98,7 +98,19 @@ class Runtime:
         popularity = np.asarray(bundle.item_popularity, dtype=np.float64)
         avg_rating = np.asarray(bundle.item_avg_rating, dtype=np.float64)
         self.features = item_features(self.items.ids, records, avg_rating, np.asarray(bundle.item_last_ts, np.int64))
-        self.engines = FittedEngines(self.served, self.history, self.features, self.version)
+        hybrid = (lambda: bundle.hybrid(self.served)) if bundle.has_hybrid else None
+        chosen = ((self.metadata.get("metrics") or {}).get("hybrid") or {}).get("auto")
+        #: What ``auto`` serves to users with enough history: the hybrid engine when training found it
+        #: better than the embedding model on validation, else the embedding model.
+        self.auto_engine = "hybrid" if hybrid is not None and chosen == "hybrid" else "nn"
+        self.engines = FittedEngines(
+            self.served,
+            self.history,
+            self.features,
+            self.version,
+            hybrid=hybrid,
+            eager=("hybrid",) if self.auto_engine == "hybrid" else (),
+        )
         self.popular_scores = _constant_scores(self.engines.get("popular"), self.n_items)
         trending = PopularityRecommender(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(self.history, self.features)
         self.trending_scores = _constant_scores(trending, self.n_items)
@@ -115,6 +127,17 @@ class Runtime:
             self.trending_scores,
             settings.precompute_mb * 2**20,
         )
+        #: The hybrid engine's lists of every known user, when ``auto`` serves it and the users are few
+        #: enough (``hybrid_precompute_users``): its per-request cost is several times the embedding model's.
+        self.hybrid_lists: HybridLists | None = None
+        if (
+            self.auto_engine == "hybrid"
+            and settings.precompute_mb > 0
+            and 0 < self.n_users <= settings.hybrid_precompute_users
+        ):
+            self.hybrid_lists = hybrid_lists(
+                self.engines.get("hybrid"), self.history, self.seen_matrix, self.catalogue.genres
+            )
         #: ANN indexes (``app.model.ann``) from ``ann_min_items`` items on, else None (every request exact).
         self.ann: AnnIndexes | None = None
         if settings.ann_min_items > 0 and self.n_items >= settings.ann_min_items:
@@ -259,7 +282,8 @@ class Runtime:
             "items": self.n_items,
             "catalogue_items": len(self.catalogue.records),
             "genres": self.catalogue.genre_names,
-            "engines": {name: ("ready" if ok else "fitted on first use") for name, ok in self.engines.ready.items()},
+            "engines": {name: self.engines.state(name) for name in self.engines.ready},
+            "auto_engine": self.auto_engine,
             # what each engine does with what users did since training (``Recommender.online_updates``)
             "online_updates": {name: engine_class(name).online_updates for name in self.engines.ready},
             **({"ann": self.ann.info()} if self.ann is not None else {}),

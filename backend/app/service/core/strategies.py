@@ -3,7 +3,9 @@
 The policy lives here: which engine serves a request (``auto``), when a list falls back to popular
 items and says so, which notes explain the list, and how seed items and seed genres stand in for a
 history. The work is ranking (``ranking``) over the runtime's scores, masks and precomputed lists;
-reasons come from the engines' explanations (``reasons``).
+reasons come from the engines' explanations (``reasons``). A request with ``diversity`` above 0 ranks a
+pool of candidates instead (never from a precomputed list) and picks its list from it by maximal
+marginal relevance over the served model's item embeddings (``ranking.diversify``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from app.service.core.filters import NO_FILTERS, NO_INDEX, Filters, eligible, ex
 from app.service.core.fitted import EngineUnavailable
 from app.service.core.online import OnlineView, add_rows, neighbour_push, penalise
 from app.service.core.precompute import BestLists, build
-from app.service.core.ranking import Result, finish, rank, records, top
+from app.service.core.ranking import Ranked, Result, diversify, finish, pool_size, rank, records, top
 from app.service.core.runtime import Runtime
 
 #: Engines a client may ask for: ``auto`` picks one per user (see ``recommend``).
@@ -29,7 +31,7 @@ ENGINE_NAMES: tuple[str, ...] = ("auto", *sorted(ENGINES))
 @dataclass(slots=True)
 class _Ask:
     """What every list made for one request shares: its size, filter mask and exclusions, the engine the
-    client asked for, and the notes and unknown seeds gathered so far."""
+    client asked for, the notes and unknown seeds gathered so far, and the diversity asked for (0: none)."""
 
     k: int
     mask: np.ndarray | None
@@ -37,6 +39,22 @@ class _Ask:
     requested: str
     notes: list[str] = field(default_factory=list)
     unknown_seeds: list[str] = field(default_factory=list)
+    diversity: float = 0.0
+
+    @property
+    def size(self) -> int:
+        """How many candidates to rank: the list, or the pool a diversified list is picked from."""
+        return pool_size(self.k) if self.diversity > 0 else self.k
+
+
+def _diversified(rt: Runtime, pool: Ranked, k: int, diversity: float, notes: list[str]) -> Ranked:
+    """The list of ``k`` picked from ``pool`` for ``diversity`` (above 0), and a note saying so."""
+    ranked = diversify(pool, k, rt.served.item_unit, diversity)
+    notes.append(
+        f"diversity {diversity:g}: picked from the best {pool.idx.size} candidates, "
+        "items much like those above them moved down"
+    )
+    return ranked
 
 
 class UnknownItem(KeyError):
@@ -60,6 +78,7 @@ def recommend(
     seed_genres: Sequence[str] = (),
     user_is_new: bool = False,
     online: OnlineView | None = None,
+    diversity: float = 0.0,
 ) -> Result:
     """Top-k for a user (known or not) with the requested engine.
 
@@ -70,7 +89,8 @@ def recommend(
     list from it alone. Unknown user (or no history): with known ``seed_item_ids``, the engine scores
     the seeds as a history; otherwise popular items, ``seed_genres`` first (``fallback_used`` unless
     ``popular`` was asked for). ``user_is_new``: the store has events for this user logged since
-    training that the model cannot use yet (items it does not know), and the list says so.
+    training that the model cannot use yet (items it does not know), and the list says so. ``diversity``
+    (0..1; 0: the lists as ranked): every list is picked from a larger pool by maximal marginal relevance.
     """
     if engine not in ENGINE_NAMES:
         raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_NAMES)}")
@@ -100,6 +120,7 @@ def recommend(
         engine,
         notes,
         unknown_seeds,
+        diversity,
     )
     n_online = 0 if online is None else int(online.positives.size)
     if u is None and user_id is not None and not n_online:
@@ -111,7 +132,7 @@ def recommend(
         else:
             notes.append(f"user {user_id!r} is unknown to the model")
 
-    wanted = "nn" if engine == "auto" else engine
+    wanted = rt.auto_engine if engine == "auto" else engine
     genre_cols = cat.genre_columns(filters.genres) if filters.genres else NO_INDEX
     if wanted == "popular":
         return _popular(rt, ask, False, genre_cols=genre_cols, seed_cols=seed_cols)
@@ -130,7 +151,7 @@ def recommend(
                 f"the user has {n_pos} positive(s), fewer than {rt.settings.min_history_for_nn} "
                 "needed for the personalised model; using the baseline"
             )
-        fallback = wanted != ("nn" if engine == "auto" else engine)
+        fallback = wanted != (rt.auto_engine if engine == "auto" else engine)
         seen_excluded = exclude_seen and not seed_idx.size
         strategy = "personalised" if u is not None else "online_history"
         row = parts.row if parts is not None else None
@@ -237,17 +258,31 @@ def _personal(
 
     # The ANN index (large catalogues only) answers unless online negatives or demotions reshape the scores
     # (their penalty needs the spread of all of the user's scores): then the stored list or the full scan.
+    # A diversified list's pool is ranked per request: the stored lists hold the best items only.
     approx = None
     if rt.ann is not None and (online is None or not (online.push_items.size or online.demoted.size)):
-        approx = rt.ann_personal(engine, u, row, ask.k, ask.mask, ask.exclude)
-    if online is not None and seen_excluded and approx is None:
+        approx = rt.ann_personal(engine, u, row, ask.size, ask.mask, ask.exclude)
+    stored = ask.diversity == 0
+    if stored and online is not None and seen_excluded and approx is None:
         lists, why = _online_best(rt, online, engine, u, row if row is not None else rt.history_row(u), scores)
         best = (lists, 0)
-    elif engine == "nn" and u >= 0 and seen_excluded and online is None and tables.user_best:
+    elif stored and engine == "nn" and u >= 0 and seen_excluded and online is None and tables.user_best:
         best, why = (tables.user_best, u), (tables.user_why[u] if tables.user_why is not None else None)
-    ranked = top(best, scores, ask.k, ask.mask, ask.exclude, rt.popular_scores, rt.n_items, approx)
+    hybrid = rt.hybrid_lists if engine == "hybrid" and u >= 0 and seen_excluded and online is None else None
+    if stored and hybrid is not None:
+        best = (hybrid.lists, u)
+    ranked = top(best, scores, ask.size, ask.mask, ask.exclude, rt.popular_scores, rt.n_items, approx)
+    if not stored:
+        ranked = _diversified(rt, ranked, ask.k, ask.diversity, ask.notes)
     own = ranked.idx[: ranked.n_own]
-    if ranked.positions is not None and why is not None:
+    explained = hybrid is not None and ranked.positions is not None and _within(ranked.positions, hybrid.codes.shape[1])
+    if explained:
+        pos = ranked.positions
+        order = hybrid.genre_order[u] if hybrid.genre_order is not None else None
+        reasons = rt.reasons.from_codes(
+            own, hybrid.codes[u][pos], hybrid.liked[u][pos], rt.history_row(u), liked, genre_order=order
+        )
+    elif ranked.positions is not None and why is not None:
         reasons = rt.reasons.similar_to(why[ranked.positions], liked)
     else:
         history = row if row is not None else rt.history_row(u)
@@ -258,6 +293,13 @@ def _personal(
         fallback = True
     items = records(rt.catalogue.base, ranked.idx, ranked.scores, reasons)
     return _result(ask, engine, fallback, strategy, items, ranked.total)
+
+
+def _within(positions: slice | np.ndarray, n: int) -> bool:
+    """Every list position in ``positions`` is below ``n``."""
+    if isinstance(positions, slice):
+        return (positions.stop or 0) <= n
+    return not positions.size or int(positions.max()) < n
 
 
 def _popular(
@@ -272,22 +314,31 @@ def _popular(
     """Popular (or trending) items; with ``seed_cols`` the seed genres come first, popular overall after."""
     scores = rt.trending_scores if trending else rt.popular_scores
     strategy = "trending" if trending else "popular"
-    k, mask, exclude = ask.k, ask.mask, ask.exclude
+    k, mask, exclude, diversity = ask.k, ask.mask, ask.exclude, ask.diversity
     if seed_cols is not None and seed_cols.size:
         seed_mask = rt.catalogue.genre_masks[seed_cols].any(axis=0)
-        ranked = rank(scores, k, seed_mask if mask is None else (mask & seed_mask), exclude, None, rt.n_items)
+        ranked = rank(scores, ask.size, seed_mask if mask is None else (mask & seed_mask), exclude, None, rt.n_items)
+        if diversity > 0:
+            ranked = _diversified(rt, ranked, k, diversity, ask.notes)
         idx, scores_out = ranked.idx, ranked.scores
         reasons = rt.reasons.popular(idx, seed_cols)
         strategy = "seed_genres"
         if idx.size < k:
-            more = rank(scores, k - idx.size, mask, np.concatenate([exclude, idx]), None, rt.n_items)
+            left = k - idx.size
+            size = pool_size(left) if diversity > 0 else left
+            more = rank(scores, size, mask, np.concatenate([exclude, idx]), None, rt.n_items)
+            if diversity > 0:
+                more = diversify(more, left, rt.served.item_unit, diversity)
             reasons += rt.reasons.popular(more.idx, None, trending)
             idx, scores_out = np.concatenate([idx, more.idx]), np.concatenate([scores_out, more.scores])
             ask.notes.append(f"only {ranked.total} item(s) match the seed genres; the rest are popular overall")
         total = eligible(mask, exclude, rt.n_items)
     else:
-        best = (rt.tables.popular_best, int(trending)) if exclude.size == 0 and rt.tables.popular_best else None
-        ranked = top(best, lambda: scores, k, mask, exclude, None, rt.n_items)
+        stored = exclude.size == 0 and rt.tables.popular_best and diversity == 0
+        best = (rt.tables.popular_best, int(trending)) if stored else None
+        ranked = top(best, lambda: scores, ask.size, mask, exclude, None, rt.n_items)
+        if diversity > 0:
+            ranked = _diversified(rt, ranked, k, diversity, ask.notes)
         idx, scores_out, total = ranked.idx, ranked.scores, ranked.total
         reasons = rt.reasons.popular(idx, genre_cols, trending)
     items = records(rt.catalogue.base, idx, scores_out, reasons)
@@ -308,8 +359,10 @@ def similar(
     exclude_seen: bool = False,
     item_is_new: bool = False,
     online: OnlineView | None = None,
+    diversity: float = 0.0,
 ) -> Result:
-    """Items closest to one item in the served model's item embeddings (cosine), the item itself excluded."""
+    """Items closest to one item in the served model's item embeddings (cosine), the item itself excluded;
+    with ``diversity`` above 0 picked from a larger pool of the closest by maximal marginal relevance."""
     i = rt.item_index(item_id)
     if i is None:
         if item_is_new:
@@ -328,12 +381,16 @@ def similar(
     if exclude_seen and online is not None and online.seen.size:
         seen = online.seen if seen is None else np.union1d(seen, online.seen)
     exclude = exclusion(seen, np.array([i]))
-    best = (rt.tables.item_best, i) if seen is None and rt.tables.item_best else None
-    approx = rt.ann_similar(i, k, mask, exclude) if rt.ann is not None else None
-    ranked = top(best, lambda: rt.item_cosines(i), k, mask, exclude, None, rt.n_items, approx)
+    size = pool_size(k) if diversity > 0 else k
+    best = (rt.tables.item_best, i) if seen is None and rt.tables.item_best and diversity == 0 else None
+    approx = rt.ann_similar(i, size, mask, exclude) if rt.ann is not None else None
+    ranked = top(best, lambda: rt.item_cosines(i), size, mask, exclude, None, rt.n_items, approx)
+    notes: list[str] = []
+    if diversity > 0:
+        ranked = _diversified(rt, ranked, k, diversity, notes)
     text = rt.catalogue.similar_text[i]
     items = records(rt.catalogue.base, ranked.idx, ranked.scores, [[text] for _ in range(ranked.idx.size)])
-    return finish(Result("nn", "nn", False, "similar_item", items, ranked.total), k)
+    return finish(Result("nn", "nn", False, "similar_item", items, ranked.total, notes), k)
 
 
 def popular(

@@ -40,11 +40,19 @@ K_DESCRIPTION = (
     "Number of items, 1..max_k (setting RECOMMENDER_MAX_K, default 100); without it, RECOMMENDER_DEFAULT_K (10)."
 )
 LIMIT_DESCRIPTION = "The same as k (either name is accepted; both only with the same value)."
+DIVERSITY_DESCRIPTION = (
+    "0 to 1: how much variety to favour over the best scores. 0 (the default): the list as ranked. Above 0, the "
+    "list is picked from the best max(5 x k, 50) candidates, each item chosen for its score and for being "
+    "unlike the items above it (by the model's item embeddings); 1 favours variety only, after the best item."
+)
+Diversity = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, description=DIVERSITY_DESCRIPTION)]
 ENGINE_DESCRIPTION = (
-    "auto: nn when the model knows the user and they have enough history, else baseline when they have "
-    "history, else popular (seed items: similar to the seeds). nn: the embedding model. baseline: weighted "
-    "heuristic (popularity 0.55, average rating 0.25, genre match 0.20). popular. itemknn, ease, als: the "
-    "evaluation baselines (fitted on first use)."
+    "auto: the model's best personal engine (hybrid when training found it better than nn on validation, "
+    "else nn) when the user has enough history, else baseline when they have history, else popular (seed "
+    "items: similar to the seeds); /ready says which (auto_engine). hybrid: candidates from several sources "
+    "ranked by a learned ranker (models trained with the default pipeline). nn: the embedding model. "
+    "baseline: weighted heuristic (popularity 0.55, average rating 0.25, genre match 0.20). popular. "
+    "itemknn, ease, als: the evaluation baselines (fitted on first use)."
 )
 
 
@@ -96,6 +104,7 @@ class RecommendRequest(_Filters):
     limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
     engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION)
     exclude_seen: bool = Field(True, description="Drop items in the user's training history.")
+    diversity: Diversity = 0.0
     seed_item_ids: list[Id] = Field(
         default_factory=list,
         max_length=MAX_SEEDS,
@@ -127,6 +136,7 @@ class SimilarRequest(_Filters):
         None, description="Optional: logged with the impression; with exclude_seen, drops their history."
     )
     exclude_seen: bool = Field(True, description="With user_id: drop items in that user's training history.")
+    diversity: Diversity = 0.0
     platform: Platform | None = None
 
 
@@ -136,6 +146,7 @@ class RecommendationsPathQuery(_Strict):
     limit: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
     k: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
     engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION)
+    diversity: Diversity = 0.0
     platform: Platform | None = Field(None, examples=["web"])
 
 
@@ -146,6 +157,7 @@ class RecommendationsQuery(_Strict):
     k: int | None = Field(None, ge=1, description=K_DESCRIPTION, examples=[10])
     limit: int | None = Field(None, ge=1, description=LIMIT_DESCRIPTION)
     engine: EngineName = Field("auto", description=ENGINE_DESCRIPTION, examples=["auto"])
+    diversity: Diversity = 0.0
     platform: Platform | None = Field(None, examples=["mobile"])
 
 

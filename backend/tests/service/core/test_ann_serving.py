@@ -112,3 +112,17 @@ def test_a_second_load_reads_the_indexes_the_first_built(pair, model_dir):
     assert again.ready_info()["ann"]["source"] == "read from the cache"
     for user in USER_IDS:
         same(strategies.recommend(again, user, 3, "nn"), strategies.recommend(approx, user, 3, "nn"))
+
+
+def test_diversified_lists_ask_the_index_for_their_pool_and_equal_the_exact_path(pair, answered):
+    """A diversified list's pool (5 x k, at least 50 candidates) is asked of the index; on 12 items the index
+    passes such a pool to the exact path, and the lists are the exact path's."""
+    exact, approx = pair
+    for user in USER_IDS:
+        for diversity in (0.5, 1.0):
+            got = strategies.recommend(approx, user, 3, "nn", diversity=diversity)
+            assert got.items == strategies.recommend(exact, user, 3, "nn", diversity=diversity).items
+    for item in ITEM_IDS:
+        got = strategies.similar(approx, item, 3, diversity=0.5)
+        assert got.items == strategies.similar(exact, item, 3, diversity=0.5).items
+    assert answered["exact"] > 0

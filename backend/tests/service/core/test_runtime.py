@@ -25,7 +25,10 @@ def test_the_runtime_holds_the_models_history_and_its_eager_engines(runtime):
         "itemknn": False,
         "ease": False,
         "als": False,
+        "hybrid": False,
     }
+    # the test model was written without the hybrid engine: /ready says so, and auto serves nn
+    assert runtime.engines.state("hybrid").startswith("not in this model") and runtime.auto_engine == "nn"
 
 
 def test_popular_scores_count_users_and_trending_decays_old_items(runtime):

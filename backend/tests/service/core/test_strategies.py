@@ -1,4 +1,5 @@
-"""The request policy (``strategies``) on the runtime directly: engines, fallbacks, notes, seeds, caching."""
+"""The request policy (``strategies``) on the runtime directly: engines, fallbacks, notes, seeds, caching,
+diversity."""
 
 from __future__ import annotations
 
@@ -80,3 +81,57 @@ def test_similar_items_exclude_the_item_and_unknown_items_say_why(model_dir, tmp
         strategies.similar(rt, "x9", 3)
     with pytest.raises(UnknownItem, match="logged since the model was trained"):
         strategies.similar(rt, "x10", 3, item_is_new=True)
+
+
+DIVERSITY_NOTE = "diversity 1: picked from the best {} candidates, items much like those above them moved down"
+
+
+def test_diversity_zero_changes_nothing(runtime):
+    for user in ("u1", "u4", "nobody"):
+        plain, zero = strategies.recommend(runtime, user, 4), strategies.recommend(runtime, user, 4, diversity=0.0)
+        assert zero.items == plain.items and zero.notes == plain.notes
+    assert strategies.similar(runtime, "a1", 3, diversity=0.0).items == strategies.similar(runtime, "a1", 3).items
+
+
+def test_full_diversity_picks_each_item_unlike_those_above_it(runtime):
+    """Cosines in the embeddings (modeldir.py): to a3 (.8, 0, .2) the Comedy items 0, the Drama ones .243,
+    a4 .892; after a3 and c1 the Drama items are the least like either (.243), d4 the best scored of them."""
+    r = strategies.recommend(runtime, "u1", 3, diversity=1.0)
+    assert ids(r) == ["a3", "c1", "d4"]  # the plain list: a3, a4, c1
+    assert r.items[1]["score"] == pytest.approx(0.054, abs=1e-5) and [it["rank"] for it in r.items] == [1, 2, 3]
+    assert r.notes == [DIVERSITY_NOTE.format(10)] and r.total_candidates == 10  # the 10 unseen items are the pool
+    assert r.items[1]["reasons"] == [f"similar to {TITLES['a2']} you liked"]
+
+
+def test_popular_and_similar_lists_are_diversified_too(runtime):
+    # popular: d1, a1, c1, then a2 (count 1, first by index); with diversity c4 (cosine .707 to c1 and d1)
+    # is the item least like those above it: a2 is at .994 to a1, c2 1 to c1, d2 1 to d1
+    assert ids(strategies.recommend(runtime, "nobody", 4)) == ["d1", "a1", "c1", "a2"]
+    r = strategies.recommend(runtime, "nobody", 4, diversity=1.0)
+    assert ids(r) == ["d1", "a1", "c1", "c4"] and r.notes[-1] == DIVERSITY_NOTE.format(12)
+    # similar to a1: a2 (.994) first, then a Drama item (cosine 0 to a2; d1 first by index), then c1 (.110)
+    r = strategies.similar(runtime, "a1", 3, diversity=1.0)
+    assert ids(r) == ["a2", "d1", "c1"] and r.notes == [DIVERSITY_NOTE.format(11)]
+
+
+def test_seed_genres_are_diversified_first_and_the_popular_rest_after_them(runtime):
+    # Comedy (seed genre) by popularity: c1 3, c2 1, then a4 c3 c4; one more popular overall: d1.
+    # Diversified: after c1, a4 (cosine .394 to it), then c4 (.707), then c2 and c3 (1; c2 more popular)
+    plain = strategies.recommend(runtime, "nobody", 6, seed_genres=("Comedy",))
+    assert ids(plain) == ["c1", "c2", "a4", "c3", "c4", "d1"]
+    r = strategies.recommend(runtime, "nobody", 6, seed_genres=("Comedy",), diversity=1.0)
+    assert ids(r) == ["c1", "a4", "c4", "c2", "c3", "d1"] and r.strategy == "seed_genres"
+    assert DIVERSITY_NOTE.format(5) in r.notes
+
+
+def test_diversified_lists_keep_the_filters_and_exclusions(runtime):
+    """With k above the number of eligible items a diversified list holds exactly the plain list's items."""
+    f = Filters(genres=("Drama", "Comedy"), exclude_items=("c4",))
+    for user in ("u1", "u3", "u7", "nobody"):
+        for engine in ("auto", "nn", "baseline", "popular"):
+            plain = strategies.recommend(runtime, user, 12, engine, filters=f)
+            mixed = strategies.recommend(runtime, user, 12, engine, filters=f, diversity=0.7)
+            assert sorted(ids(mixed)) == sorted(ids(plain)) and "c4" not in ids(mixed), (user, engine)
+            assert mixed.total_candidates == plain.total_candidates
+    r = strategies.similar(runtime, "a1", 12, filters=Filters(year_min=1995), diversity=0.7)
+    assert sorted(ids(r)) == sorted(ids(strategies.similar(runtime, "a1", 12, filters=Filters(year_min=1995))))

@@ -168,6 +168,7 @@ async def _recommend(
             seed_genres=seed_genres,
             user_is_new=await _user_is_new(request, rt, user_id, entry),
             online=online,
+            diversity=query.diversity,
         )
     except UnknownGenre as exc:
         raise field_error(location, exc.field, str(exc)) from None
@@ -184,7 +185,7 @@ async def _recommend(
     responses=ERROR_RESPONSES,
     summary="Top-k items for a user",
     description="Ranked items for the user, their training history excluded; unknown users get popular items "
-    "(`fallback_used: true`).",
+    "(`fallback_used: true`). `diversity` above 0 trades score for variety (`notes` says so).",
     openapi_extra={
         "parameters": [
             path_parameter("user_id", ID_ADAPTER, "The user's id.", "196"),
@@ -204,7 +205,8 @@ async def recommendations_for_user(request: Request) -> OrjsonResponse:
     response_model=RecommendationResponse,
     responses=ERROR_RESPONSES,
     summary="Top-k items for a user (query form)",
-    description="Same as `GET /recommendations/{user_id}` with `user_id`, `k` and `engine` as query parameters.",
+    description="Same as `GET /recommendations/{user_id}` with `user_id`, `k`, `engine` and `diversity` as query "
+    "parameters.",
     openapi_extra={"parameters": query_parameters(RecommendationsQuery)},
 )
 async def recommendations(request: Request) -> OrjsonResponse:
@@ -256,7 +258,9 @@ async def similar(request: Request) -> OrjsonResponse:
     k = list_size(request, body, "body")
     filters = Filters(tuple(body.genres), body.year_min, body.year_max, parse_ids(body.exclude_items))
     online = await online_view(request, rt, body.user_id) if body.exclude_seen else None
-    args = dict(filters=filters, user_id=body.user_id, exclude_seen=body.exclude_seen, online=online)
+    args = dict(
+        filters=filters, user_id=body.user_id, exclude_seen=body.exclude_seen, online=online, diversity=body.diversity
+    )
     try:
         try:
             result = strategies.similar(rt, body.item_id, k, **args)

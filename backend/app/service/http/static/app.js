@@ -555,7 +555,7 @@
     const saved = storageGet(STORE_USER, "");
     const input = h("input", { class: "input", id: "user-id", name: "user_id", autocomplete: "off", placeholder: "e.g. 42", value: saved || "", maxlength: 128, required: true });
     const engine = h("select", { class: "select", id: "engine" },
-      [["auto", "Best available"], ["nn", "Personal model"], ["baseline", "Heuristic"], ["popular", "Popular"]]
+      [["auto", "Best available"], ["hybrid", "Multi-stage ranker"], ["nn", "Personal model"], ["baseline", "Heuristic"], ["popular", "Popular"]]
         .map(([v, label]) => h("option", { value: v }, label)));
     const results = h("section", { class: "section", "aria-live": "polite", id: "for-you-results" });
     // One lasting live region: what a press did and how the list changed (the list itself updates silently).

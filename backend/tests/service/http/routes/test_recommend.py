@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,8 +66,12 @@ def test_query_form_and_post_form_agree_with_the_path_form(client):
     assert path == query == post == ["c4", "a4", "a3", "a2"]
 
 
+#: Engines the test model serves (it was written without the hybrid engine: test_hybrid_serving.py has one).
+SERVED = sorted(set(ENGINES) - {"hybrid"})
+
+
 def test_seen_items_are_excluded_for_every_user_and_engine(client):
-    for engine in ["auto", *ENGINES]:
+    for engine in ["auto", *SERVED]:
         for user in USER_IDS:
             r = client.get("/recommendations", params={"user_id": user, "k": 12, "engine": engine})
             assert r.status_code == 200, (engine, user, r.text)
@@ -79,7 +85,13 @@ def test_exclude_seen_false_returns_history_items(client):
     assert ids(r) == ["a1", "a2", "a3"]
 
 
-@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_the_hybrid_engine_of_a_model_without_one_is_a_clear_error(client):
+    r = client.post("/recommend", json={"user_id": "u7", "k": 3, "engine": "hybrid"})
+    assert r.status_code == 422, r.text
+    assert "not part of this model" in r.text and "--pipeline" in r.text
+
+
+@pytest.mark.parametrize("engine", SERVED)
 def test_each_engine_can_be_asked_for(client, engine):
     r = client.post("/recommend", json={"user_id": "u7", "k": 3, "engine": engine})
     assert r.status_code == 200, r.text
@@ -399,3 +411,83 @@ def test_the_list_size_without_k_or_limit_is_a_setting(model_dir, tmp_path):
         body = c.get("/recommendations/u1").json()
         assert body["k"] == 3 and len(body["items"]) == 3
         assert len(ids(c.post("/similar", json={"item_id": "a1"}))) == 3
+
+
+# ----- diversity ------------------------------------------------------------------------------------------------
+SHIPPED_MODEL = Path(__file__).resolve().parents[4] / "models" / "latest"
+
+
+@pytest.fixture(scope="module")
+def shipped_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The model shipped in the repository (1,000 users, 600 items, 32-d embeddings)."""
+    app = create_app(make_settings(SHIPPED_MODEL, tmp_path_factory.mktemp("shipped-data")))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_diversity_zero_is_the_list_without_it(client):
+    for user in ("u1", "u4", "nobody"):
+        plain = client.get(f"/recommendations/{user}", params={"limit": 5}).json()
+        zero = client.get(f"/recommendations/{user}", params={"limit": 5, "diversity": 0}).json()
+        assert ids_of(zero) == ids_of(plain) and zero["items"] == plain["items"] and zero["notes"] == plain["notes"]
+        query = client.get("/recommendations", params={"user_id": user, "k": 5, "diversity": "0.0"})
+        post = client.post("/recommend", json={"user_id": user, "k": 5, "diversity": 0})
+        assert ids(query) == ids(post) == ids_of(plain)
+    plain = client.post("/similar", json={"item_id": "a1", "k": 4})
+    assert ids(client.post("/similar", json={"item_id": "a1", "k": 4, "diversity": 0.0})) == ids(plain)
+
+
+def test_diversity_reranks_every_spelling_and_says_so(client):
+    note = "diversity 1: picked from the best 10 candidates, items much like those above them moved down"
+    for r in (
+        client.get("/recommendations/u1", params={"limit": 3, "diversity": 1}),
+        client.get("/recommendations", params={"user_id": "u1", "k": 3, "diversity": 1}),
+        client.post("/recommend", json={"user_id": "u1", "k": 3, "diversity": 1}),
+    ):
+        assert r.status_code == 200 and ids(r) == ["a3", "c1", "d4"] and r.json()["notes"] == [note]  # plain: a3 a4 c1
+    r = client.post("/similar", json={"item_id": "a1", "k": 3, "diversity": 1})
+    assert ids(r) == ["a2", "d1", "c1"] and "diversity 1" in r.json()["notes"][0]  # plain: a2 a3 a4
+
+
+def test_diversity_outside_0_to_1_is_a_422_on_diversity(client):
+    cases = [
+        ("get", "/recommendations/u1", {"diversity": 1.5}, "Input should be less than or equal to 1"),
+        (
+            "get",
+            "/recommendations",
+            {"user_id": "u1", "diversity": "-0.1"},
+            "Input should be greater than or equal to 0",
+        ),
+        ("get", "/recommendations/u1", {"diversity": "nan"}, "Input should be a finite number"),
+        ("get", "/recommendations/u1", {"diversity": "lots"}, "Input should be a valid number"),
+        ("post", "/recommend", {"user_id": "u1", "diversity": 2}, "Input should be less than or equal to 1"),
+        ("post", "/similar", {"item_id": "a1", "diversity": -1}, "Input should be greater than or equal to 0"),
+    ]
+    for method, path, args, reason in cases:
+        r = client.get(path, params=args) if method == "get" else client.post(path, json=args)
+        assert r.status_code == 422, (path, args, r.text)
+        error = r.json()["detail"][0]
+        assert error["field"] == "diversity" and error["reason"].startswith(reason), (path, args, error)
+        assert r.json()["message"].startswith(f"diversity: {reason}")
+
+
+def _mean_cosine(c: TestClient, body: dict) -> float:
+    """Mean cosine over pairs of the list's items in the served model's item embeddings."""
+    rt = c.app.state.runtime
+    unit = rt.served.item_unit[rt.items.indices(ids_of(body))]
+    n = unit.shape[0]
+    return float(((unit @ unit.T).sum() - np.trace(unit @ unit.T)) / (n * (n - 1)))
+
+
+def test_full_diversity_makes_the_shipped_models_lists_less_alike(shipped_client):
+    for user in ("u0001", "u0250", "u0500", "u0999"):
+        plain = shipped_client.get(f"/recommendations/{user}", params={"limit": 10}).json()
+        zero = shipped_client.get(f"/recommendations/{user}", params={"limit": 10, "diversity": 0}).json()
+        full = shipped_client.get(f"/recommendations/{user}", params={"limit": 10, "diversity": 1}).json()
+        assert ids_of(zero) == ids_of(plain) and len(ids_of(full)) == 10
+        assert _mean_cosine(shipped_client, full) < _mean_cosine(shipped_client, plain), user
+        assert ids_of(full)[0] == ids_of(plain)[0]  # the best item stays first
+        assert "diversity 1: picked from the best 50 candidates" in full["notes"][0]
+    plain = shipped_client.post("/similar", json={"item_id": "i0001", "k": 10}).json()
+    full = shipped_client.post("/similar", json={"item_id": "i0001", "k": 10, "diversity": 1}).json()
+    assert _mean_cosine(shipped_client, full) < _mean_cosine(shipped_client, plain)

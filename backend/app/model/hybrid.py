@@ -1,0 +1,473 @@
+"""The hybrid engine: candidate sources, a feature store and a learned ranker, as one engine of the contract.
+
+Fitting, on the positives and their timestamps:
+
+1. each user with at least ``MIN_POSITIVES`` positives has the latest ``label_share`` of them held out
+   (``later_slice``); the sources and the feature store are fitted on the earlier part only;
+2. for a sample of those users, the sources' candidates (``sources.gather``) become a LightGBM
+   ``lambdarank`` training set, labelled by the held-out positives: no label was ever in the data the
+   sources or the features were fitted on. A share of the users is kept apart for early stopping and
+   for the comparison with every single source (``validation_``);
+3. the sources and the feature store are refitted on every positive: that is what serves.
+
+Scoring a user: the union of the sources' candidates, ranked by the ranker; the other items follow,
+ordered by the first source's score, so a filtered list is still complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.data.features import ItemFeatures
+from app.data.types import recency_of
+from app.model.als import ALSRecommender
+from app.model.base import Explanation, Recommender, csr_row, top_k
+from app.model.ease import EASERecommender
+from app.model.embedding import EmbeddingRecommender, sized_params
+from app.model.feature_store import (
+    CROSS_COLUMNS,
+    ITEM_COLUMNS,
+    USER_COLUMNS,
+    FeatureStore,
+    build_store,
+    cross_features,
+)
+from app.model.itemknn import ItemKNNRecommender, binary
+from app.model.popularity import PopularityRecommender
+from app.model.ranker import Ranker, train_ranker
+from app.model.sources import (
+    SOURCE_NAMES,
+    Candidates,
+    GenrePopularRecommender,
+    TrendingRecommender,
+    fit_source,
+    gather,
+)
+
+#: Users need this many positives to have a later slice held out for the ranker's labels.
+MIN_POSITIVES = 3
+#: Users scored per batch when the ranker's training set is built (bounds the sources' score matrices).
+BATCH_ROWS = 256
+#: Offset below every ranked candidate for the items no source proposed.
+BELOW = 1000.0
+
+#: Feature groups -> the reason they stand for (``explain``); a feature's group is its name's prefix.
+REASON_GROUPS: dict[str, tuple[str, ...]] = {
+    "liked": ("itemknn_", "ease_"),
+    "similar_users": ("nn_", "als_"),
+    "trending": ("trending_", "item_decayed", "item_days_since"),
+    "genre_match": ("genre_",),
+    "popularity": ("popular_", "item_count", "item_weight", "n_sources"),
+    "rating": ("item_avg_rating",),
+}
+#: The groups in code order (``reason_codes``).
+REASON_NAMES = tuple(REASON_GROUPS)
+
+
+def later_slice(
+    matrix: sp.csr_matrix, timestamps: sp.csr_matrix, share: float, min_positives: int = MIN_POSITIVES
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(earlier, later) parts of every row: rows with at least ``min_positives`` entries put their latest
+    ``max(1, floor(share * n))`` entries (by timestamp; equal timestamps by item index) in the later part."""
+    m = sp.csr_matrix(matrix)
+    t = sp.csr_matrix(timestamps)
+    n_row = np.diff(m.indptr)
+    rows = np.repeat(np.arange(m.shape[0]), n_row)
+    order = np.lexsort((m.indices, t.data, rows))  # by row, then time, then item
+    place_in_row = np.empty(order.size, np.int64)
+    place_in_row[order] = np.arange(order.size) - m.indptr[rows[order]]
+    n_late = np.where(n_row >= min_positives, np.maximum(1, np.floor(share * n_row)), 0).astype(np.int64)
+    late = place_in_row >= (n_row - n_late)[rows]
+
+    def part(keep: np.ndarray) -> sp.csr_matrix:
+        out = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=m.dtype)
+        out.sort_indices()
+        return out
+
+    early_ts = sp.csr_matrix((t.data[~late], (rows[~late], m.indices[~late])), shape=m.shape, dtype=np.int64)
+    early_ts.sort_indices()
+    return (part(~late), early_ts), part(late)
+
+
+def feature_names(sources: Sequence[str]) -> list[str]:
+    """The ranker's columns: every source's score and rank, how many sources proposed the item, the
+    user's and the item's aggregates, and the user x item genre features."""
+    names = [f"{s}_{kind}" for s in sources for kind in ("score", "rank")]
+    return [*names, "n_sources", *USER_COLUMNS, *ITEM_COLUMNS, *CROSS_COLUMNS]
+
+
+class HybridRecommender:
+    """Candidates from several sources, ordered by a LightGBM ranker over their scores and the feature store."""
+
+    name: ClassVar[str] = "hybrid"
+    max_items: ClassVar[int | None] = None
+    uses_timestamps: ClassVar[bool] = True  # fit() takes ``timestamps`` (Dataset.timestamps) for its slices
+    online_updates: ClassVar[str] = (
+        "scores the updated history row with every source; the user's count features follow it at once"
+    )
+
+    def __init__(
+        self,
+        per_source: int = 50,
+        label_share: float = 0.1,
+        half_life_days: float = 30.0,
+        max_ranker_users: int = 20_000,
+        validation_share: float = 0.2,
+        ease_max_items: int = 6_000,
+        seed: int = 42,
+        nn: Mapping[str, Any] | None = None,
+        itemknn: Mapping[str, Any] | None = None,
+        als: Mapping[str, Any] | None = None,
+        ease: Mapping[str, Any] | None = None,
+    ):
+        if per_source < 1:
+            raise ValueError("per_source must be >= 1")
+        if not 0.0 < label_share < 1.0 or not 0.0 < validation_share < 1.0:
+            raise ValueError("label_share and validation_share must be between 0 and 1")
+        if half_life_days <= 0 or max_ranker_users < 10:
+            raise ValueError("half_life_days must be positive and max_ranker_users at least 10")
+        self.per_source = int(per_source)
+        self.label_share = float(label_share)
+        self.half_life_days = float(half_life_days)
+        self.max_ranker_users = int(max_ranker_users)
+        self.validation_share = float(validation_share)
+        self.ease_max_items = int(ease_max_items)
+        self.seed = int(seed)
+        self.source_params: dict[str, dict[str, Any]] = {
+            "nn": dict(nn or {}),
+            "itemknn": dict(itemknn or {"neighbours": 50}),
+            "als": dict(als or {"factors": 64, "regularization": 1.0, "alpha": 4.0, "seed": self.seed}),
+            "ease": dict(ease or {"l2": 400.0}),
+        }
+        self.sources_: dict[str, Recommender] = {}
+        self.store_: FeatureStore | None = None
+        self.ranker_: Ranker | None = None
+        #: Held-out users' top-10 by the hybrid and by each source, and their later positives (fit only).
+        self.validation_: dict[str, Any] = {}
+        #: The features of the last one-user ``score`` (key, features, candidates): the service explains
+        #: the list it just scored, and recomputing every source's scores for that doubled a request.
+        self._last: tuple | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "per_source": self.per_source,
+            "label_share": self.label_share,
+            "half_life_days": self.half_life_days,
+            "max_ranker_users": self.max_ranker_users,
+            "validation_share": self.validation_share,
+            "ease_max_items": self.ease_max_items,
+            "seed": self.seed,
+            **{name: dict(p) for name, p in self.source_params.items()},
+        }
+
+    # ------------------------------------------------------------------ fitting
+    def source_names(self, n_items: int) -> list[str]:
+        return [s for s in SOURCE_NAMES if s != "ease" or n_items <= self.ease_max_items]
+
+    def _new_sources(self, n_users: int, n_items: int, nn: Recommender | None = None) -> dict[str, Recommender]:
+        made: dict[str, Recommender] = {}
+        for name in self.source_names(n_items):
+            if name == "nn":
+                made[name] = nn or EmbeddingRecommender(
+                    **sized_params(n_users, n_items, {"seed": self.seed, **self.source_params["nn"]})
+                )
+            elif name == "itemknn":
+                made[name] = ItemKNNRecommender(**self.source_params["itemknn"])
+            elif name == "als":
+                made[name] = ALSRecommender(**self.source_params["als"])
+            elif name == "ease":
+                made[name] = EASERecommender(**self.source_params["ease"])
+            elif name == "popular":
+                made[name] = PopularityRecommender()
+            elif name == "trending":
+                made[name] = TrendingRecommender(self.half_life_days)
+            else:
+                made[name] = GenrePopularRecommender()
+        return made
+
+    def fit_sources(
+        self,
+        matrix: sp.csr_matrix,
+        timestamps: sp.csr_matrix,
+        features: ItemFeatures | None,
+        nn: Recommender | None = None,
+        on_stage: Callable[[str], None] = lambda s: None,
+        label: str = "",
+    ) -> dict[str, Recommender]:
+        """Every source, fitted on ``matrix`` (``nn``: an embedding model already fitted on it)."""
+        sources = self._new_sources(*matrix.shape, nn=nn)
+        recency = recency_of(timestamps)
+        for name, engine in sources.items():
+            if name == "nn" and nn is not None:
+                continue  # already fitted by the caller on this matrix
+            on_stage(f"{label}: fitting source {name}")
+            fit_source(name, engine, matrix, timestamps, features, recency)
+        return sources
+
+    def fit(
+        self,
+        matrix: sp.csr_matrix,
+        features: ItemFeatures | None = None,
+        *,
+        timestamps: sp.csr_matrix | None = None,
+        nn: Recommender | None = None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> HybridRecommender:
+        """Fit on users x items weights and their timestamps (``Dataset.timestamps()``; without them every
+        positive counts as equally old, and the later slice is by item index).
+
+        ``nn``: the embedding model already fitted on all of ``matrix`` (the training CLI's shipped model),
+        so it is not trained again; the one for the earlier slice always is. ``on_stage(text)`` reports progress."""
+        say = on_stage or (lambda s: None)
+        m = sp.csr_matrix(matrix, dtype=np.float32)
+        m.sort_indices()
+        if m.nnz == 0:
+            raise ValueError("cannot fit the hybrid engine on a matrix without positives")
+        if timestamps is None:
+            timestamps = sp.csr_matrix((np.zeros(m.nnz, np.int64), m.indices, m.indptr), shape=m.shape)
+        t = sp.csr_matrix(timestamps)
+        (early, early_ts), late = later_slice(m, t, self.label_share)
+        label_users = np.flatnonzero(np.diff(late.indptr))
+        if label_users.size < 10:
+            raise ValueError(
+                f"the hybrid engine needs at least 10 users with {MIN_POSITIVES} or more positives; this data has "
+                f"{label_users.size}"
+            )
+        rng = np.random.default_rng(self.seed)
+        if label_users.size > self.max_ranker_users:
+            label_users = np.sort(rng.choice(label_users, self.max_ranker_users, replace=False))
+        is_val = rng.random(label_users.size) < self.validation_share
+        train_users, val_users = label_users[~is_val], label_users[is_val]
+
+        sources = self.fit_sources(early, early_ts, features, None, say, "earlier slice")
+        store = build_store(early, early_ts, features, self.half_life_days)
+        say(f"ranker: candidates for {label_users.size} users")
+        names = list(sources)
+        x, y, g = self._training_frame(sources, store, early, late, train_users)
+        xv, yv, gv = self._training_frame(sources, store, early, late, val_users)
+        if not len(g) or not len(gv):
+            raise ValueError("no user's later positives are among the candidates; the hybrid engine cannot learn")
+        say(f"ranker: LightGBM lambdarank on {x.shape[0]:,} candidates of {len(g)} users ({len(gv)} for validation)")
+        self.ranker_ = train_ranker(x, y, g, xv, yv, gv, feature_names(names), f"{names[0]}_score", seed=self.seed)
+        self.sources_, self.store_ = sources, store
+        self.validation_ = self._validation(early, late, val_users)
+
+        self.sources_ = self.fit_sources(m, t, features, nn, say, "all positives")
+        self.store_ = build_store(m, t, features, self.half_life_days)
+        return self
+
+    def _training_frame(
+        self,
+        sources: Mapping[str, Recommender],
+        store: FeatureStore,
+        early: sp.csr_matrix,
+        late: sp.csr_matrix,
+        users: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Features, labels and group sizes of the users' candidates; users whose later positives none of
+        the candidates holds are left out (they teach a ranking nothing)."""
+        xs, ys, groups = [], [], []
+        for lo in range(0, users.size, BATCH_ROWS):
+            batch = users[lo : lo + BATCH_ROWS]
+            hist = early[batch]
+            x, cands = self._frame(sources, store, batch, hist, None)
+            items = cands.items
+            truth = late[batch]
+            for r in range(batch.size):
+                keep = items[r] >= 0
+                label = np.isin(items[r][keep], truth.indices[truth.indptr[r] : truth.indptr[r + 1]])
+                if label.any():
+                    xs.append(x[r][keep])
+                    ys.append(label.astype(np.float32))
+                    groups.append(int(keep.sum()))
+        if not groups:
+            return np.zeros((0, 0), np.float32), np.zeros(0, np.float32), []
+        return np.concatenate(xs), np.concatenate(ys), groups
+
+    def _frame(
+        self,
+        sources: Mapping[str, Recommender],
+        store: FeatureStore,
+        users: np.ndarray,
+        history: sp.csr_matrix,
+        items: np.ndarray | None,
+    ) -> tuple[np.ndarray, Candidates]:
+        """(n_rows x n_candidates x n_features, the candidates) for a batch: the sources' union, or the
+        given ``items`` (n_rows x n, -1 = none) with the same features."""
+        cands = gather(sources, users, history, self.per_source, items=items)
+        user_f, shares = store.user_rows(users, history)
+        items = cands.items
+        n_rows, width = items.shape
+        safe = np.maximum(items, 0)
+        parts = []
+        for name in sources:
+            parts.append(cands.scores[name][..., None])
+            parts.append(cands.ranks[name][..., None].astype(np.float32))
+        parts.append(cands.n_sources[..., None].astype(np.float32))
+        parts.append(np.broadcast_to(user_f[:, None, :], (n_rows, width, user_f.shape[1])))
+        parts.append(store.item[safe])
+        parts.append(cross_features(shares, store.item_genres, items))
+        return np.concatenate(parts, axis=2).astype(np.float32), cands
+
+    def _validation(self, early: sp.csr_matrix, late: sp.csr_matrix, users: np.ndarray) -> dict[str, Any]:
+        """The held-out users' top 10 by the hybrid and by each source alone (their earlier items excluded),
+        and their later positives: the training CLI scores them (``app.eval`` metrics) to choose ``auto``."""
+        hist = early[users]
+        ranked = {"hybrid": top_k(self.score(users, hist), 10, exclude=binary(hist))[0]}
+        for name, engine in self.sources_.items():
+            ranked[name] = top_k(engine.score(users, hist), 10, exclude=binary(hist))[0]
+        truth = late[users].copy()
+        truth.data[:] = 1.0
+        return {"users": users, "ranked": ranked, "truth": truth}
+
+    # ------------------------------------------------------------------ scoring
+    def _check(self) -> tuple[FeatureStore, Ranker]:
+        if self.store_ is None or self.ranker_ is None:
+            raise RuntimeError("fit the recommender before scoring")
+        return self.store_, self.ranker_
+
+    @staticmethod
+    def _key(user: int, h: sp.csr_matrix) -> tuple:
+        return (int(user), h.indices.tobytes(), h.data.tobytes())
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        store, ranker = self._check()
+        users = np.asarray(users, dtype=np.int64)
+        h = sp.csr_matrix(history)
+        n_items = h.shape[1]
+        out = np.empty((h.shape[0], n_items), np.float32)
+        for lo in range(0, h.shape[0], BATCH_ROWS):
+            hi = min(lo + BATCH_ROWS, h.shape[0])
+            hist = h[lo:hi]
+            x, cands = self._frame(self.sources_, store, users[lo:hi], hist, None)
+            items = cands.items
+            first = cands.first.astype(np.float64)
+            low, high = first.min(axis=1, keepdims=True), first.max(axis=1, keepdims=True)
+            out[lo:hi] = (first - low) / np.maximum(high - low, 1e-12) - BELOW - 1.0  # in [-BELOW-1, -BELOW]
+            keep = items >= 0
+            pred = ranker.predict(x[keep])
+            rows = np.repeat(np.arange(hi - lo), keep.sum(axis=1))
+            out[lo:hi][rows, items[keep]] = pred
+            if h.shape[0] == 1:  # a request's one user: ``explain`` of its list reuses the features
+                self._last = (self._key(users[0], hist), x[0], items[0])
+        return out
+
+    def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:
+        """The ranker's strongest positive feature groups per item (LightGBM's per-feature contributions,
+        summed by ``REASON_GROUPS``), and item-kNN's similarities of the history items to name the
+        item behind "because you liked"."""
+        store, ranker = self._check()
+        items = np.asarray(items, dtype=np.int64)
+        h = csr_row(sp.csr_matrix(history), 0) if history.shape[0] != 1 else sp.csr_matrix(history)
+        if not items.size:
+            return Explanation(items)
+        last = self._last
+        if last is not None and last[0] == self._key(user, h):
+            where = {int(i): n for n, i in enumerate(last[2].tolist()) if i >= 0}
+            rows = [where.get(int(i), -1) for i in items.tolist()]
+            x = last[1][rows][None] if min(rows) >= 0 else None
+        else:
+            x = None
+        if x is None:  # not the list just scored, or items no source proposed
+            x, _ = self._frame(self.sources_, store, np.array([user]), h, items[None, :])
+        contrib = self._group_contributions(ranker, x[0])
+        groups = {group: contrib[:, g] for g, group in enumerate(REASON_GROUPS)}
+        knn = self.sources_.get("itemknn")
+        base = knn.explain(user, h, items) if knn is not None else Explanation(items)
+        return Explanation(items, base.history, base.contributions, groups)
+
+    def reason_codes(
+        self, users: np.ndarray, history: sp.csr_matrix, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``explain`` for many users' lists at once, compactly: (codes, liked). ``items`` is n_rows x n
+        (-1 = none); ``codes[r, j]`` lists the ``REASON_GROUPS`` (by index) that raised item j's score,
+        strongest first, -1 padded; ``liked[r, j]`` the history item most similar to it by item-kNN
+        (-1 when none). Precomputed lists keep these instead of texts (a few bytes an entry)."""
+        store, ranker = self._check()
+        users = np.asarray(users, dtype=np.int64)
+        h = sp.csr_matrix(history)
+        n_rows, width = items.shape
+        codes = np.full((n_rows, width, len(REASON_GROUPS)), -1, np.int8)
+        liked = np.full((n_rows, width), -1, np.int32)
+        knn = self.sources_.get("itemknn")
+        for lo in range(0, n_rows, BATCH_ROWS):
+            hi = min(lo + BATCH_ROWS, n_rows)
+            x, _ = self._frame(self.sources_, store, users[lo:hi], h[lo:hi], items[lo:hi])
+            keep = items[lo:hi] >= 0
+            contrib = np.zeros((hi - lo, width, len(REASON_GROUPS)), np.float32)
+            contrib[keep] = self._group_contributions(ranker, x[keep], os.cpu_count() or 1)  # at load: every core
+            order = np.argsort(-contrib, axis=2, kind="stable")
+            positive = np.take_along_axis(contrib, order, axis=2) > 0
+            codes[lo:hi] = np.where(positive & keep[..., None], order, -1).astype(np.int8)
+            for r in range(hi - lo):
+                n = int(keep[r].sum())
+                if knn is not None and n:
+                    row = h[lo + r]
+                    liked[lo + r, :n] = knn.explain(int(users[lo + r]), row, items[lo + r, :n]).strongest_history()
+        return codes, liked
+
+    @staticmethod
+    def _group_contributions(ranker: Ranker, x: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Rows x ``REASON_GROUPS``: the ranker's per-feature contributions summed by group."""
+        contrib = ranker.contributions(x, threads)
+        out = np.zeros((len(x), len(REASON_GROUPS)), np.float32)
+        for g, prefixes in enumerate(REASON_GROUPS.values()):
+            cols = [j for j, f in enumerate(ranker.feature_names) if f.startswith(prefixes)]
+            if cols:
+                out[:, g] = contrib[:, cols].sum(axis=1)
+        return out
+
+    # ------------------------------------------------------------------ saving
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, JSON-able metadata) that ``restore`` rebuilds the fitted engine from, with the embedding
+        model (saved on its own) and the history: the feature store and trending scores are kept, the
+        ALS item factors too (a refit would cost minutes on large logs), the cheap sources are refitted."""
+        store, ranker = self._check()
+        arrays = {f"store_{k}": v for k, v in store.arrays().items()}
+        arrays["trending_scores"] = self.sources_["trending"].item_scores_
+        arrays["als_item_factors"] = np.asarray(self.sources_["als"].model_.item_factors, np.float32)
+        meta = {
+            "params": self.params(),
+            "sources": list(self.sources_),
+            "feature_names": ranker.feature_names,
+            "best_iteration": ranker.best_iteration,
+            "base": ranker.base,
+        }
+        return arrays, {"meta": meta, "ranker": ranker.model_text}
+
+    @classmethod
+    def restore(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        saved: Mapping[str, Any],
+        nn: Recommender,
+        history: sp.csr_matrix,
+    ) -> HybridRecommender:
+        """The fitted engine from ``state()``: ``nn`` is the served embedding model, ``history`` every positive
+        the model was trained on (the cheap sources are refitted on it, as at the end of training)."""
+        meta = saved["meta"]
+        p = dict(meta["params"])
+        engine = cls(**p)
+        store = FeatureStore.from_arrays({k[len("store_") :]: v for k, v in arrays.items() if k.startswith("store_")})
+        features = ItemFeatures(genres=sp.csr_matrix(store.item_genres) if store.item_genres.shape[1] else None)
+        m = sp.csr_matrix(history, dtype=np.float32)
+        sources = engine._new_sources(*m.shape, nn=nn)
+        if list(sources) != list(meta["sources"]):
+            raise ValueError(f"saved hybrid sources {meta['sources']} do not match {list(sources)}")
+        for name, src in sources.items():
+            if name == "trending":
+                src.item_scores_ = np.asarray(arrays["trending_scores"], np.float32)
+            elif name == "als":
+                src.restore(np.asarray(arrays["als_item_factors"], np.float32))
+            elif name != "nn":
+                src.fit(m, features)
+        engine.sources_, engine.store_ = sources, store
+        engine.ranker_ = Ranker(
+            saved["ranker"], list(meta["feature_names"]), int(meta["best_iteration"]), str(meta["base"])
+        )
+        return engine
