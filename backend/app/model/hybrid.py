@@ -141,7 +141,9 @@ class HybridRecommender:
         self.source_params: dict[str, dict[str, Any]] = {
             "nn": dict(nn or {}),
             "itemknn": dict(itemknn or {"neighbours": 50}),
-            "als": dict(als or {"factors": 64, "regularization": 1.0, "alpha": 4.0, "seed": self.seed}),
+            "als": dict(
+                als or {"factors": 64, "regularization": 1.0, "alpha": 4.0, "seed": self.seed, "num_threads": 0}
+            ),
             "ease": dict(ease or {"l2": 400.0}),
         }
         self.sources_: dict[str, Recommender] = {}
@@ -350,7 +352,7 @@ class HybridRecommender:
             low, high = first.min(axis=1, keepdims=True), first.max(axis=1, keepdims=True)
             out[lo:hi] = (first - low) / np.maximum(high - low, 1e-12) - BELOW - 1.0  # in [-BELOW-1, -BELOW]
             keep = items >= 0
-            pred = ranker.predict(x[keep])
+            pred = ranker.predict(x[keep], 1 if h.shape[0] == 1 else (os.cpu_count() or 1))  # a request: one core
             rows = np.repeat(np.arange(hi - lo), keep.sum(axis=1))
             out[lo:hi][rows, items[keep]] = pred
             if h.shape[0] == 1:  # a request's one user: ``explain`` of its list reuses the features

@@ -60,11 +60,11 @@ class Ranker:
             self._booster = lgb.Booster(model_str=self.model_text)
         return self._booster
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Ranking scores, one per row of ``x`` (higher = better)."""
         if not len(x):
             return np.zeros(0, np.float32)
-        raw = self.booster.predict(x, num_threads=1) if self.best_iteration else 0.0
+        raw = self.booster.predict(x, num_threads=threads) if self.best_iteration else 0.0
         return np.asarray(raw + self._base(x), dtype=np.float32)
 
     def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:

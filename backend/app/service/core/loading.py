@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,13 @@ def resolve_model_dir(settings: Settings) -> Path:
     return Path(settings.model_dir)
 
 
+def _build_lists(rt: Runtime) -> None:
+    try:
+        rt.build_hybrid_lists()
+    except Exception:  # the lists only save time: without them every hybrid list is ranked per request
+        log.exception("hybrid lists of model %s could not be built; ranking them per request", rt.version)
+
+
 def load_runtime(model_dir: Path, settings: Settings) -> Runtime:
     """Load, build and check a runtime; any failure is a ``ModelLoadError`` naming the directory."""
     model_dir = Path(model_dir)
@@ -55,6 +63,8 @@ def load_runtime(model_dir: Path, settings: Settings) -> Runtime:
             catalogue = {**dict(bundle.catalogue), **read_items(settings.items_path, strict=False)}
         rt = Runtime(bundle, model_dir, settings, catalogue=catalogue, signature=signature)
         rt.check()
+        if rt.auto_engine == "hybrid":  # served at once; its lists follow (the native code runs beside the loop)
+            threading.Thread(target=_build_lists, args=(rt,), name="hybrid-lists", daemon=True).start()
         return rt
     except ModelLoadError as exc:
         msg = str(exc)

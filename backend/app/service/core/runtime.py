@@ -8,6 +8,7 @@ precomputed tables; ``strategies`` turns a request into a list with them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,8 @@ TRENDING_HALF_LIFE_DAYS = 30.0
 CHECK_USERS = 4
 #: Popular lists (k x filters x trending) kept per runtime: they are the same for every user.
 POPULAR_CACHE_SIZE = 1024
+
+log = logging.getLogger(__name__)
 
 
 def _finite(name: str, a: np.ndarray) -> None:
@@ -101,8 +104,11 @@ class Runtime:
         hybrid = (lambda: bundle.hybrid(self.served)) if bundle.has_hybrid else None
         chosen = ((self.metadata.get("metrics") or {}).get("hybrid") or {}).get("auto")
         #: What ``auto`` serves to users with enough history: the hybrid engine when training found it
-        #: better than the embedding model on validation, else the embedding model.
-        self.auto_engine = "hybrid" if hybrid is not None and chosen == "hybrid" else "nn"
+        #: better than the embedding model on validation and its lists are built at load (up to
+        #: ``hybrid_precompute_users`` users: ranked per request it costs ~10x the embedding model's
+        #: precomputed lists), else the embedding model. ``engine=hybrid`` serves it either way.
+        fits = settings.precompute_mb > 0 and 0 < self.n_users <= settings.hybrid_precompute_users
+        self.auto_engine = "hybrid" if hybrid is not None and chosen == "hybrid" and fits else "nn"
         self.engines = FittedEngines(
             self.served,
             self.history,
@@ -129,19 +135,23 @@ class Runtime:
         )
         #: The hybrid engine's lists of every known user, when ``auto`` serves it and the users are few
         #: enough (``hybrid_precompute_users``): its per-request cost is several times the embedding model's.
+        #: Built by ``build_hybrid_lists`` (a background thread started at load: 2 s on ML-100K, about
+        #: 85 s for 14,000 users x 5,500 items); until then hybrid lists are ranked per request.
         self.hybrid_lists: HybridLists | None = None
-        if (
-            self.auto_engine == "hybrid"
-            and settings.precompute_mb > 0
-            and 0 < self.n_users <= settings.hybrid_precompute_users
-        ):
-            self.hybrid_lists = hybrid_lists(
-                self.engines.get("hybrid"), self.history, self.seen_matrix, self.catalogue.genres
-            )
         #: ANN indexes (``app.model.ann``) from ``ann_min_items`` items on, else None (every request exact).
         self.ann: AnnIndexes | None = None
         if settings.ann_min_items > 0 and self.n_items >= settings.ann_min_items:
             self.ann = AnnIndexes(self.served, settings)
+
+    def build_hybrid_lists(self) -> None:
+        """Every known user's hybrid list, when ``auto`` serves the hybrid engine (one assignment at the
+        end: requests see either no lists or all of them)."""
+        if self.auto_engine != "hybrid":
+            return
+        started = time.perf_counter()
+        engine = self.engines.get("hybrid")
+        self.hybrid_lists = hybrid_lists(engine, self.history, self.seen_matrix, self.catalogue.genres)
+        log.info("hybrid lists of model %s built in %.1fs", self.version, time.perf_counter() - started)
 
     def check(self) -> None:
         """Refuse a model that cannot serve (before any swap): no items, non-finite arrays or scores, or
@@ -284,6 +294,10 @@ class Runtime:
             "genres": self.catalogue.genre_names,
             "engines": {name: self.engines.state(name) for name in self.engines.ready},
             "auto_engine": self.auto_engine,
+            # the hybrid lists built in the background at load ("building": ranked per request meanwhile)
+            "hybrid_lists": "off"
+            if self.auto_engine != "hybrid"
+            else ("ready" if self.hybrid_lists is not None else "building"),
             # what each engine does with what users did since training (``Recommender.online_updates``)
             "online_updates": {name: engine_class(name).online_updates for name in self.engines.ready},
             **({"ann": self.ann.info()} if self.ann is not None else {}),
