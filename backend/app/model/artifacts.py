@@ -12,7 +12,7 @@ Layout (one directory per model)::
     model.keras     the trained Keras model (optional for arrays-only bundles; never read by the service)
     items.jsonl     the catalogue as used
     hybrid.npz      optional: the hybrid engine's feature store, trending scores and ALS item factors
-    ranker.txt      optional, with hybrid.npz: its LightGBM ranker (LightGBM's text format);
+    ranker.txt      optional, with hybrid.npz: its LightGBM rankers (a JSON list of LightGBM's text format);
                     ``metadata["hybrid"]`` holds its parameters, sources and feature names
 
 A directory is written next to its target under a temporary name and renamed into place, so a crash

@@ -6,8 +6,9 @@ Fitting, on the positives and their timestamps:
    (``later_slice``); the sources and the feature store are fitted on the earlier part only;
 2. for a sample of those users, the sources' candidates (``sources.gather``) become a LightGBM
    ``lambdarank`` training set, labelled by the held-out positives: no label was ever in the data the
-   sources or the features were fitted on. A share of the users is kept apart for early stopping and
-   for the comparison with every single source (``validation_``);
+   sources or the features were fitted on. A share of the users is kept apart for the comparison with
+   every single source (``validation_``); ``rankers`` rankers, each early-stopped on its own random
+   fifth of the others, are averaged (``ranker.train_rankers``);
 3. the sources and the feature store are refitted on every positive: that is what serves.
 
 Scoring a user: the union of the sources' candidates, ranked by the ranker; the other items follow,
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 
 from app.data.features import ItemFeatures
@@ -39,7 +41,7 @@ from app.model.feature_store import (
 )
 from app.model.itemknn import ItemKNNRecommender, binary
 from app.model.popularity import PopularityRecommender
-from app.model.ranker import Ranker, train_ranker
+from app.model.ranker import Ranker, train_rankers
 from app.model.sources import (
     SOURCE_NAMES,
     Candidates,
@@ -119,6 +121,7 @@ class HybridRecommender:
         max_ranker_users: int = 20_000,
         validation_share: float = 0.2,
         ease_max_items: int = 6_000,
+        rankers: int = 5,
         seed: int = 42,
         nn: Mapping[str, Any] | None = None,
         itemknn: Mapping[str, Any] | None = None,
@@ -129,6 +132,8 @@ class HybridRecommender:
             raise ValueError("per_source must be >= 1")
         if not 0.0 < label_share < 1.0 or not 0.0 < validation_share < 1.0:
             raise ValueError("label_share and validation_share must be between 0 and 1")
+        if rankers < 1:
+            raise ValueError("rankers must be >= 1")
         if half_life_days <= 0 or max_ranker_users < 10:
             raise ValueError("half_life_days must be positive and max_ranker_users at least 10")
         self.per_source = int(per_source)
@@ -137,6 +142,7 @@ class HybridRecommender:
         self.max_ranker_users = int(max_ranker_users)
         self.validation_share = float(validation_share)
         self.ease_max_items = int(ease_max_items)
+        self.rankers = int(rankers)
         self.seed = int(seed)
         self.source_params: dict[str, dict[str, Any]] = {
             "nn": dict(nn or {}),
@@ -163,6 +169,7 @@ class HybridRecommender:
             "max_ranker_users": self.max_ranker_users,
             "validation_share": self.validation_share,
             "ease_max_items": self.ease_max_items,
+            "rankers": self.rankers,
             "seed": self.seed,
             **{name: dict(p) for name, p in self.source_params.items()},
         }
@@ -251,11 +258,14 @@ class HybridRecommender:
         say(f"ranker: candidates for {label_users.size} users")
         names = list(sources)
         x, y, g = self._training_frame(sources, store, early, late, train_users)
-        xv, yv, gv = self._training_frame(sources, store, early, late, val_users)
-        if not len(g) or not len(gv):
-            raise ValueError("no user's later positives are among the candidates; the hybrid engine cannot learn")
-        say(f"ranker: LightGBM lambdarank on {x.shape[0]:,} candidates of {len(g)} users ({len(gv)} for validation)")
-        self.ranker_ = train_ranker(x, y, g, xv, yv, gv, feature_names(names), f"{names[0]}_score", seed=self.seed)
+        if len(g) < 10 or not val_users.size:
+            raise ValueError("too few users' later positives are among the candidates; the hybrid engine cannot learn")
+        say(
+            f"ranker: {self.rankers} LightGBM lambdarank rankers on {x.shape[0]:,} candidates of {len(g)} users "
+            f"({val_users.size} more held out for validation)"
+        )
+        base = f"{names[0]}_score"
+        self.ranker_ = train_rankers(x, y, g, feature_names(names), base, members=self.rankers, seed=self.seed)
         self.sources_, self.store_ = sources, store
         self.validation_ = self._validation(early, late, val_users)
 
@@ -437,10 +447,10 @@ class HybridRecommender:
             "params": self.params(),
             "sources": list(self.sources_),
             "feature_names": ranker.feature_names,
-            "best_iteration": ranker.best_iteration,
+            "best_iterations": ranker.best_iterations,
             "base": ranker.base,
         }
-        return arrays, {"meta": meta, "ranker": ranker.model_text}
+        return arrays, {"meta": meta, "ranker": orjson.dumps(ranker.model_texts).decode()}
 
     @classmethod
     def restore(
@@ -470,6 +480,9 @@ class HybridRecommender:
                 src.fit(m, features)
         engine.sources_, engine.store_ = sources, store
         engine.ranker_ = Ranker(
-            saved["ranker"], list(meta["feature_names"]), int(meta["best_iteration"]), str(meta["base"])
+            list(orjson.loads(saved["ranker"])),
+            list(meta["feature_names"]),
+            [int(n) for n in meta["best_iterations"]],
+            str(meta["base"]),
         )
         return engine

@@ -105,7 +105,7 @@ class Runtime:
         chosen = ((self.metadata.get("metrics") or {}).get("hybrid") or {}).get("auto")
         #: What ``auto`` serves to users with enough history: the hybrid engine when training found it
         #: better than the embedding model on validation and its lists are built at load (up to
-        #: ``hybrid_precompute_users`` users: ranked per request it costs ~10x the embedding model's
+        #: ``hybrid_precompute_users`` users: ranked per request it costs ~30x the embedding model's
         #: precomputed lists), else the embedding model. ``engine=hybrid`` serves it either way.
         fits = settings.precompute_mb > 0 and 0 < self.n_users <= settings.hybrid_precompute_users
         self.auto_engine = "hybrid" if hybrid is not None and chosen == "hybrid" and fits else "nn"
