@@ -17,6 +17,7 @@ ordered by the first source's score, so a filtered list is still complete.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -69,6 +70,19 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
 }
 #: The groups in code order (``reason_codes``).
 REASON_NAMES = tuple(REASON_GROUPS)
+
+
+def reason_order(contributions: np.ndarray) -> np.ndarray:
+    """Along the last axis (one value per reason group): the groups that raised the score, strongest
+    first (equal ones in group order), -1 padded: what a reason list is made of."""
+    order = np.argsort(-contributions, axis=-1, kind="stable")
+    return np.where(np.take_along_axis(contributions, order, axis=-1) > 0, order, -1)
+
+
+@functools.cache
+def _group_columns(feature_names: tuple[str, ...]) -> tuple[list[int], ...]:
+    """Per ``REASON_GROUPS`` group, the ranker's feature columns it sums (once per feature list)."""
+    return tuple([j for j, f in enumerate(feature_names) if f.startswith(p)] for p in REASON_GROUPS.values())
 
 
 def later_slice(
@@ -330,9 +344,10 @@ class HybridRecommender:
         """The held-out users' top 10 by the hybrid and by each source alone (their earlier items excluded),
         and their later positives: the training CLI scores them (``app.eval`` metrics) to choose ``auto``."""
         hist = early[users]
-        ranked = {"hybrid": top_k(self.score(users, hist), 10, exclude=binary(hist))[0]}
+        seen = binary(hist)
+        ranked = {"hybrid": top_k(self.score(users, hist), 10, exclude=seen)[0]}
         for name, engine in self.sources_.items():
-            ranked[name] = top_k(engine.score(users, hist), 10, exclude=binary(hist))[0]
+            ranked[name] = top_k(engine.score(users, hist), 10, exclude=seen)[0]
         truth = late[users].copy()
         truth.data[:] = 1.0
         return {"users": users, "ranked": ranked, "truth": truth}
@@ -413,9 +428,7 @@ class HybridRecommender:
             keep = items[lo:hi] >= 0
             contrib = np.zeros((hi - lo, width, len(REASON_GROUPS)), np.float32)
             contrib[keep] = self._group_contributions(ranker, x[keep], os.cpu_count() or 1)  # at load: every core
-            order = np.argsort(-contrib, axis=2, kind="stable")
-            positive = np.take_along_axis(contrib, order, axis=2) > 0
-            codes[lo:hi] = np.where(positive & keep[..., None], order, -1).astype(np.int8)
+            codes[lo:hi] = np.where(keep[..., None], reason_order(contrib), -1).astype(np.int8)
             for r in range(hi - lo):
                 n = int(keep[r].sum())
                 if knn is not None and n:
@@ -428,8 +441,7 @@ class HybridRecommender:
         """Rows x ``REASON_GROUPS``: the ranker's per-feature contributions summed by group."""
         contrib = ranker.contributions(x, threads)
         out = np.zeros((len(x), len(REASON_GROUPS)), np.float32)
-        for g, prefixes in enumerate(REASON_GROUPS.values()):
-            cols = [j for j, f in enumerate(ranker.feature_names) if f.startswith(prefixes)]
+        for g, cols in enumerate(_group_columns(tuple(ranker.feature_names))):
             if cols:
                 out[:, g] = contrib[:, cols].sum(axis=1)
         return out

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.model.base import Explanation
-from app.model.hybrid import REASON_NAMES
+from app.model.hybrid import REASON_NAMES, reason_order
 from app.service.core.catalogue import Catalogue
 
 #: Average rating (1-5) from which an item is "highly rated".
@@ -84,9 +84,7 @@ class ReasonTexts:
         score, strongest first (``from_codes``)."""
         names = list(explanation.features)
         values = np.column_stack([np.asarray(explanation.features[n], dtype=np.float64) for n in names])
-        order = np.argsort(-values, axis=1, kind="stable")
-        positive = np.take_along_axis(values, order, axis=1) > 0
-        codes = np.where(positive, order, -1)
+        codes = reason_order(values)
         return self.from_codes(explanation.items, codes, explanation.strongest_history(), history, liked, names)
 
     def from_codes(
