@@ -6,6 +6,8 @@ engines and the service never pay for TensorFlow. The losses are described in ``
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -16,36 +18,40 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.data.sampling import POPULARITY_POWER, NegativeSampler
+from app.model import distribution
 from app.model.embedding_scoring import pool_norm
+from app.model.tensorflow_setup import import_keras as _keras
 
 #: Training keeps a dense copy of the users x items matrix up to this many cells (128 MB as float32).
 DENSE_ROWS_LIMIT = 2**25
 
 
-def _keras():
-    """Import Keras on the TensorFlow backend, with thread pools sized for a small shared machine."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    try:
-        threads = int(os.environ.get("RECOMMENDER_TF_THREADS", "0")) or min(4, os.cpu_count() or 1)
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already initialised by the caller: keep its settings
-        pass
-    import keras
-
-    return keras, tf
+def variable_scope():
+    """Where the model's and the optimizer's variables are created: the active strategy's scope (each
+    worker's copy of a variable is then updated with the all-reduced gradients), else nowhere special."""
+    dist = distribution.active()
+    return dist.strategy.scope() if dist is not None else contextlib.nullcontext()
 
 
 def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.csr_matrix | None = None) -> None:
-    """Train the layers of ``model.keras_model`` (one member of an ``EmbeddingRecommender``) on binary ``x``."""
+    """Train the layers of ``model.keras_model`` (one member of an ``EmbeddingRecommender``) on binary ``x``.
+
+    Under an active ``app.model.distribution`` strategy every worker walks through the same batches
+    (the order is drawn from ``seed`` alike on all of them) and trains on its share of each (every
+    ``workers``-th row from its rank); its random draws (dropout, cut points, negatives) are its own.
+    Each worker's loss is its part of the loss of the whole batch, so the summed gradients are those
+    of one process training on that batch."""
     keras, tf = _keras()
     p = model.hyperparameters
     n_users, n_items = x.shape
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
+    dist = distribution.active()
+    order_rng = rng  # one generator for the batches' order and the draws: a single process, as always
+    share = slice(None)
+    if dist is not None:
+        rng = np.random.default_rng([seed, dist.rank])  # this worker's draws; the order stays common
+        share = slice(dist.rank, None, dist.workers)
     keras_model = model.keras_model
     user_layer = keras_model.get_layer("user_factors")
     hist_layer = keras_model.get_layer("history_factors")
@@ -62,8 +68,9 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         else:
             steps = -(-x.nnz // p["batch_size"])
         lr = keras.optimizers.schedules.CosineDecay(p["learning_rate"], decay_steps=max(1, steps * p["epochs"]))
-    optimizer = keras.optimizers.Adam(learning_rate=lr)
-    optimizer.build(train_vars)
+    with variable_scope():
+        optimizer = keras.optimizers.Adam(learning_rate=lr)
+        optimizer.build(train_vars)
 
     rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(x.indptr))
     cols = x.indices.astype(np.int32)
@@ -81,6 +88,8 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
     log_q = np.zeros(n_items, np.float32)
     if k > 0:
         sampler = NegativeSampler(x, k, p["negative_sampling"], seed=seed)
+        if dist is not None:
+            sampler.rng = rng  # each worker its own negatives
         if p["negative_sampling"] == "popularity":
             w = np.bincount(cols, minlength=n_items).astype(np.float64) ** POPULARITY_POWER
             q = w / w.sum() if w.sum() > 0 else np.full(n_items, 1.0 / n_items)
@@ -113,13 +122,16 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         tf.TensorSpec([None, None], tf.int32),
     ]
 
-    @tf.function(input_signature=spec, reduce_retracing=True)
-    def step(sp_hist, inv, users, items, target_w, norm, cands):
+    def mean(values, whole):
+        """One process: the batch's mean; a worker: its rows' part of the mean over the ``whole`` batch."""
+        return tf.reduce_mean(values) if whole is None else tf.reduce_sum(values) / whole
+
+    def positive_step(sp_hist, inv, users, items, target_w, norm, cands, whole=None):
         with tf.GradientTape() as tape:
             vec, reg = user_part(sp_hist, inv, users, items, target_w, norm)
             if full_softmax:
                 logits = tf.matmul(vec, item_w, transpose_b=True) + bias_w[None, :]
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(items, logits))
+                loss = mean(tf.nn.sparse_softmax_cross_entropy_with_logits(items, logits), whole)
                 reg += tf.reduce_sum(tf.square(tf.gather(item_w, items)))
             else:
                 emb = tf.gather(item_w, cands)  # B x (1+k) x d
@@ -127,25 +139,35 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
                 if bce:
                     labels = tf.concat([tf.ones_like(logits[:, :1]), tf.zeros_like(logits[:, 1:])], axis=1)
                     per = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-                    loss = tf.reduce_mean(tf.reduce_sum(per, axis=1))
+                    loss = mean(tf.reduce_sum(per, axis=1), whole)
                 else:
                     logits = logits - tf.gather(log_q_t, cands)
-                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros_like(items), logits))
+                    loss = mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros_like(items), logits), whole)
                 reg += tf.reduce_sum(tf.square(emb))
-            batch = tf.cast(tf.shape(items)[0], tf.float32)
+            batch = tf.cast(tf.shape(items)[0], tf.float32) if whole is None else whole
             total = loss + l2 * reg / batch
         grads = tape.gradient(total, train_vars)
-        optimizer.apply_gradients(zip(grads, train_vars, strict=False))
+        optimizer.apply_gradients(zip(grads, train_vars, strict=False))  # under a strategy: all-reduced first
         return loss
+
+    if dist is None:
+        step = tf.function(positive_step, input_signature=spec, reduce_retracing=True)
+    else:
+
+        @tf.function(input_signature=[*spec, tf.TensorSpec([], tf.float32)], reduce_retracing=True)
+        def step(*batch):
+            return dist.strategy.run(positive_step, args=batch)
 
     n = cols.size
     bs = p["batch_size"]
 
     def positive_batches():
         """Per positive: the user pooled from the rest of their history, the item against sampled negatives."""
-        order = rng.permutation(n)
+        order = order_rng.permutation(n)
         for start in range(0, n, bs):
             sel = order[start : start + bs]
+            whole = np.float32(sel.size)
+            sel = sel[share]
             users, items = rows[sel], cols[sel]
             uniq, inv = np.unique(users, return_inverse=True)
             inv = inv.astype(np.int32).reshape(-1)
@@ -154,7 +176,10 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
                 cands = np.concatenate([items[:, None], sampler.sample(users)], axis=1).astype(np.int32)
             else:
                 cands = items[:, None]
-            yield sp_hist, inv, users, items, target_w, norm, cands
+            if dist is not None:  # the whole batch's size: each worker's loss is its part of the batch's mean
+                yield sp_hist, inv, users, items, target_w, norm, cands, whole
+            else:
+                yield sp_hist, inv, users, items, target_w, norm, cands
 
     # Rows of a small matrix are taken from a dense copy: slicing the CSR cost ~15% of a fit.
     small = n_users * n_items <= DENSE_ROWS_LIMIT
@@ -171,10 +196,10 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
 
     def user_batches():
         """Per batch of users: predict the items dropped from each history from the kept ones."""
-        active = rng.permutation(np.flatnonzero(np.diff(x.indptr) > 0)).astype(np.int32)
+        active = order_rng.permutation(np.flatnonzero(np.diff(x.indptr) > 0)).astype(np.int32)
         per_batch = max(1, round(bs * n_users / n))  # about ``batch_size`` positives per batch
         for start in range(0, active.size, per_batch):
-            users = active[start : start + per_batch]
+            users = active[start : start + per_batch][share]
             if sparse_draws:
                 inputs, targets = sparse_user_batch(
                     x,
@@ -201,7 +226,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
             yield tf.convert_to_tensor(kept / norm[:, None]), tf.convert_to_tensor(dense - kept), users
 
     if p["loss"] == "multinomial":
-        mstep = _multinomial_step(p, tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer)
+        mstep = _multinomial_step(p, tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer, dist)
         batches_of, run = user_batches, mstep
     else:
         batches_of, run = positive_batches, step
@@ -211,12 +236,18 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         # every step before preparing the next batch, 0.4 s of a 2.2 s epoch at 750,000 positives.
         losses = [run(*batch) for batch in prefetched(batches_of())]
         total_loss, batches = (float(tf.add_n(losses)) if losses else 0.0), len(losses)
+        if dist is not None:  # each worker's losses are its parts of the batches' losses
+            total_loss = dist.all_reduce_sum(total_loss)
         logs = {"loss": total_loss / max(1, batches), "seconds": time.perf_counter() - t0}
         model.history_.append(logs)
         if on_epoch is not None:
             on_epoch(epoch, logs)
         elif model.verbose:
             print(f"epoch {epoch}/{p['epochs']}: loss {logs['loss']:.4f} ({logs['seconds']:.1f}s)", flush=True)
+    if dist is not None:  # mirrored variables stay equal by construction; a cheap check that they did
+        dist.agree(
+            "weights after training", *(hashlib.sha256(np.asarray(v.numpy()).tobytes()).hexdigest() for v in train_vars)
+        )
 
 
 def sparse_user_batch(
@@ -265,36 +296,72 @@ def prefetched(batches: Iterator[tuple]) -> Iterator[tuple]:
             yield batch
 
 
-def _multinomial_step(p: dict[str, Any], tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer):
-    """One step of the multinomial loss: softmax over every item the input does not hold."""
+def _multinomial_step(
+    p: dict[str, Any], tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer, dist=None
+):
+    """One step of the multinomial loss: softmax over every item the input does not hold.
+
+    Under a strategy (``dist``) each worker's loss is its part of the whole batch's: its targets'
+    log-likelihood over the targets of every worker (one all-reduce of two numbers per step), the
+    item penalty split evenly, so the summed gradients are those of the whole batch in one process."""
     l2, use_user = float(p["l2"]), p["user_embedding"]
+    workers = dist.workers if dist is not None else 1
     spec = [
         tf.TensorSpec([None, n_items], tf.float32),
         tf.TensorSpec([None, n_items], tf.float32),
         tf.TensorSpec([None], tf.int32),
     ]
 
-    # XLA fuses the logits, mask and softmax: 12% less time per fit on ML-100K (2 cores)
-    @tf.function(input_signature=spec, reduce_retracing=True, jit_compile=True)
-    def mstep(inputs, targets, users):
+    def losses(inputs, targets, users, targets_in_batch, batch):
+        vec = tf.matmul(inputs, hist_w)
+        reg = tf.reduce_sum(tf.square(vec))
+        if use_user:
+            own = tf.gather(user_w, users)
+            reg += tf.reduce_sum(tf.square(own))
+            vec = vec + own
+        logits = tf.matmul(vec, item_w, transpose_b=True) + bias_w[None, :]
+        logits = tf.where(inputs > 0, tf.constant(-1e9, logits.dtype), logits)  # the input's items do not compete
+        logp = tf.nn.log_softmax(logits)
+        loss = -tf.reduce_sum(targets * logp) / targets_in_batch
+        item_reg = tf.reduce_sum(tf.square(item_w)) / n_users
+        if workers > 1:  # every worker adds its share of the penalty on the whole table
+            item_reg = item_reg / workers
+        return loss, loss + l2 * (reg / batch + item_reg)
+
+    if dist is None:
+        # XLA fuses the logits, mask and softmax: 12% less time per fit on ML-100K (2 cores)
+        @tf.function(input_signature=spec, reduce_retracing=True, jit_compile=True)
+        def mstep(inputs, targets, users):
+            with tf.GradientTape() as tape:
+                batch = tf.cast(tf.shape(users)[0], tf.float32)
+                loss, total = losses(inputs, targets, users, tf.maximum(tf.reduce_sum(targets), 1.0), batch)
+            grads = tape.gradient(total, train_vars)
+            optimizer.apply_gradients(zip(grads, train_vars, strict=False))
+            return loss
+
+        return mstep
+
+    scalar = tf.TensorSpec([], tf.float32)
+
+    # XLA compiles the worker's own computation; the collectives (which XLA on CPU cannot) run outside it
+    @tf.function(input_signature=[*spec, scalar, scalar], reduce_retracing=True, jit_compile=True)
+    def local_gradients(inputs, targets, users, targets_in_batch, batch):
         with tf.GradientTape() as tape:
-            vec = tf.matmul(inputs, hist_w)
-            reg = tf.reduce_sum(tf.square(vec))
-            if use_user:
-                own = tf.gather(user_w, users)
-                reg += tf.reduce_sum(tf.square(own))
-                vec = vec + own
-            logits = tf.matmul(vec, item_w, transpose_b=True) + bias_w[None, :]
-            logits = tf.where(inputs > 0, tf.constant(-1e9, logits.dtype), logits)  # the input's items do not compete
-            logp = tf.nn.log_softmax(logits)
-            loss = -tf.reduce_sum(targets * logp) / tf.maximum(tf.reduce_sum(targets), 1.0)
-            batch = tf.cast(tf.shape(users)[0], tf.float32)
-            total = loss + l2 * (reg / batch + tf.reduce_sum(tf.square(item_w)) / n_users)
-        grads = tape.gradient(total, train_vars)
-        optimizer.apply_gradients(zip(grads, train_vars, strict=False))
+            loss, total = losses(inputs, targets, users, targets_in_batch, batch)
+        return loss, tape.gradient(total, train_vars)
+
+    def replica_step(inputs, targets, users):
+        sizes = tf.stack([tf.reduce_sum(targets), tf.cast(tf.shape(users)[0], tf.float32)])
+        sizes = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sizes)
+        loss, grads = local_gradients(inputs, targets, users, tf.maximum(sizes[0], 1.0), sizes[1])
+        optimizer.apply_gradients(zip(grads, train_vars, strict=False))  # all-reduces (sums) the gradients first
         return loss
 
-    return mstep
+    @tf.function(input_signature=spec, reduce_retracing=True)
+    def dstep(inputs, targets, users):
+        return dist.strategy.run(replica_step, args=(inputs, targets, users))
+
+    return dstep
 
 
 def _batch_context(
@@ -325,6 +392,11 @@ def build_keras_model(n_users: int, n_items: int, dim: int, user_embedding: bool
     """Functional model: inputs ``user`` (index) and ``history`` (pooled binary row) -> scores of every item."""
     keras, _ = _keras()
     _register(keras)
+    with variable_scope():
+        return _build_keras_model(keras, n_users, n_items, dim, user_embedding, seed)
+
+
+def _build_keras_model(keras, n_users: int, n_items: int, dim: int, user_embedding: bool, seed: int):
     init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
     user = keras.Input(shape=(), dtype="int32", name="user")
     history = keras.Input(shape=(n_items,), dtype="float32", name="history")

@@ -37,11 +37,17 @@ of 14,000 users x 5,500 items (140,000 positives) about 2 minutes (45 s with ``-
 MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) about 10 minutes (5.3 GB
 peak; 5 minutes and 4.7 GB with ``--pipeline nn``): three fits of 4 epochs each, the sources twice
 and the ranker.
+
+Several workers (``--distribute multiworker``): every worker runs this same command on the same data,
+each with its own ``TF_CONFIG`` (the cluster and its place in it); every embedding fit trains in
+lockstep on all of them, and only the chief writes the model directory
+and prints the progress. ``scripts/train_multiworker.sh`` starts local workers.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -60,6 +66,7 @@ from app.data.types import Dataset, EventLog
 from app.eval.holdout import heldout_metrics, holdout_split
 from app.eval.metrics import ndcg_at_k, recall_at_k
 from app.files import sha256_file, sha256_files
+from app.model import distribution
 from app.model.artifacts import history_arrays, new_version, save_arrays_bundle, seen_arrays
 from app.model.embedding import (
     DEFAULT_PARAMS,
@@ -164,7 +171,8 @@ def evaluation_fit(
         return f"  held-out HR@10 {m['hitrate@10']:.4f} NDCG@10 {m['ndcg@10']:.4f}"
 
     t0 = time.perf_counter()
-    model.fit(train_m, on_epoch=_progress(say, ehp, "eval ", check), recency=train.recency())
+    progress = _progress(say, ehp, "eval ", check if log is not None else None)  # nobody reads it: not scored
+    model.fit(train_m, on_epoch=progress, recency=train.recency())
     out["evaluation_seconds"] = round(time.perf_counter() - t0, 2)
     out.update(heldout_metrics(model.score, train_m, held_m))
     out["loss"] = model.heldout_loss(held.user_idx, held.item_idx, train_m, dataset.matrix())
@@ -420,7 +428,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.add_argument("--rejects-path", type=Path, help="write rejected lines here (JSONL with file, line and reason)")
     p.add_argument("--version", help="version id (default: UTC time + random suffix)")
+    p.add_argument(
+        "--distribute",
+        choices=distribution.MODES,
+        default="none",
+        help="none: train in this process; multiworker: train with the workers listed in the TF_CONFIG "
+        "environment variable, each running this same command on the same data (only the chief writes "
+        "--model-dir; see scripts/train_multiworker.sh)",
+    )
     return p
+
+
+def data_fingerprint(dataset: Dataset, params: Mapping[str, Any], args: argparse.Namespace) -> str:
+    """What must be the same on every worker for their fits to run in lockstep: the positives and the
+    settings that decide the sequence of fits (not where the files are, nor --model-dir)."""
+    h = hashlib.sha256()
+    for a in (dataset.user_idx, dataset.item_idx, dataset.weight, dataset.ts):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update("\n".join([*dataset.users.ids, *dataset.items.ids]).encode())
+    settings = (sorted(params.items()), args.pipeline, args.evaluation, args.holdout_fraction, args.items_path is None)
+    h.update(repr(settings).encode())
+    return h.hexdigest()
+
+
+def weights_fingerprint(model: EmbeddingRecommender) -> str:
+    """sha256 of the trained model's arrays (the same on every worker of a distributed run)."""
+    h = hashlib.sha256()
+    for a in (model.user_factors, model.history_factors, model.item_factors, model.item_bias):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,6 +483,30 @@ def main(argv: list[str] | None = None) -> int:
     params = {k: v for k, v in params.items() if v != "auto"}  # sized to the data by train_model
     started = time.perf_counter()
     try:
+        # first: TensorFlow needs the strategy before any other of its operations
+        dist = distribution.start(args.distribute)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, params, dist, started)
+    except Exception as e:  # a worker stopped or lost touch: say so rather than a TensorFlow traceback
+        if dist is None or type(e).__module__.split(".")[0] != "tensorflow":
+            raise
+        print(f"error: distributed training stopped on worker {dist.rank} ({type(e).__name__}): {e}", file=sys.stderr)
+        return 1
+    finally:
+        distribution.stop()
+
+
+def _run(
+    args: argparse.Namespace, params: dict[str, Any], dist: distribution.Distribution | None, started: float
+) -> int:
+    """The CLI after its flags are parsed (``dist``: the strategy, None in a single process)."""
+    chief = dist is None or dist.is_chief
+    # Only the chief talks and writes; the other workers train in step with it and keep quiet.
+    out_print = print if chief else (lambda *a, **k: None)
+    try:
         EmbeddingRecommender(**params)  # validate hyperparameters before reading any data
         if not 0.0 <= args.holdout_fraction <= 1.0:
             raise ValueError("--holdout-fraction must be between 0 and 1")
@@ -460,13 +520,20 @@ def main(argv: list[str] | None = None) -> int:
             weights=weights,
             rating_threshold=args.rating_threshold,
             strict=args.strict,
-            rejects_path=args.rejects_path,
+            rejects_path=args.rejects_path if chief else None,
         )
-        print(f"read {summary.describe()}", flush=True)
+        out_print(f"read {summary.describe()}", flush=True)
         if len(dataset) == 0:
             raise ValueError(f"{args.data_path}: no positives (check --event-weights and --rating-threshold)")
         catalogue = read_items(args.items_path, strict=args.strict) if args.items_path else {}
-        say = lambda s: print(s, flush=True)  # noqa: E731
+        if dist is not None:
+            dist.agree("data or settings", data_fingerprint(dataset, params, args))
+            out_print(
+                f"distributed: {dist.workers} workers ({distribution.STRATEGY_NAME}); each trains on 1/{dist.workers} "
+                "of every batch",
+                flush=True,
+            )
+        say = (lambda s: print(s, flush=True)) if chief else None
         model, metrics = train_model(
             dataset,
             catalogue,
@@ -484,11 +551,16 @@ def main(argv: list[str] | None = None) -> int:
                 engine, metrics["hybrid"] = train_hybrid(dataset, features, model, log=say)
                 hybrid = engine.state()
             except ValueError as e:  # too little data for a ranker: the embedding model still ships
-                say(f"hybrid: not built: {e}; the model serves the embedding model alone")
+                out_print(f"hybrid: not built: {e}; the model serves the embedding model alone", flush=True)
                 metrics["hybrid"] = {"skipped": str(e), "auto": "nn"}
     except (IngestError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if dist is not None:
+        print(f"worker {dist.rank} of {dist.workers}: weights sha256 {weights_fingerprint(model)}", flush=True)
+        if not chief:  # TensorFlow's pattern: the chief saves, the others leave no files behind
+            print(f"worker {dist.rank} of {dist.workers}: done; the chief writes the model", flush=True)
+            return 0
     data_summary = {
         "events": len(events),
         "rejected_lines": summary.rejected,
@@ -521,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics=metrics,
         keras_model=model.keras_model,
         hybrid=hybrid,
+        extra_metadata={"training": {"distribution": dist.describe() if dist else dict(distribution.SINGLE)}},
     )
     print(f"wrote {out} in {time.perf_counter() - started:.1f}s total", flush=True)
     return 0
