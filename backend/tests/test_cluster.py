@@ -257,6 +257,7 @@ def test_cluster_start_use_fail_and_stop(cluster_env) -> None:
     in_flight = [r for r in results if r[1] <= killed_at <= r[2]]
     after = [r for r in results if r[1] > killed_at]
     # only requests that were in flight at the kill may fail: nginx routes every later one around it
+    print(f"SIGKILL under load: {len(in_flight)} requests in flight, {len(failed)} failed, {len(after)} after it")
     assert all(r[1] <= killed_at <= r[2] for r in failed), [r[:4] for r in failed if r[1] > killed_at]
     assert len(failed) <= len(in_flight) <= 8
     # a list the killed replica served without storing it yet is a 404 for its engagement, never a 5xx
