@@ -7,8 +7,9 @@ Fitting, on the positives and their timestamps:
 2. for a sample of those users, the sources' candidates (``sources.gather``) become a LightGBM
    ``lambdarank`` training set, labelled by the held-out positives: no label was ever in the data the
    sources or the features were fitted on. A share of the users is kept apart for the comparison with
-   every single source (``validation_``); ``rankers`` rankers, each early-stopped on its own random
-   fifth of the others, are averaged (``ranker.train_rankers``);
+   every single source (``validation_``); ``rankers`` rankers (by default five on a small log, fewer as
+   the training set grows: ``ranker.members_for``), each early-stopped on its own random fifth of the
+   others, are averaged (``ranker.train_rankers``);
 3. the sources and the feature store are refitted on every positive: that is what serves.
 
 Scoring a user: the union of the sources' candidates, ranked by the ranker; the other items follow,
@@ -42,7 +43,7 @@ from app.model.feature_store import (
 )
 from app.model.itemknn import ItemKNNRecommender, binary
 from app.model.popularity import PopularityRecommender
-from app.model.ranker import Ranker, train_rankers
+from app.model.ranker import Ranker, members_for, train_rankers
 from app.model.sources import (
     SOURCE_NAMES,
     Candidates,
@@ -135,7 +136,7 @@ class HybridRecommender:
         max_ranker_users: int = 20_000,
         validation_share: float = 0.2,
         ease_max_items: int = 6_000,
-        rankers: int = 5,
+        rankers: int | None = None,
         seed: int = 42,
         nn: Mapping[str, Any] | None = None,
         itemknn: Mapping[str, Any] | None = None,
@@ -146,8 +147,8 @@ class HybridRecommender:
             raise ValueError("per_source must be >= 1")
         if not 0.0 < label_share < 1.0 or not 0.0 < validation_share < 1.0:
             raise ValueError("label_share and validation_share must be between 0 and 1")
-        if rankers < 1:
-            raise ValueError("rankers must be >= 1")
+        if rankers is not None and rankers < 1:
+            raise ValueError("rankers must be >= 1 (or None: as many as the training set's size allows)")
         if half_life_days <= 0 or max_ranker_users < 10:
             raise ValueError("half_life_days must be positive and max_ranker_users at least 10")
         self.per_source = int(per_source)
@@ -156,7 +157,7 @@ class HybridRecommender:
         self.max_ranker_users = int(max_ranker_users)
         self.validation_share = float(validation_share)
         self.ease_max_items = int(ease_max_items)
-        self.rankers = int(rankers)
+        self.rankers = None if rankers is None else int(rankers)  # None: ranker.members_for the candidates
         self.seed = int(seed)
         self.source_params: dict[str, dict[str, Any]] = {
             "nn": dict(nn or {}),
@@ -274,12 +275,13 @@ class HybridRecommender:
         x, y, g = self._training_frame(sources, store, early, late, train_users)
         if len(g) < 10 or not val_users.size:
             raise ValueError("too few users' later positives are among the candidates; the hybrid engine cannot learn")
+        members = self.rankers or members_for(x.shape[0])
         say(
-            f"ranker: {self.rankers} LightGBM lambdarank rankers on {x.shape[0]:,} candidates of {len(g)} users "
+            f"ranker: {members} LightGBM lambdarank ranker(s) on {x.shape[0]:,} candidates of {len(g)} users "
             f"({val_users.size} more held out for validation)"
         )
         base = f"{names[0]}_score"
-        self.ranker_ = train_rankers(x, y, g, feature_names(names), base, members=self.rankers, seed=self.seed)
+        self.ranker_ = train_rankers(x, y, g, feature_names(names), base, members=members, seed=self.seed)
         self.sources_, self.store_ = sources, store
         self.validation_ = self._validation(early, late, val_users)
 

@@ -88,6 +88,18 @@ class Ranker:
         return out.astype(np.float32)
 
 
+#: Training rows (candidates x rankers) the default number of rankers spends at most: a small log's
+#: few labels make one ranker's early-stopping round a matter of chance, so it gets ``MAX_MEMBERS``
+#: averaged; a large log's labels are many, and five rankers there cost minutes for nothing steadier.
+ROW_BUDGET = 500_000
+MAX_MEMBERS = 5
+
+
+def members_for(rows: int) -> int:
+    """How many rankers ``train_rankers`` averages by default for ``rows`` training candidates."""
+    return int(min(MAX_MEMBERS, max(1, ROW_BUDGET // max(rows, 1))))
+
+
 def train_rankers(
     x: np.ndarray,
     y: np.ndarray,

@@ -34,7 +34,7 @@ are cut to fit a fixed amount of work (never below 4 epochs) and, above 134 mill
 (up to 16,384 positives), which the first progress line says. Wall time of this command with the
 defaults on a 2-core machine: MovieLens 100K about 42 s (19 s with ``--pipeline nn``); a shop's log
 of 14,000 users x 5,500 items (140,000 positives) about 2 minutes (45 s with ``--pipeline nn``); a
-MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) about 10 minutes (5.3 GB
+MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 10 to 15 minutes (5.2 GB
 peak; 5 minutes and 4.7 GB with ``--pipeline nn``): three fits of 4 epochs each, the sources twice
 and the ranker.
 

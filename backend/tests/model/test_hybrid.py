@@ -195,3 +195,13 @@ def test_bad_parameters_and_too_little_data_are_clear_errors():
     tiny = csr([0, 0, 0], [0, 1, 2], np.ones(3), (1, 3))
     with pytest.raises(ValueError, match="at least 10 users"):
         HybridRecommender(nn=NN_SMALL).fit(tiny)
+
+
+def test_the_default_number_of_rankers_shrinks_as_the_training_set_grows():
+    from app.model.ranker import members_for
+
+    # ML-100K's training set (96,000 candidates) gets five; a 1M-event log's (675,000) gets one
+    assert [members_for(n) for n in (0, 96_000, 100_000, 166_666, 250_000, 500_001, 1_700_000)] == [5, 5, 5, 3, 2, 1, 1]
+    assert HybridRecommender().rankers is None and HybridRecommender(rankers=2).rankers == 2
+    with pytest.raises(ValueError, match="rankers must be >= 1"):
+        HybridRecommender(rankers=0)
