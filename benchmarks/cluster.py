@@ -60,6 +60,14 @@ def _get_json(url: str) -> dict:
         return json.loads(r.read())
 
 
+def _wait_for_lists(urls: list[str]) -> None:
+    """Until every replica's hybrid lists, built in the background after a load, are in: measured as a
+    running service answers."""
+    for url in urls:
+        while _get_json(url + "/ready").get("hybrid_lists") == "building":
+            time.sleep(0.5)
+
+
 class Cluster:
     """One ``scripts/cluster.sh`` cluster in a scratch directory, on ports of its own."""
 
@@ -87,11 +95,11 @@ class Cluster:
         self.run("start")
         lines = (self.dir / "state" / "run" / "components").read_text().split("\n")
         self.components = {f[0]: (f[1], int(f[2])) for f in (line.split() for line in lines) if f}
-        for name, (url, _pid) in self.components.items():
-            if name.startswith("replica"):  # measured once the hybrid lists built after load are in
-                while _get_json(url + "/ready").get("hybrid_lists") == "building":
-                    time.sleep(0.5)
+        _wait_for_lists(self.replica_urls())
         return self.components
+
+    def replica_urls(self) -> list[str]:
+        return [url for name, (url, _pid) in self.components.items() if name.startswith("replica")]
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each kind of component: replicas, balancer, postgres."""
@@ -149,13 +157,11 @@ def promotion_seconds(cluster: Cluster, model_dir: Path, tmp: Path) -> float:
     balancer = cluster.components["balancer"][0]
     subprocess.run([*registry, "promote", version, "--to", "production", "--service-url", balancer],
                    check=True, env=env, capture_output=True)  # fmt: skip
-    replicas = [url for name, (url, _pid) in cluster.components.items() if name.startswith("replica")]
+    replicas = cluster.replica_urls()
     while any(_get_json(url + "/health")["model_version"] != version for url in replicas):
         time.sleep(0.02)
     seconds = time.monotonic() - t0
-    for url in replicas:  # the load below starts once the new version's hybrid lists are built
-        while _get_json(url + "/ready").get("hybrid_lists") == "building":
-            time.sleep(0.5)
+    _wait_for_lists(replicas)  # the load that follows meets the new version's lists
     return seconds
 
 

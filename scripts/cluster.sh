@@ -203,15 +203,15 @@ EOF
       # a replica that refuses a connection is skipped for 2 s, and the request goes to the next one
       echo "    server $CLUSTER_HOST:$((CLUSTER_REPLICA_BASE_PORT + i)) max_fails=1 fail_timeout=2s;"
     done
+    # No pool of idle connections to the replicas: a request on a pooled connection to a replica that
+    # has just died fails after it was sent, and nginx never resends a POST; a new connection to a dead
+    # replica is refused before anything is sent, so the request goes to the next one.
     cat <<EOF
-    keepalive 64;
   }
   server {
     listen $CLUSTER_BALANCER_HOST:$CLUSTER_BALANCER_PORT;
     location / {
       proxy_pass http://recommender;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
       proxy_set_header Host \$host;
       # the replicas trust X-Forwarded-For from loopback only: set, never appended, so a client
       # cannot claim to be on this machine and reach the loopback-only admin routes

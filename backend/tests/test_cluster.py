@@ -26,6 +26,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.live_server import free_port
 from tests.service.modeldir import write_model_dir
 
 pytestmark = pytest.mark.slow
@@ -101,8 +102,8 @@ def cluster_env(tmp_path: Path):
                 "CLUSTER_REPLICAS=2",
                 "CLUSTER_WORKERS_PER_REPLICA=1",
                 f"CLUSTER_REPLICA_BASE_PORT={base}",
-                f"CLUSTER_BALANCER_PORT={_free_ports(1)}",
-                f"CLUSTER_PG_PORT={_free_ports(1)}",
+                f"CLUSTER_BALANCER_PORT={free_port()}",
+                f"CLUSTER_PG_PORT={free_port()}",
                 f"CLUSTER_INITIAL_MODEL={model}",
                 "CLUSTER_START_TIMEOUT=120",
                 'RECOMMENDER_REGISTRY_DIR="$CLUSTER_DIR/registry"',

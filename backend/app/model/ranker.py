@@ -107,7 +107,7 @@ def train_rankers(
     feature_names: Sequence[str],
     base: str,
     *,
-    members: int = 5,
+    members: int = MAX_MEMBERS,
     stop_share: float = 0.2,
     seed: int = 42,
 ) -> Ranker:
