@@ -128,6 +128,14 @@ def _database(state: Path, url: str) -> sa.Engine:
     return sa.create_engine(f"postgresql+psycopg://{user}:{password}@{rest}")
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process still runs (a zombie has closed its files: it does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def _wait(check, seconds: float, step: float = 0.05) -> float:
     """Seconds until ``check()`` is true; fails after ``seconds``."""
     t0 = time.monotonic()
@@ -247,8 +255,11 @@ def test_cluster_start_use_fail_and_stop(cluster_env) -> None:
     time.sleep(1.5)
     replica_pid = _pids(state)[1]
     assert _status(env_file)["replica-1"] == [r1]
-    killed_at = time.monotonic()
     os.killpg(replica_pid, signal.SIGKILL)
+    # the kernel still queues connections on the replica's socket until the process has exited (its
+    # files closed): a request sent in that window was in flight on it, as one sent before the signal
+    _wait(lambda: not _alive(replica_pid), 10, step=0.001)
+    killed_at = time.monotonic()
     time.sleep(2.5)
     stop.set()
     for c in clients:

@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from app.config import DEFAULT_EVENT_WEIGHTS
-from app.data.types import EventLog, Positives
+from app.data.types import Coded, EventLog, Positives
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,17 @@ class PositiveRule:
         n = len(log_)
         if n == 0:
             return np.zeros(0, dtype=np.float32)
-        kinds, inverse = np.unique(log_.event.astype(str), return_inverse=True)
-        table = np.array([float(self.weights.get(k, 0.0)) for k in kinds], dtype=np.float32)
-        unknown = [k for k in kinds if k not in self.weights]
+        kinds = log_.coded("event")
+        table = np.array([float(self.weights.get(k, 0.0)) for k in kinds.names], dtype=np.float32)
+        used = np.bincount(kinds.codes, minlength=len(kinds.names)) > 0
+        unknown = sorted(k for k in kinds.names[used].tolist() if k not in self.weights)
         if unknown:
             log.info("event types without a weight (never positives): %s", ", ".join(unknown))
-        w = table[inverse.reshape(-1)]
+        w = table[kinds.codes]
         explicit = ~np.isnan(log_.weight)
         w[explicit] = log_.weight[explicit]
-        low = (log_.event == "rating") & ~(log_.rating >= self.rating_threshold)  # NaN ratings are not positives
-        w[low] = 0.0
+        rating = (kinds.names == "rating")[kinds.codes]
+        w[rating & ~(log_.rating >= self.rating_threshold)] = 0.0  # NaN ratings are not positives
         return w
 
 
@@ -83,20 +84,32 @@ def to_positives(
     if not keep.any():
         empty = np.empty(0, dtype=object)
         return Positives(empty, empty.copy(), np.zeros(0, np.float32), np.zeros(0, np.int64))
-    users, u = np.unique(log_.user_id[keep].astype(str), return_inverse=True)
-    items, i = np.unique(log_.item_id[keep].astype(str), return_inverse=True)
-    key = u.reshape(-1).astype(np.int64) * len(items) + i.reshape(-1)
+    users, u = _sorted_ids(log_.coded("user_id"), keep)
+    items, i = _sorted_ids(log_.coded("item_id"), keep)
+    key = u * len(items) + i
     pairs, group = np.unique(key, return_inverse=True)
     group = group.reshape(-1)
     weight = np.bincount(group, weights=w[keep].astype(np.float64), minlength=len(pairs)).astype(np.float32)
     ts = np.full(len(pairs), np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(ts, group, log_.ts[keep])
     return Positives(
-        user_id=users[pairs // len(items)].astype(object),
-        item_id=items[pairs % len(items)].astype(object),
+        user_id=users[pairs // len(items)],
+        item_id=items[pairs % len(items)],
         weight=weight,
         ts=ts,
     )
+
+
+def _sorted_ids(column: Coded, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of the kept rows, sorted (an object array of str), and each kept row's
+    index among them (int64): ``np.unique(values[keep], return_inverse=True)``, sorting each distinct
+    string once."""
+    codes = column.codes[keep]
+    present = np.flatnonzero(np.bincount(codes, minlength=len(column.names)))
+    order = np.argsort(column.names[present].astype(str), kind="stable")
+    rank = np.empty(len(column.names), np.int64)
+    rank[present[order]] = np.arange(present.size)
+    return column.names[present[order]], rank[codes]
 
 
 def parse_weights(value: str | None) -> dict[str, float]:

@@ -17,16 +17,15 @@ from app.data.types import Dataset, EventLog, Positives
 log = logging.getLogger(__name__)
 
 
-def _as_idmap(ids: IdMap | Iterable[str] | None, values: np.ndarray) -> IdMap:
-    if ids is None:
-        return IdMap(np.unique(values.astype(str)).tolist())  # sorted: the same data always gives the same indices
-    return ids if isinstance(ids, IdMap) else IdMap(list(ids))
-
-
-def _lookup(idmap: IdMap, values: np.ndarray) -> np.ndarray:
-    """Indices of ``values`` in ``idmap`` (-1 when absent), one dict lookup per distinct value."""
+def _index(ids: IdMap | Iterable[str] | None, values: np.ndarray) -> tuple[IdMap, np.ndarray]:
+    """The map (without one: the sorted distinct values, so the same data always gives the same
+    indices) and the index of each value in it (-1 when absent): one sort, one dict lookup per
+    distinct value."""
     uniq, inverse = np.unique(values.astype(str), return_inverse=True)
-    return idmap.indices(uniq.tolist())[inverse.reshape(-1)]
+    if ids is None:
+        return IdMap(uniq.tolist()), inverse.reshape(-1).astype(np.int64)
+    idmap = ids if isinstance(ids, IdMap) else IdMap(list(ids))
+    return idmap, idmap.indices(uniq.tolist())[inverse.reshape(-1)]
 
 
 def build_dataset(
@@ -40,10 +39,8 @@ def build_dataset(
     index) are used as they are; positives whose user or item is not in them are dropped and counted
     in the log.
     """
-    user_map = _as_idmap(users, positives.user_id)
-    item_map = _as_idmap(items, positives.item_id)
-    u = _lookup(user_map, positives.user_id) if len(positives) else np.zeros(0, np.int64)
-    i = _lookup(item_map, positives.item_id) if len(positives) else np.zeros(0, np.int64)
+    user_map, u = _index(users, positives.user_id)
+    item_map, i = _index(items, positives.item_id)
     keep = (u >= 0) & (i >= 0)
     if not keep.all():
         log.warning(

@@ -21,6 +21,7 @@ or is matched but fails a check, is left to the caller's per-line path (``orjson
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -38,9 +39,9 @@ from app.data.schema import (
     BadEvent,
     check_id,
 )
+from app.data.types import STRING_COLUMNS
 
 FIELDS = frozenset(("user_id", "item_id", "event", "ts", "rating", "weight", "platform"))
-STRING_COLUMNS = ("user_id", "item_id", "event", "platform")
 STYLES = ((b":", b","), (b": ", b", "))  # (after a key, between members): orjson.dumps, json.dumps
 MAX_TEMPLATES = 16  # kept, most used first (a log mixing optional fields and two styles has ~8)
 LEARN_TRIES = 16  # unmatched lines per block a template is learned from; the rest take the per-line path
@@ -56,7 +57,7 @@ ZEROS, SIXES = np.uint64(0x3030303030303030), np.uint64(0x0606060606060606)  # "
 MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Template:
     """One line layout: ``literals[0] value literals[1] value ... literals[-1]``."""
 
@@ -131,11 +132,14 @@ class Interner:
     value's, so a fingerprint collision only sends a line to the per-line path. ``check`` turns a raw
     value into the stored text or raises ``BadEvent`` (such lines are left to the per-line path, which
     rejects them with the reason). New fingerprints go to a small sorted table merged into the main one
-    now and then, so adding values costs little however many there are."""
+    now and then, so adding values costs little however many there are. Blocks are parsed in several
+    threads: ``code`` and ``lookup`` hold the column's lock (NumPy releases the GIL inside, so one
+    thread looks up users while another matches its block)."""
 
     def __init__(self, check: Callable[[str], str]):
         self.codes: dict[str, int] = {}
         self._check = check
+        self._lock = threading.RLock()
         self._main = (np.zeros(0, np.uint64), np.zeros(0, np.int64))  # sorted fingerprints, their entries
         self._new = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
         self._n = 0  # entries: a value's words, length and code
@@ -146,7 +150,10 @@ class Interner:
     def code(self, text: str) -> int:
         code = self.codes.get(text)
         if code is None:
-            code = self.codes[text] = len(self.codes)
+            with self._lock:
+                code = self.codes.get(text)
+                if code is None:
+                    code = self.codes[text] = len(self.codes)
         return code
 
     def _add(self, fps: np.ndarray, words: list[np.ndarray], lens: np.ndarray, codes: np.ndarray) -> None:
@@ -207,6 +214,12 @@ class Interner:
         """Code per value (``words``: its bytes as little-endian words, zero-padded), -1 where the
         value is invalid or not found exactly."""
         fp = fingerprint(lens, words)
+        with self._lock:
+            return self._lookup(buf, starts, lens, words, fp)
+
+    def _lookup(
+        self, buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, words: list[np.ndarray], fp: np.ndarray
+    ) -> np.ndarray:
         if self._n <= SMALL_TABLE:  # few distinct values (events, platforms): search every row
             distinct, inverse = fp, None
         else:  # many: search each distinct fingerprint once (sorting them is cheap)
@@ -271,7 +284,10 @@ class Block:
 
 
 class BlockParser:
-    """Fast-path state for one ``read_events`` call: the templates seen so far and the column codes."""
+    """Fast-path state for one ``read_events`` call: the templates seen so far and the column codes.
+
+    ``parse`` may run in several threads at once: each has its own buffers, works from a copy of the
+    template list and merges what it learned under a lock; the columns lock themselves."""
 
     def __init__(self, event_types: Collection[str], now: float):
         types = frozenset(event_types)
@@ -289,20 +305,28 @@ class BlockParser:
         }
         self.templates: list[Template] = []
         self.latest = math.floor(now + MAX_FUTURE_SECONDS)  # int ts <= now + 1 day  <=>  ts <= floor(...)
-        self._buf = np.zeros(0, np.uint8)
-        self._mask = np.zeros(0, bool)
+        self._lock = threading.Lock()
+        self._local = threading.local()  # per thread: its reusable buffers
+
+    def _buffers(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's byte buffer and mask, reused from block to block (no allocation, and page
+        faults, each time)."""
+        local = self._local
+        buf = getattr(local, "buf", None)
+        if buf is None or buf.size < size:
+            local.buf = np.zeros(max(size, 2 * (0 if buf is None else buf.size)), np.uint8)
+            local.mask = np.empty(2 * local.buf.size, bool)
+        return local.buf, local.mask
 
     def parse(self, block: bytes, crlf: bool) -> Block:
         """``block``: whole lines, each ending in "\\n" (``crlf``: every "\\r" is right before one)."""
         size = len(block) + 2 * PAD
-        if self._buf.size < size:  # buffers reused from block to block: no allocation (and page faults) each time
-            self._buf = np.zeros(max(size, 2 * self._buf.size), np.uint8)
-            self._mask = np.empty(2 * self._buf.size, bool)
-        buf = self._buf[:size]  # PAD zero bytes, the block, PAD zero bytes
+        whole_buf, whole_mask = self._buffers(size)
+        buf = whole_buf[:size]  # PAD zero bytes, the block, PAD zero bytes
         body = buf[PAD:-PAD]
         body[:] = np.frombuffer(block, np.uint8)
         buf[-PAD:] = 0
-        mask, other = self._mask[: len(block)], self._mask[len(block) : 2 * len(block)]
+        mask, other = whole_mask[: len(block)], whole_mask[len(block) : 2 * len(block)]
         # one scan for newlines and quotes: line r's quotes are the marks between its newline and the last
         np.logical_or(np.equal(body, 10, out=mask), np.equal(body, 34, out=other), out=mask)
         marks = np.flatnonzero(mask)
@@ -341,7 +365,7 @@ class BlockParser:
         ctx = Lines(buf, words, quotes, first_quote, starts, ends)
 
         hits: dict[Template, int] = {}
-        for tpl in self.templates:
+        for tpl in list(self.templates):
             if remaining.any():
                 hits[tpl] = self._apply(
                     tpl, np.flatnonzero(remaining & (n_quotes == tpl.n_quotes)), ctx, remaining, out
@@ -358,7 +382,8 @@ class BlockParser:
                     hits[tpl] = self._apply(tpl, rows, ctx, remaining, out)
                     break
         ranked = sorted(hits, key=hits.__getitem__, reverse=True)  # the most used is tried first next time
-        self.templates = (ranked + [t for t in self.templates if t not in hits])[:MAX_TEMPLATES]
+        with self._lock:  # templates are equal by value: one learned by two threads is kept once
+            self.templates = (ranked + [t for t in self.templates if t not in hits])[:MAX_TEMPLATES]
         return out
 
     def _apply(self, tpl: Template, rows: np.ndarray, ctx: Lines, remaining: np.ndarray, out: Block) -> int:

@@ -19,27 +19,30 @@ import logging
 import os
 import time
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import orjson
 
 from app.data.eventblocks import PAD, STRING_COLUMNS, Block, BlockParser
 from app.data.schema import KNOWN_EVENT_TYPES, BadEvent, check_event
-from app.data.types import EventLog
+from app.data.types import Coded, EventLog
 from app.files import atomic_file
 
 log = logging.getLogger(__name__)
 
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 PathLike = str | os.PathLike[str]
-BLOCK_BYTES = 1 << 20  # lines are checked a block at a time; ~1 MiB keeps a block's arrays in cache
+BLOCK_BYTES = 1 << 22  # lines are checked a block at a time: ~4 MiB makes NumPy's per-call cost small
 PROGRESS_MIN_BYTES = 64 << 20  # the automatic progress bar is for inputs at least this large
+PARSE_THREADS = max(1, min(2, len(os.sched_getaffinity(0))))  # more: the columns' locks are the limit
+PARSE_AHEAD = 2 * PARSE_THREADS  # blocks started and not yet taken (a few MiB)
 
 
 class IngestError(ValueError):
@@ -277,13 +280,26 @@ def read_events(
     ):
         ingest = _Ingest(types, time.time(), strict, rejects_fh, summary, _expected_lines(files))
         advance = bar.update if bar is not None else (lambda n: None)
-        for path in files:
-            lineno = 0  # lines of this file handed on so far
-            try:
-                for block, last_has_newline in _blocks(path, advance):
-                    lineno = ingest.block(block, str(path), lineno, last_has_newline)
-            except _ReadError as exc:
-                raise IngestError(str(path), lineno + 1, f"cannot read file: {exc.cause}") from None
+        # Blocks are parsed in worker threads (NumPy releases the GIL) while this thread reads the file and
+        # takes the parsed blocks in file order: line numbers, rejects and columns stay in order.
+        pool = ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="read-events")
+        try:
+            for path in files:
+                name, lineno = str(path), 0  # lines of this file handed on so far
+                pending: deque[_Parsing] = deque()
+                try:
+                    for block, last_has_newline in _blocks(path, advance):
+                        pending.append(ingest.start(pool, block, last_has_newline))
+                        if len(pending) > PARSE_AHEAD:
+                            lineno = ingest.finish(pending.popleft(), name, lineno)
+                except _ReadError as exc:
+                    while pending:
+                        lineno = ingest.finish(pending.popleft(), name, lineno)
+                    raise IngestError(name, lineno + 1, f"cannot read file: {exc.cause}") from None
+                while pending:
+                    lineno = ingest.finish(pending.popleft(), name, lineno)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     if rejects_path is not None:
         summary.rejects_path = str(rejects_path)
     event_log = ingest.event_log()
@@ -295,6 +311,16 @@ def read_events(
 
 
 Values = tuple[str, str, str, int, Any, Any, str]  # check_event's: user, item, event, ts, rating, weight, platform
+
+
+class _Parsing(NamedTuple):
+    """A block handed to the parser threads: its bytes, and the parse under way (None: CR-only lines)."""
+
+    block: bytes
+    last_has_newline: bool
+    found: Future[Block] | None
+
+
 DTYPES = {"user_id": np.int32, "item_id": np.int32, "event": np.int32, "platform": np.int32}
 DTYPES |= {"ts": np.int64, "rating": np.float32, "weight": np.float32}
 
@@ -315,9 +341,10 @@ class _Columns:
             for column, old in self.arrays.items():
                 self.arrays[column] = np.empty(size, old.dtype)
                 self.arrays[column][: self.n] = old[: self.n]
+        whole = keep is None or k == len(keep)
         for column, column_array in self.arrays.items():
             out = column_array[self.n : self.n + k]
-            if keep is None:
+            if whole:  # the common case: every line of the block was accepted
                 out[:] = values[column]
             else:
                 np.compress(keep, values[column], out=out)
@@ -369,10 +396,18 @@ class _Ingest:
                 self.rejects_fh.write(orjson.dumps(row) + b"\n")
             return None
 
-    def block(self, block: bytes, name: str, lineno: int, last_has_newline: bool) -> int:
-        """Read one block (after line ``lineno`` of file ``name``); returns the last line number."""
+    def start(self, pool: Executor, block: bytes, last_has_newline: bool) -> _Parsing:
+        """Hand one block to the parser threads (a block with CR-only line endings is read line by
+        line in ``finish``)."""
         crlf = b"\r" in block
-        if crlf and block.count(b"\r") != block.count(b"\r\n"):  # CR-only line endings: one line at a time
+        cr_only = crlf and block.count(b"\r") != block.count(b"\r\n")
+        return _Parsing(block, last_has_newline, None if cr_only else pool.submit(self.parser.parse, block, crlf))
+
+    def finish(self, parsing: _Parsing, name: str, lineno: int) -> int:
+        """Take one started block (after line ``lineno`` of file ``name``), in file order: the per-line
+        path for the lines the parser left, then the columns. Returns the last line number."""
+        block, last_has_newline = parsing.block, parsing.last_has_newline
+        if parsing.found is None:  # CR-only line endings: one line at a time
             rows = []
             for raw in _cr_lines(block, last_has_newline):
                 lineno += 1
@@ -382,7 +417,7 @@ class _Ingest:
                     rows.append(values)
             self._append_rows(rows)
             return lineno
-        found = self.parser.parse(block, crlf)
+        found = parsing.found.result()
         n = found.starts.size
         keep = found.fast.copy()
         for r in np.flatnonzero(~found.fast).tolist():
@@ -420,14 +455,12 @@ class _Ingest:
         self.out.append(values)
 
     def event_log(self) -> EventLog:
-        """The columns as an ``EventLog``; each code column is freed once decoded (peak memory)."""
-        out = {column: self.out.pop(column) for column in ("ts", "rating", "weight")}
+        """The columns as an ``EventLog``, its string columns as codes (``Coded``)."""
+        out: dict[str, Any] = {column: self.out.pop(column) for column in ("ts", "rating", "weight")}
         for column in STRING_COLUMNS:
-            codes = self.out.pop(column)
             names = np.empty(len(self.columns[column].codes), dtype=object)
             names[:] = list(self.columns[column].codes)
-            out[column] = names[codes] if codes.size else np.empty(0, dtype=object)
-            del codes
+            out[column] = Coded(self.out.pop(column), names)
         return EventLog(**out)
 
 

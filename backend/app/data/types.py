@@ -9,18 +9,76 @@ import scipy.sparse as sp
 
 from app.data.idmap import IdMap
 
+STRING_COLUMNS = ("user_id", "item_id", "event", "platform")
+
 
 @dataclass(frozen=True)
-class EventLog:
-    """Validated raw events, one row per accepted JSONL line, in file order."""
+class Coded:
+    """A string column as codes into its distinct values: ``names[codes]`` is the column."""
 
-    user_id: np.ndarray  # object array of str
-    item_id: np.ndarray  # object array of str
-    event: np.ndarray  # object array of str
-    ts: np.ndarray  # int64 Unix seconds
-    rating: np.ndarray  # float32, NaN when absent
-    weight: np.ndarray  # float32, NaN when absent (an explicit weight overrides the event weight)
-    platform: np.ndarray  # object array of str, "" when absent
+    codes: np.ndarray  # int32, one per row
+    names: np.ndarray  # object array of distinct str
+
+    def values(self) -> np.ndarray:
+        """The column as an object array of str (equal strings share one object)."""
+        return self.names[self.codes] if self.codes.size else np.empty(0, dtype=object)
+
+
+class EventLog:
+    """Validated raw events, one row per accepted JSONL line, in file order.
+
+    ``user_id``, ``item_id``, ``event`` and ``platform`` are object arrays of str (``platform`` is ""
+    when absent). Each may be given as a ``Coded`` column instead (what the log reader builds); its
+    object array is then made on first use, and ``coded`` gives the codes without it: aggregating a
+    20M-event log never needs the 640 MB of string references."""
+
+    __slots__ = ("_arrays", "_coded", "rating", "ts", "weight")
+
+    def __init__(
+        self,
+        user_id: np.ndarray | Coded,
+        item_id: np.ndarray | Coded,
+        event: np.ndarray | Coded,
+        ts: np.ndarray,  # int64 Unix seconds
+        rating: np.ndarray,  # float32, NaN when absent
+        weight: np.ndarray,  # float32, NaN when absent (an explicit weight overrides the event weight)
+        platform: np.ndarray | Coded,
+    ):
+        given = dict(zip(STRING_COLUMNS, (user_id, item_id, event, platform), strict=True))
+        self._coded = {k: v for k, v in given.items() if isinstance(v, Coded)}
+        self._arrays = {k: v for k, v in given.items() if not isinstance(v, Coded)}
+        self.ts, self.rating, self.weight = ts, rating, weight
+
+    def _strings(self, column: str) -> np.ndarray:
+        array = self._arrays.get(column)
+        if array is None:
+            array = self._arrays[column] = self._coded[column].values()
+        return array
+
+    @property
+    def user_id(self) -> np.ndarray:
+        return self._strings("user_id")
+
+    @property
+    def item_id(self) -> np.ndarray:
+        return self._strings("item_id")
+
+    @property
+    def event(self) -> np.ndarray:
+        return self._strings("event")
+
+    @property
+    def platform(self) -> np.ndarray:
+        return self._strings("platform")
+
+    def coded(self, column: str) -> Coded:
+        """One string column as codes into its distinct values (in no particular order)."""
+        found = self._coded.get(column)
+        if found is None:
+            array = self._arrays[column]
+            names, codes = np.unique(array.astype(str), return_inverse=True) if array.size else (np.zeros(0, str), [])
+            found = self._coded[column] = Coded(np.asarray(codes, np.int32).reshape(-1), names.astype(object))
+        return found
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

@@ -9,7 +9,7 @@ import pytest
 from app.config import DEFAULT_EVENT_WEIGHTS
 from app.data.aggregate import PositiveRule, parse_weights, to_positives
 from app.data.dataset import build_dataset
-from app.data.types import EventLog
+from app.data.types import STRING_COLUMNS, Coded, EventLog
 
 
 def event_log(rows):
@@ -111,6 +111,36 @@ def test_positives_hand_computed():
     }
     assert list(zip(pos.user_id, pos.item_id, strict=False)) == [("alice", "x"), ("alice", "z"), ("bob", "y")]  # sorted
     assert pos.weight.dtype == np.float32 and pos.ts.dtype == np.int64
+
+
+def coded_log(log_, extra="zz-unused"):
+    """The same log with every string column as codes the way the reader gives them: names in first-seen
+    order, plus a name no row uses (a value seen only on a rejected line)."""
+    columns = {}
+    for column in STRING_COLUMNS:
+        values = getattr(log_, column).tolist()
+        names = [*dict.fromkeys(values), extra]
+        table = np.empty(len(names), dtype=object)
+        table[:] = names
+        columns[column] = Coded(np.array([names.index(v) for v in values], np.int32), table)
+    return EventLog(ts=log_.ts, rating=log_.rating, weight=log_.weight, **columns)
+
+
+def test_coded_log_aggregates_and_reads_like_the_plain_one():
+    plain = event_log(ROWS)
+    coded = coded_log(plain, extra="aaa-unused")  # sorts first: must not shift any index
+    for column in STRING_COLUMNS:
+        assert getattr(coded, column).tolist() == getattr(plain, column).tolist()
+        assert getattr(coded, column).dtype == object
+    for threshold in (3.0, 4.0):
+        a, b = to_positives(plain, rating_threshold=threshold), to_positives(coded, rating_threshold=threshold)
+        assert a.user_id.tolist() == b.user_id.tolist() and a.item_id.tolist() == b.item_id.tolist()
+        assert a.weight.tolist() == b.weight.tolist() and a.ts.tolist() == b.ts.tolist()
+        da, db = build_dataset(a), build_dataset(b)
+        assert da.users.ids == db.users.ids and da.user_idx.tolist() == db.user_idx.tolist()
+    # a plain log gives its codes too
+    users = plain.coded("user_id")
+    assert users.values().tolist() == plain.user_id.tolist()
 
 
 def test_rating_threshold_and_custom_weights():
