@@ -31,6 +31,7 @@ evaluation fit) from the per-epoch times. Nothing is written inside the reposito
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import statistics
 import subprocess
@@ -86,7 +87,8 @@ def train_epochs(x, recency, epochs: int, batch_size: int):
     real, caught = et._multinomial_step, []
 
     def catch(*a, **k):
-        caught.append((real(*a, **k), a[-1]))  # (mstep, optimizer)
+        optimizer = inspect.signature(real).bind(*a, **k).arguments["optimizer"]
+        caught.append((real(*a, **k), optimizer))
         return caught[-1][0]
 
     et._multinomial_step = catch

@@ -1,6 +1,6 @@
 """The event reader's fast path: a block of JSONL lines checked with NumPy, without a Python object per line.
 
-``read_events`` (``app.data.events``) hands over blocks of whole lines (about a megabyte each). A line
+``read_events`` (``app.data.events``) hands over blocks of whole lines (about 4 MiB each). A line
 is taken here only when its bytes are *exactly* one of a few learned layouts ("templates") with its
 values filled in, e.g. ``{"user_id":"u1","item_id":"i9","event":"view","ts":1700000000,"platform":"web"}``
 (``orjson.dumps``'s layout; the ``", "`` / ``": "`` spacing of ``json.dumps`` is the second style). A
@@ -315,10 +315,10 @@ class BlockParser:
         buf = getattr(local, "buf", None)
         if buf is None or buf.size < size:
             local.buf = np.zeros(max(size, 2 * (0 if buf is None else buf.size)), np.uint8)
-            local.mask = np.empty(2 * local.buf.size, bool)
+            local.mask = np.empty(local.buf.size, bool)
         return local.buf, local.mask
 
-    def parse(self, block: bytes, crlf: bool) -> Block:
+    def parse(self, block: bytes | bytearray, crlf: bool) -> Block:
         """``block``: whole lines, each ending in "\\n" (``crlf``: every "\\r" is right before one)."""
         size = len(block) + 2 * PAD
         whole_buf, whole_mask = self._buffers(size)
@@ -326,14 +326,9 @@ class BlockParser:
         body = buf[PAD:-PAD]
         body[:] = np.frombuffer(block, np.uint8)
         buf[-PAD:] = 0
-        mask, other = whole_mask[: len(block)], whole_mask[len(block) : 2 * len(block)]
-        # one scan for newlines and quotes: line r's quotes are the marks between its newline and the last
-        np.logical_or(np.equal(body, 10, out=mask), np.equal(body, 34, out=other), out=mask)
-        marks = np.flatnonzero(mask)
-        is_newline = body[marks] == 10
-        at_newline = np.flatnonzero(is_newline)  # index among the marks of each line's "\n"
-        newlines = marks[at_newline] + PAD
-        quotes = marks[~is_newline] + PAD
+        mask = whole_mask[: len(block)]
+        newlines = np.flatnonzero(np.equal(body, 10, out=mask)) + PAD
+        quotes = np.flatnonzero(np.equal(body, 34, out=mask)) + PAD
         n = newlines.size
         starts = np.empty(n, np.int64)
         starts[:1] = PAD
@@ -357,10 +352,11 @@ class BlockParser:
         if not clean or int(np.count_nonzero(np.less(body, 32, out=mask))) != n + n_cr:
             bad = np.flatnonzero((body >= 127) | (body == 92) | ((body < 32) & (body != 10) & (body != 13)))
             remaining[np.searchsorted(newlines, bad + PAD)] = False
-        first_quote = np.empty(n, np.int64)  # marks before the line, less the newlines among them
+        upto = np.searchsorted(quotes, newlines)  # quotes before each line's end (none is at a newline)
+        first_quote = np.empty(n, np.int64)  # per line: the index in ``quotes`` of its first quote
         first_quote[:1] = 0
-        first_quote[1:] = at_newline[:-1] + 1 - np.arange(1, n)
-        n_quotes = np.diff(at_newline, prepend=-1) - 1
+        first_quote[1:] = upto[:-1]
+        n_quotes = upto - first_quote
         words = np.ndarray((buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
         ctx = Lines(buf, words, quotes, first_quote, starts, ends)
 

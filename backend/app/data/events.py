@@ -4,11 +4,13 @@ Every line is accounted for: accepted, counted as blank, or rejected with file, 
 reason. Rejected lines go to a rejects JSONL file (when given) and into the summary counts;
 ``strict=True`` stops at the first bad line with an ``IngestError`` instead.
 
-Files are read in blocks of about a megabyte. Lines in a common layout are checked for the whole block
-at once (``app.data.eventblocks``, no Python object per line); every other line (blank, unusual layout,
-bad) goes through the per-line check, ``orjson.loads`` + ``check_event``, which alone rejects a line,
-so verdicts, reasons and line numbers are those of the per-line reader (``_read_events_per_line``,
-kept for the tests and ``benchmarks/ingest.py``).
+Files are read in blocks of about 4 MiB, parsed in two threads (NumPy releases the GIL) and taken in
+file order. Lines in a common layout are checked for the whole block at once (``app.data.eventblocks``,
+no Python object per line); every other line (blank, unusual layout, bad) goes through the per-line
+check, ``orjson.loads`` + ``check_event``, which alone rejects a line, so verdicts, reasons and line
+numbers are those of the per-line reader (``_read_events_per_line``, kept for the tests and
+``benchmarks/ingest.py``). The string columns come back as codes into their distinct values
+(``EventLog.coded``); their object arrays are made when first asked for.
 """
 
 from __future__ import annotations
@@ -149,14 +151,17 @@ class _ReadError(Exception):
         self.cause = cause
 
 
-def _blocks(path: Path, advance: Callable[[int], None]) -> Iterator[tuple[bytes, bool]]:
+def _blocks(path: Path, advance: Callable[[int], None]) -> Iterator[tuple[bytes | bytearray, bool]]:
     """(block of whole lines each ending in "\\n", whether the last one had its own "\\n") in file order.
 
     The BOM is dropped as in ``_lines``. A read error raises ``_ReadError`` once the complete lines read
     before it have been given (as the per-line reader gives them), so the error's line number matches.
     ``advance(n)``: n more bytes of the file (compressed bytes for gzip) were read."""
     with open_maybe_gzip(path) as fh:
-        source = getattr(fh, "fileobj", None) or fh  # a gzip file's progress is its compressed position
+        if not isinstance(fh, gzip.GzipFile):
+            yield from _plain_blocks(fh, advance)
+            return
+        source = fh.fileobj or fh  # a gzip file's progress is its compressed position
         done = 0
         pending = bytearray()
         at_start = True
@@ -189,6 +194,35 @@ def _blocks(path: Path, advance: Callable[[int], None]) -> Iterator[tuple[bytes,
                 if cut:
                     yield bytes(pending[:cut]), True
                     del pending[:cut]
+
+
+def _plain_blocks(fh: IO[bytes], advance: Callable[[int], None]) -> Iterator[tuple[bytearray, bool]]:
+    """``_blocks`` of an uncompressed file: each block is read straight into a buffer of its own (the
+    parser threads keep it), after the part line the last block left over."""
+    tail = b""
+    at_start = True
+    while True:
+        block = bytearray(BLOCK_BYTES + len(tail))
+        block[: len(tail)] = tail
+        try:
+            got = fh.readinto(memoryview(block)[len(tail) :])
+        except OSError as exc:
+            raise _ReadError(exc) from None
+        advance(got)
+        del block[len(tail) + got :]
+        if at_start:
+            if block.startswith(BOM):
+                del block[: len(BOM)]
+            at_start = False
+        if not got:
+            if block:
+                yield block + b"\n", False  # a last line without "\n"
+            return
+        cut = block.rfind(b"\n") + 1
+        tail = bytes(block[cut:])
+        if cut:
+            del block[cut:]
+            yield block, True
 
 
 def _cr_lines(block: bytes, last_has_newline: bool) -> Iterator[bytes]:
@@ -316,7 +350,7 @@ Values = tuple[str, str, str, int, Any, Any, str]  # check_event's: user, item, 
 class _Parsing(NamedTuple):
     """A block handed to the parser threads: its bytes, and the parse under way (None: CR-only lines)."""
 
-    block: bytes
+    block: bytes | bytearray
     last_has_newline: bool
     found: Future[Block] | None
 
@@ -396,7 +430,7 @@ class _Ingest:
                 self.rejects_fh.write(orjson.dumps(row) + b"\n")
             return None
 
-    def start(self, pool: Executor, block: bytes, last_has_newline: bool) -> _Parsing:
+    def start(self, pool: Executor, block: bytes | bytearray, last_has_newline: bool) -> _Parsing:
         """Hand one block to the parser threads (a block with CR-only line endings is read line by
         line in ``finish``)."""
         crlf = b"\r" in block
@@ -409,7 +443,7 @@ class _Ingest:
         block, last_has_newline = parsing.block, parsing.last_has_newline
         if parsing.found is None:  # CR-only line endings: one line at a time
             rows = []
-            for raw in _cr_lines(block, last_has_newline):
+            for raw in _cr_lines(bytes(block), last_has_newline):
                 lineno += 1
                 self.summary.lines += 1
                 values = self.line(raw, name, lineno)
@@ -423,7 +457,7 @@ class _Ingest:
         for r in np.flatnonzero(~found.fast).tolist():
             # the raw line as _lines gives it: with its "\n" (a last line without one, without)
             end = int(found.newlines[r]) - PAD + (last_has_newline or r < n - 1)
-            values = self.line(block[int(found.starts[r]) - PAD : end], name, lineno + r + 1)
+            values = self.line(bytes(block[int(found.starts[r]) - PAD : end]), name, lineno + r + 1)
             if values is not None:
                 keep[r] = True
                 self._set_row(found, r, values)
