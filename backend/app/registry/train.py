@@ -33,8 +33,8 @@ up to 12.5 million users x items (MovieLens 100K has 1.6 million); above, member
 are cut to fit a fixed amount of work (never below 4 epochs) and, above 134 million, batches widen
 (up to 16,384 positives), which the first progress line says. Wall time of this command with the
 defaults on a 2-core machine: MovieLens 100K about 42 s (19 s with ``--pipeline nn``); a shop's log
-of 14,000 users x 5,500 items (140,000 positives) about 2 minutes (45 s with ``--pipeline nn``); a
-MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 10 to 15 minutes (5.2 GB
+of 14,000 users x 5,500 items (140,000 positives) 2 to 3 minutes (45 to 80 s with ``--pipeline nn``);
+a MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 15 to 20 minutes (5.3 GB
 peak; 5 minutes and 4.7 GB with ``--pipeline nn``): three fits of 4 epochs each, the sources twice
 and the ranker.
 
