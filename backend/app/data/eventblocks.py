@@ -286,8 +286,9 @@ class Block:
 class BlockParser:
     """Fast-path state for one ``read_events`` call: the templates seen so far and the column codes.
 
-    ``parse`` may run in several threads at once: each has its own buffers, works from a copy of the
-    template list and merges what it learned under a lock; the columns lock themselves."""
+    ``parse`` may run in several threads at once: each has its own buffers, reads the template list
+    (which is replaced, never changed in place) and merges what it learned under a lock; the columns
+    lock themselves."""
 
     def __init__(self, event_types: Collection[str], now: float):
         types = frozenset(event_types)
@@ -361,7 +362,7 @@ class BlockParser:
         ctx = Lines(buf, words, quotes, first_quote, starts, ends)
 
         hits: dict[Template, int] = {}
-        for tpl in list(self.templates):
+        for tpl in self.templates:  # replaced, never changed in place: safe beside other threads
             if remaining.any():
                 hits[tpl] = self._apply(
                     tpl, np.flatnonzero(remaining & (n_quotes == tpl.n_quotes)), ctx, remaining, out

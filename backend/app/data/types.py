@@ -55,29 +55,17 @@ class EventLog:
             array = self._arrays[column] = self._coded[column].values()
         return array
 
-    @property
-    def user_id(self) -> np.ndarray:
-        return self._strings("user_id")
-
-    @property
-    def item_id(self) -> np.ndarray:
-        return self._strings("item_id")
-
-    @property
-    def event(self) -> np.ndarray:
-        return self._strings("event")
-
-    @property
-    def platform(self) -> np.ndarray:
-        return self._strings("platform")
+    user_id = property(lambda self: self._strings("user_id"), doc="object array of str")
+    item_id = property(lambda self: self._strings("item_id"), doc="object array of str")
+    event = property(lambda self: self._strings("event"), doc="object array of str")
+    platform = property(lambda self: self._strings("platform"), doc='object array of str ("" when absent)')
 
     def coded(self, column: str) -> Coded:
         """One string column as codes into its distinct values (in no particular order)."""
         found = self._coded.get(column)
         if found is None:
-            array = self._arrays[column]
-            names, codes = np.unique(array.astype(str), return_inverse=True) if array.size else (np.zeros(0, str), [])
-            found = self._coded[column] = Coded(np.asarray(codes, np.int32).reshape(-1), names.astype(object))
+            names, codes = np.unique(self._arrays[column].astype(str), return_inverse=True)
+            found = self._coded[column] = Coded(codes.reshape(-1).astype(np.int32), names.astype(object))
         return found
 
     def __len__(self) -> int:
