@@ -57,14 +57,15 @@ class ALSRecommender:
     def _model(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        return AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.seed,
-            num_threads=self.num_threads,
-        )
+        with threadpool_limits(1, "blas"):  # implicit warns at construction when BLAS runs threads of its own
+            return AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.seed,
+                num_threads=self.num_threads,
+            )
 
     def _use(self, model: Any) -> ALSRecommender:
         self.model_ = model

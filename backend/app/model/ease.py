@@ -6,18 +6,54 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from app.data.features import ItemFeatures
 from app.model.base import Explanation, history_items
 from app.model.itemknn import binary
+
+#: Largest bound on the condition number of X^T X + lambda I for which the inverse is taken in float32
+#: (relative error at most about this x 6e-8); above it, float64.
+FLOAT32_CONDITION = 1e4
+
+
+def ease_weights(gram: sp.spmatrix, l2: float) -> np.ndarray:
+    """EASE's B (float32) from the item x item co-counts ``gram`` = X^T X: P = (gram + l2 I)^-1 by a
+    Cholesky factorisation (the matrix is symmetric positive definite; LAPACK potrf + potri), then
+    B = -P / diag(P) by column with a zero diagonal.
+
+    Its eigenvalues lie in [l2, l2 + the largest row sum of gram] (Gershgorin; the co-counts are >= 0),
+    so that ratio bounds the condition number: up to ``FLOAT32_CONDITION`` the factorisation runs in
+    float32 (3x faster than float64 at 5,500 items on 2 cores, and 6x faster than a general inverse),
+    above it in float64."""
+    n = gram.shape[0]
+    bound = (float(np.asarray(gram.sum(axis=1)).max(initial=0.0)) + l2) / l2
+    dtype = np.float32 if bound <= FLOAT32_CONDITION else np.float64
+    a = np.asarray(gram.todense(), dtype=dtype)
+    a[np.diag_indices(n)] += l2
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+    factor, info = potrf(a, lower=False, overwrite_a=True, clean=False)
+    if info == 0:
+        p, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:  # not positive definite in this precision (it always is in exact arithmetic): the general inverse
+        a = np.asarray(gram.todense(), dtype=np.float64)
+        a[np.diag_indices(n)] += l2
+        p = np.linalg.inv(a)
+    else:
+        p = np.triu(p)  # potri fills the upper triangle only
+        p += np.triu(p, 1).T
+    b = p / (-np.diag(p))[None, :]
+    b[np.diag_indices(n)] = 0.0
+    return b.astype(np.float32, copy=False)
 
 
 class EASERecommender:
     """B = I - P diagMat(1 / diag(P)) with P = (X^T X + lambda I)^-1; score = history @ B.
 
     The item x item inverse is dense, so the catalogue size is capped (``max_items``) with a clear
-    error instead of running out of memory: at 20,000 items fitting takes about 6.4 GB (two float64
-    matrices) and the fitted weights 1.6 GB, in training and in the service alike.
+    error instead of running out of memory: at 20,000 items fitting takes up to 6.4 GB (two float64
+    matrices; half that in float32, see ``ease_weights``) and the fitted weights 1.6 GB, in training
+    and in the service alike.
     """
 
     name: ClassVar[str] = "ease"
@@ -41,12 +77,7 @@ class EASERecommender:
                 f"EASE needs a dense {n_items}x{n_items} inverse; it is fitted on at most {self.max_items} items "
                 "(filter the catalogue, or use another engine)"
             )
-        gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
-        gram[np.diag_indices(n_items)] += self.l2
-        p = np.linalg.inv(gram)
-        b = p / (-np.diag(p))[None, :]
-        b[np.diag_indices(n_items)] = 0.0
-        self.weights_ = b.astype(np.float32)
+        self.weights_ = ease_weights(x.T @ x, self.l2)
         return self
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:

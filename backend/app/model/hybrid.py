@@ -222,15 +222,17 @@ class HybridRecommender:
         nn: Recommender | None = None,
         on_stage: Callable[[str], None] = lambda s: None,
         label: str = "",
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ) -> dict[str, Recommender]:
-        """Every source, fitted on ``matrix`` (``nn``: an embedding model already fitted on it)."""
+        """Every source, fitted on ``matrix`` (``nn``: an embedding model already fitted on it; else the
+        one fitted here reports its epochs to ``on_epoch``)."""
         sources = self._new_sources(*matrix.shape, nn=nn)
         recency = recency_of(timestamps)
         for name, engine in sources.items():
             if name == "nn" and nn is not None:
                 continue  # already fitted by the caller on this matrix
             on_stage(f"{label}: fitting source {name}")
-            fit_source(name, engine, matrix, timestamps, features, recency)
+            fit_source(name, engine, matrix, timestamps, features, recency, on_epoch if name == "nn" else None)
         return sources
 
     def fit(
@@ -241,12 +243,17 @@ class HybridRecommender:
         timestamps: sp.csr_matrix | None = None,
         nn: Recommender | None = None,
         on_stage: Callable[[str], None] | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        on_earlier: Callable[[Mapping[str, Recommender], sp.csr_matrix, sp.csr_matrix], None] | None = None,
     ) -> HybridRecommender:
         """Fit on users x items weights and their timestamps (``Dataset.timestamps()``; without them every
         positive counts as equally old, and the later slice is by item index).
 
         ``nn``: the embedding model already fitted on all of ``matrix`` (the training CLI's shipped model),
-        so it is not trained again; the one for the earlier slice always is. ``on_stage(text)`` reports progress."""
+        so it is not trained again; the one for the earlier slice always is, and reports its epochs to
+        ``on_epoch``. ``on_stage(text)`` reports progress. ``on_earlier(sources, earlier, later)`` is
+        called once the sources are fitted on the earlier slice: none of them saw the later one, so the
+        training CLI scores the embedding model there instead of fitting a model only to measure it."""
         say = on_stage or (lambda s: None)
         m = sp.csr_matrix(matrix, dtype=np.float32)
         m.sort_indices()
@@ -268,7 +275,9 @@ class HybridRecommender:
         is_val = rng.random(label_users.size) < self.validation_share
         train_users, val_users = label_users[~is_val], label_users[is_val]
 
-        sources = self.fit_sources(early, early_ts, features, None, say, "earlier slice")
+        sources = self.fit_sources(early, early_ts, features, None, say, "earlier slice", on_epoch)
+        if on_earlier is not None:
+            on_earlier(sources, early, late)
         store = build_store(early, early_ts, features, self.half_life_days)
         say(f"ranker: candidates for {label_users.size} users")
         names = list(sources)

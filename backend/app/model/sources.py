@@ -9,7 +9,7 @@ source's score of every candidate and the rank of each source that proposed it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,13 +93,14 @@ def fit_source(
     timestamps: sp.csr_matrix,
     features: ItemFeatures | None,
     recency: sp.csr_matrix | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> Recommender:
     """Fit one source the way it takes its inputs (the embedding model also learns from the order of
-    each history, trending from the timestamps)."""
+    each history, and reports its epochs to ``on_epoch``; trending learns from the timestamps)."""
     if name == "trending":
         return engine.fit(matrix, features, timestamps=timestamps)
     if getattr(engine, "uses_recency", False):
-        return engine.fit(matrix, features, recency=recency)
+        return engine.fit(matrix, features, on_epoch=on_epoch, recency=recency)
     return engine.fit(matrix, features)
 
 

@@ -10,18 +10,22 @@ app.model.train`` still runs it (the old name).
 Steps: read and validate the log (bad lines skipped and reported, or ``--strict``), aggregate
 positives, then
 
-1. the evaluation fit (``--evaluation``, never shipped): each user's latest positive is held out (for a
-   ``--holdout-fraction`` share of the users with at least 3 positives), a model is fitted on the rest
-   with per-epoch progress (held-out NDCG@10 every 10 epochs), and the held-out loss, HitRate@10 and
-   NDCG@10 are reported beside the most-popular baseline on the same slice. ``quick`` (the default)
-   fits the same hyperparameters with one ensemble member, ``full`` the exact recipe, ``none`` skips it;
+1. with ``--evaluation quick`` or ``full`` (or ``auto`` with ``--pipeline nn``), the evaluation fit,
+   never shipped: each user's latest positive is held out (for a ``--holdout-fraction`` share of the
+   users with at least 3 positives), a model is fitted on the rest with per-epoch progress (held-out
+   NDCG@10 every 10 epochs), and the held-out loss, HitRate@10 and NDCG@10 are reported beside the
+   most-popular baseline on the same slice. ``quick`` fits the same hyperparameters with one ensemble
+   member, ``full`` the exact recipe, ``none`` skips it;
 2. the shipped fit: the model is trained on *all* positives;
 3. the multi-stage engine (``--pipeline hybrid``, the default; ``nn`` skips it): candidate sources
-   (the model of step 2, item-kNN, ALS, EASE on catalogues up to 6,000 items, popular, trending,
-   genre neighbours) and a feature store fitted on each user's earlier positives, a LightGBM
-   ranker trained on their latest tenth, then the sources refitted on everything
-   (``app.model.hybrid``). Its NDCG@10 on the ranker's held-out users, beside each source's, is
-   printed and saved; the service's ``auto`` serves it when it beat the embedding model there;
+   (an embedding model of the shipped recipe, item-kNN, ALS, EASE on catalogues up to 6,000 items,
+   popular, trending, genre neighbours) and a feature store fitted on each user's earlier positives,
+   a LightGBM ranker trained on their latest tenth, then the sources refitted on everything (the
+   model of step 2 is the embedding source; ``app.model.hybrid``). With ``--evaluation auto`` (the
+   default) the held-out figures are the earlier-slice embedding model's on every user's latest tenth
+   (at least one positive each, users with at least 3): a fit the engine needs anyway, so no model is
+   trained only to be measured. The engine's NDCG@10 on the ranker's held-out users, beside each
+   source's, is printed and saved; the service's ``auto`` serves it when it beat the embedding model there;
 4. the model directory is written atomically (``app.model.artifacts``): the metadata's ``metrics`` are
    the evaluation fit's figures and say so (``describes``), ``data_summary.fit`` says what the shipped
    model was fitted on (all positives, their time range, the input hashes), and ``arrays.npz`` holds
@@ -56,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from app.data.aggregate import parse_weights
 from app.data.catalog import read_items
@@ -82,8 +87,12 @@ from app.model.hybrid import HybridRecommender
 from app.model.popularity import PopularityRecommender
 
 HELDOUT_EVERY = 10  # epochs between held-out evaluations in the progress lines (and always at the end)
-EVALUATIONS = ("quick", "full", "none")
+EVALUATIONS = ("auto", "quick", "full", "none")
 PIPELINES = ("hybrid", "nn")
+#: ``--evaluation auto`` with the multi-stage engine: its earlier-slice model is measured, no extra fit.
+EARLIER_SLICE = "earlier slice"
+#: Held-out pairs the loss is averaged over at most (a full-softmax row each; the metrics use every user).
+LOSS_PAIRS = 200_000
 SHIPPED_FIT = "all positives"
 
 
@@ -91,6 +100,12 @@ def describe_evaluation(evaluation: str, n_held: int, hp: Mapping[str, Any]) -> 
     """What the held-out figures describe, in the words the CLI prints and the metadata keeps."""
     if evaluation == "none" or not n_held:
         return "no evaluation fit; the shipped model is trained on all positives"
+    if evaluation == EARLIER_SLICE:
+        return (
+            f"the multi-stage engine's earlier-slice embedding model (the shipped recipe), trained without {n_held} "
+            "users' latest tenth of positives (at least one each) and scored on them (full ranking, training items "
+            "excluded); the shipped model is trained on all positives"
+        )
     recipe = (
         f"the same hyperparameters with one ensemble member (of {hp['ensemble']})"
         if evaluation == "quick" and hp["ensemble"] > 1
@@ -148,6 +163,7 @@ def evaluation_fit(
     say = log or (lambda s: None)
     if evaluation not in EVALUATIONS:
         raise ValueError(f"evaluation must be one of {', '.join(EVALUATIONS)}, not {evaluation!r}")
+    evaluation = "quick" if evaluation == "auto" else evaluation  # without the multi-stage engine
     out: dict[str, Any] = {"evaluation": evaluation, "heldout_users": 0}
     if evaluation == "none" or holdout_fraction == 0.0:
         out["describes"] = describe_evaluation("none", 0, hp)
@@ -174,15 +190,49 @@ def evaluation_fit(
     progress = _progress(say, ehp, "eval ", check if log is not None else None)  # nobody reads it: not scored
     model.fit(train_m, on_epoch=progress, recency=train.recency())
     out["evaluation_seconds"] = round(time.perf_counter() - t0, 2)
-    out.update(heldout_metrics(model.score, train_m, held_m))
-    out["loss"] = model.heldout_loss(held.user_idx, held.item_idx, train_m, dataset.matrix())
-    popular = PopularityRecommender().fit(train_m)
-    out["popular"] = heldout_metrics(popular.score, train_m, held_m)
-    pop = out["popular"]
-    say(
-        f"held-out ({n_held} users, evaluation fit): loss {out['loss']:.4f}  HR@10 {out['hitrate@10']:.4f}  "
-        f"NDCG@10 {out['ndcg@10']:.4f}  |  most popular: HR@10 {pop['hitrate@10']:.4f}  NDCG@10 {pop['ndcg@10']:.4f}"
+    out.update(heldout_figures(model, train_m, held_m, dataset.matrix(), hp["seed"]))
+    say(_heldout_line(out, "evaluation fit"))
+    return out
+
+
+def heldout_figures(
+    model: EmbeddingRecommender, train: sp.csr_matrix, held: sp.csr_matrix, known: sp.csr_matrix, seed: int
+) -> dict[str, Any]:
+    """HitRate/NDCG/Recall@10 of ``model`` (fitted on ``train``) on every held-out positive, beside most
+    popular's, and its training loss on the held-out pairs (a seeded sample of ``LOSS_PAIRS`` at most)."""
+    out: dict[str, Any] = heldout_metrics(model.score, train, held)
+    pairs = held.tocoo()
+    users, items = pairs.row, pairs.col
+    if users.size > LOSS_PAIRS:
+        pick = np.sort(np.random.default_rng(seed).choice(users.size, LOSS_PAIRS, replace=False))
+        users, items = users[pick], items[pick]
+    out["loss"] = model.heldout_loss(users, items, train, known)
+    out["popular"] = heldout_metrics(PopularityRecommender().fit(train).score, train, held)
+    return out
+
+
+def _heldout_line(m: Mapping[str, Any], what: str) -> str:
+    pop = m["popular"]
+    return (
+        f"held-out ({m['heldout_users']} users, {what}): loss {m['loss']:.4f}  HR@10 {m['hitrate@10']:.4f}  "
+        f"NDCG@10 {m['ndcg@10']:.4f}  |  most popular: HR@10 {pop['hitrate@10']:.4f}  NDCG@10 {pop['ndcg@10']:.4f}"
     )
+
+
+def earlier_slice_evaluation(
+    nn: EmbeddingRecommender, earlier: sp.csr_matrix, later: sp.csr_matrix, known: sp.csr_matrix, *, log=print
+) -> dict[str, Any]:
+    """The held-out figures of the multi-stage engine's earlier-slice embedding model (``--evaluation
+    auto``): fitted with the shipped recipe on each user's earlier positives, scored on the later ones."""
+    held = later.copy()
+    held.data[:] = 1.0
+    n_held = int(np.count_nonzero(np.diff(held.indptr)))
+    out: dict[str, Any] = {"evaluation": EARLIER_SLICE, "heldout_users": n_held}
+    out["describes"] = describe_evaluation(EARLIER_SLICE, n_held, nn.params())
+    if n_held:
+        out.update(heldout_figures(nn, earlier, held, known, nn.params()["seed"]))
+        if log is not None:
+            log(_heldout_line(out, "the earlier-slice model"))
     return out
 
 
@@ -244,16 +294,33 @@ def train_hybrid(
     nn: EmbeddingRecommender,
     *,
     log: Callable[[str], None] | None = print,
+    evaluation: dict[str, Any] | None = None,
 ) -> tuple[HybridRecommender, dict[str, Any]]:
     """The multi-stage pipeline around the shipped embedding model ``nn`` (fitted on all of ``dataset``):
     sources and features on each user's earlier positives, the ranker on their later ones, then the
-    sources refitted on everything (``HybridRecommender.fit``); (engine, validation summary)."""
+    sources refitted on everything (``HybridRecommender.fit``); (engine, validation summary).
+
+    ``evaluation``: a dict filled with the earlier-slice embedding model's held-out figures
+    (``earlier_slice_evaluation``, the CLI's ``--evaluation auto``) once it is fitted, so they are
+    there even when the ranker then cannot be trained."""
     say = log or (lambda s: None)
     hp = nn.params()
     engine = HybridRecommender(seed=hp["seed"], nn={k: v for k, v in hp.items() if k != "seed"})
+    known = dataset.matrix()
+
+    def on_earlier(sources, earlier, later) -> None:
+        if evaluation is not None:
+            evaluation.update(earlier_slice_evaluation(sources["nn"], earlier, later, known, log=log))
+
     t0 = time.perf_counter()
     engine.fit(
-        dataset.matrix(), features, timestamps=dataset.timestamps(), nn=nn, on_stage=lambda s: say(f"hybrid: {s}")
+        known,
+        features,
+        timestamps=dataset.timestamps(),
+        nn=nn,
+        on_stage=lambda s: say(f"hybrid: {s}"),
+        on_epoch=_progress(say, hp, "hybrid earlier slice ", None) if log is not None else None,
+        on_earlier=on_earlier,
     )
     summary = {**hybrid_validation(engine.validation_), "train_seconds": round(time.perf_counter() - t0, 2)}
     m = summary["metrics"]
@@ -406,16 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--evaluation",
         choices=EVALUATIONS,
-        default="quick",
-        help="the held-out figures come from a separate fit that is never shipped: quick = the same "
-        "hyperparameters with one ensemble member, full = the exact recipe, none = no evaluation; the "
-        "shipped model is always trained on all positives",
+        default="auto",
+        help="where the held-out figures come from (the shipped model is always trained on all positives): "
+        "auto = with --pipeline hybrid, the engine's earlier-slice embedding model (the shipped recipe, "
+        "scored on each user's latest tenth of positives; no extra fit), else as quick; quick = a separate "
+        "fit, never shipped, of the same hyperparameters with one ensemble member, on all but each user's "
+        "latest positive; full = that fit with the exact recipe; none = no evaluation",
     )
     p.add_argument(
         "--holdout-fraction",
         type=float,
         default=1.0,
-        help="evaluation fit: share of users (with >= 3 positives) whose latest positive is held out",
+        help="quick and full: share of users (with >= 3 positives) whose latest positive is held out",
     )
     p.add_argument(
         "--seen-events",
@@ -534,11 +603,13 @@ def _run(
                 flush=True,
             )
         say = (lambda s: print(s, flush=True)) if chief else None
+        # auto with the multi-stage engine: its earlier-slice model is the one measured (no extra fit)
+        from_hybrid = args.evaluation == "auto" and args.pipeline == "hybrid"
         model, metrics = train_model(
             dataset,
             catalogue,
             params,
-            evaluation=args.evaluation,
+            evaluation="none" if from_hybrid else args.evaluation,
             holdout_fraction=args.holdout_fraction,
             log=say,
         )
@@ -547,12 +618,25 @@ def _run(
             features = item_features(
                 dataset.items.ids, catalogue, avg_rating=average_ratings(events, dataset), last_ts=last_seen(dataset)
             )
+            evaluation: dict[str, Any] = {}
             try:
-                engine, metrics["hybrid"] = train_hybrid(dataset, features, model, log=say)
+                engine, metrics["hybrid"] = train_hybrid(
+                    dataset, features, model, log=say, evaluation=evaluation if from_hybrid else None
+                )
                 hybrid = engine.state()
             except ValueError as e:  # too little data for a ranker: the embedding model still ships
                 out_print(f"hybrid: not built: {e}; the model serves the embedding model alone", flush=True)
                 metrics["hybrid"] = {"skipped": str(e), "auto": "nn"}
+            if from_hybrid:  # the earlier slice's figures, or (too few users for it) a quick evaluation fit
+                metrics.update(
+                    evaluation
+                    or evaluation_fit(
+                        dataset,
+                        sized_params(dataset.n_users, dataset.n_items, params),
+                        holdout_fraction=args.holdout_fraction,
+                        log=say,
+                    )
+                )
     except (IngestError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from app.model.ease import EASERecommender
+from app.model.ease import FLOAT32_CONDITION, EASERecommender, ease_weights
 from tests.model.small import SMALL, row
 
 
@@ -28,3 +29,18 @@ def test_ease_explains_by_its_weights_and_refuses_a_catalogue_above_its_limit(mo
     monkeypatch.setattr(EASERecommender, "max_items", 2)
     with pytest.raises(ValueError, match="at most 2 items"):
         EASERecommender(l2=1.0).fit(SMALL)
+
+
+@pytest.mark.parametrize("l2", [0.05, 50.0])
+def test_ease_weights_match_the_general_inverse_in_either_precision(l2):
+    # l2 = 50 keeps the condition bound under FLOAT32_CONDITION (float32), l2 = 0.05 does not (float64)
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 40)) < 0.2).astype(np.float64)
+    gram = x.T @ x
+    assert ((gram.sum(axis=1).max() + l2) / l2 <= FLOAT32_CONDITION) == (l2 == 50.0)
+    p = np.linalg.inv(gram + l2 * np.eye(40))
+    expected = p / -np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    got = ease_weights(sp.csr_matrix(gram), l2)
+    assert got.dtype == np.float32
+    assert got == pytest.approx(expected, abs=1e-6 * np.abs(expected).max())

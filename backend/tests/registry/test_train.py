@@ -1,5 +1,6 @@
 """Training CLI and ``train_model``: the shipped model is fitted on every positive, the held-out figures (beside
-most-popular) come from a separate evaluation fit, the model directory records what it was trained on."""
+most-popular) come from a model that never saw the held-out positives (the multi-stage engine's earlier-slice
+model, or a separate evaluation fit), the model directory records what it was trained on."""
 
 from __future__ import annotations
 
@@ -81,13 +82,10 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert (
-        "1 rejected" in printed
-        and "member 2/2 epoch   3/3" in printed
-        and "held-out HR@10" in printed
-        and "most popular" in printed
-    )
-    assert "evaluation fit (quick, not shipped)" in printed and "training on all 150 positives" in printed
+    assert "1 rejected" in printed and "member 2/2 epoch   3/3" in printed and "most popular" in printed
+    # the default evaluation measures the engine's earlier-slice model: no fit of its own
+    assert "hybrid earlier slice member 2/2 epoch   3/3" in printed and "evaluation fit" not in printed
+    assert "held-out (30 users, the earlier-slice model)" in printed and "training on all 150 positives" in printed
     assert len(rejects.read_bytes().splitlines()) == 1
     bundle = load_bundle(out)
     meta = bundle.metadata
@@ -101,9 +99,9 @@ def test_cli_trains_and_writes_model(tmp_path, capsys):
     assert (fit["ts_min"], fit["ts_max"]) == (1_700_000_000, 1_700_000_000 + 3600 * (29 + 37 * 4))
     assert meta["data_summary"]["input_files_sha256"] == {str(data): hashlib.sha256(data.read_bytes()).hexdigest()}
     m = meta["metrics"]
-    assert m["evaluation"] == "quick" and "the shipped model is trained on all positives" in m["describes"]
-    assert "one ensemble member (of 2)" in m["describes"] and m["final_model"] == "trained on all positives (150)"
-    assert m["heldout_users"] == 30  # every user has 5 positives: each one's latest is held out
+    assert m["evaluation"] == "earlier slice" and "the shipped model is trained on all positives" in m["describes"]
+    assert "the shipped recipe" in m["describes"] and m["final_model"] == "trained on all positives (150)"
+    assert m["heldout_users"] == 30  # every user has 5 positives: each one's latest is in the later slice
     for key in ("loss", "hitrate@10", "ndcg@10"):
         assert np.isfinite(m[key]) and np.isfinite(m.get("popular", {}).get(key, 0.0))
     assert 0.0 <= m["ndcg@10"] <= m["hitrate@10"] <= 1.0
@@ -124,16 +122,25 @@ def test_cli_pipeline_nn_skips_the_hybrid_engine_and_too_little_data_is_said(tmp
     data, items = tmp_path / "log.jsonl", tmp_path / "items.jsonl"
     write_log(data)
     write_items(items)
-    base = ["--data-path", str(data), "--items-path", str(items), *FAST, "--evaluation", "none"]
+    base = ["--data-path", str(data), "--items-path", str(items), *FAST]
     assert main([*base, "--model-dir", str(tmp_path / "nn"), "--pipeline", "nn"]) == 0
-    assert "hybrid" not in capsys.readouterr().out
-    assert not load_bundle(tmp_path / "nn").has_hybrid
+    printed = capsys.readouterr().out
+    assert "hybrid" not in printed and "evaluation fit (quick, not shipped)" in printed  # auto: as quick
+    nn = load_bundle(tmp_path / "nn")
+    assert not nn.has_hybrid and nn.metadata["metrics"]["evaluation"] == "quick"
+    assert "one ensemble member (of 2)" in nn.metadata["metrics"]["describes"]
     tiny = tmp_path / "tiny.jsonl"
     tiny.write_bytes(b"".join(data.read_bytes().splitlines(keepends=True)[:20]))  # 4 users: too few for a ranker
     assert main([*base[:1], str(tiny), *base[2:], "--model-dir", str(tmp_path / "tiny")]) == 0
-    assert "hybrid: not built" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "hybrid: not built" in printed
     meta = load_bundle(tmp_path / "tiny").metadata
     assert meta["metrics"]["hybrid"]["auto"] == "nn" and "hybrid" not in meta
+    # without the engine's earlier slice, auto falls back to the quick evaluation fit
+    assert meta["metrics"]["evaluation"] == "quick" and "evaluation fit (quick, not shipped)" in printed
+    assert main([*base, "--evaluation", "none", "--model-dir", str(tmp_path / "none")]) == 0
+    assert "held-out" not in capsys.readouterr().out
+    assert load_bundle(tmp_path / "none").metadata["metrics"]["heldout_users"] == 0
 
 
 def test_cli_strict_and_bad_flags(tmp_path, capsys):
