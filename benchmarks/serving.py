@@ -236,7 +236,7 @@ class Server:
             f"server for {model_dir.name}: ready in {self.start_seconds:.1f} s, RSS {self.rss_mb():.0f} MB", flush=True
         )
 
-    def wait_ready(self, timeout: float = 180.0) -> dict:
+    def wait_ready(self, timeout: float = 600.0) -> dict:
         import httpx
 
         deadline = time.monotonic() + timeout

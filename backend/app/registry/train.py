@@ -27,7 +27,7 @@ positives, then
    trained only to be measured. The engine's NDCG@10 on the ranker's held-out users, beside each
    source's, is printed and saved; the service's ``auto`` serves it when it beat the embedding model there;
 4. the model directory is written atomically (``app.model.artifacts``): the metadata's ``metrics`` are
-   the evaluation fit's figures and say so (``describes``), ``data_summary.fit`` says what the shipped
+   the held-out figures and say which model they describe (``describes``), ``data_summary.fit`` says what the shipped
    model was fitted on (all positives, their time range, the input hashes), and ``arrays.npz`` holds
    every positive as history and every item each user has seen (``--seen-events``) for exclusion.
 
@@ -36,11 +36,11 @@ Large data: an epoch of the default loss scores every item for every user, so it
 up to 12.5 million users x items (MovieLens 100K has 1.6 million); above, members and then epochs
 are cut to fit a fixed amount of work (never below 4 epochs) and, above 134 million, batches widen
 (up to 16,384 positives), which the first progress line says. Wall time of this command with the
-defaults on a 2-core machine: MovieLens 100K about 42 s (19 s with ``--pipeline nn``); a shop's log
-of 14,000 users x 5,500 items (140,000 positives) 2 to 3 minutes (45 to 80 s with ``--pipeline nn``);
-a MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 15 to 20 minutes (5.3 GB
-peak; 5 minutes and 4.7 GB with ``--pipeline nn``): three fits of 4 epochs each, the sources twice
-and the ranker.
+defaults on a 2-core machine: MovieLens 100K 40 to 70 s (19 to 30 s with ``--pipeline nn``); a
+shop's log of 14,000 users x 5,500 items (140,000 positives) 1.5 to 2 minutes (45 to 75 s with
+``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 10 to
+15 minutes (5.3 GB peak; 5 minutes and 4.7 GB with ``--pipeline nn``): two fits of 4 epochs each,
+the sources twice and the ranker.
 
 Several workers (``--distribute multiworker``): every worker runs this same command on the same data,
 each with its own ``TF_CONFIG`` (the cluster and its place in it); every embedding fit trains in
