@@ -28,20 +28,20 @@ def ease_weights(gram: sp.spmatrix, l2: float) -> np.ndarray:
     above it in float64."""
     n = gram.shape[0]
     bound = (float(np.asarray(gram.sum(axis=1)).max(initial=0.0)) + l2) / l2
-    dtype = np.float32 if bound <= FLOAT32_CONDITION else np.float64
-    a = np.asarray(gram.todense(), dtype=dtype)
-    a[np.diag_indices(n)] += l2
-    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
-    factor, info = potrf(a, lower=False, overwrite_a=True, clean=False)
-    if info == 0:
-        p, info = potri(factor, lower=False, overwrite_c=True)
-    if info != 0:  # not positive definite in this precision (it always is in exact arithmetic): the general inverse
-        a = np.asarray(gram.todense(), dtype=np.float64)
+    # float32 may (in theory) find the matrix not positive definite: float64 then, as for a large bound
+    for dtype in (np.float32, np.float64) if bound <= FLOAT32_CONDITION else (np.float64,):
+        a = np.asarray(gram.todense(), dtype=dtype)
         a[np.diag_indices(n)] += l2
-        p = np.linalg.inv(a)
+        potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+        factor, info = potrf(a, lower=False, overwrite_a=True, clean=False)
+        if info == 0:
+            p, info = potri(factor, lower=False, overwrite_c=True)
+        if info == 0:
+            break
     else:
-        p = np.triu(p)  # potri fills the upper triangle only
-        p += np.triu(p, 1).T
+        raise ValueError(f"EASE: X^T X + {l2} I is not positive definite (LAPACK info {info}); check the data for NaN")
+    p = np.triu(p)  # potri fills the upper triangle only
+    p += np.triu(p, 1).T
     b = p / (-np.diag(p))[None, :]
     b[np.diag_indices(n)] = 0.0
     return b.astype(np.float32, copy=False)

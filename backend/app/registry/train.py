@@ -220,7 +220,12 @@ def _heldout_line(m: Mapping[str, Any], what: str) -> str:
 
 
 def earlier_slice_evaluation(
-    nn: EmbeddingRecommender, earlier: sp.csr_matrix, later: sp.csr_matrix, known: sp.csr_matrix, *, log=print
+    nn: EmbeddingRecommender,
+    earlier: sp.csr_matrix,
+    later: sp.csr_matrix,
+    known: sp.csr_matrix,
+    *,
+    log: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
     """The held-out figures of the multi-stage engine's earlier-slice embedding model (``--evaluation
     auto``): fitted with the shipped recipe on each user's earlier positives, scored on the later ones."""
@@ -228,9 +233,10 @@ def earlier_slice_evaluation(
     held.data[:] = 1.0
     n_held = int(np.count_nonzero(np.diff(held.indptr)))
     out: dict[str, Any] = {"evaluation": EARLIER_SLICE, "heldout_users": n_held}
-    out["describes"] = describe_evaluation(EARLIER_SLICE, n_held, nn.params())
+    hp = nn.params()
+    out["describes"] = describe_evaluation(EARLIER_SLICE, n_held, hp)
     if n_held:
-        out.update(heldout_figures(nn, earlier, held, known, nn.params()["seed"]))
+        out.update(heldout_figures(nn, earlier, held, known, hp["seed"]))
         if log is not None:
             log(_heldout_line(out, "the earlier-slice model"))
     return out
@@ -307,9 +313,10 @@ def train_hybrid(
     hp = nn.params()
     engine = HybridRecommender(seed=hp["seed"], nn={k: v for k, v in hp.items() if k != "seed"})
     known = dataset.matrix()
+    on_earlier = None
+    if evaluation is not None:
 
-    def on_earlier(sources, earlier, later) -> None:
-        if evaluation is not None:
+        def on_earlier(sources, earlier, later) -> None:
             evaluation.update(earlier_slice_evaluation(sources["nn"], earlier, later, known, log=log))
 
     t0 = time.perf_counter()
@@ -630,12 +637,7 @@ def _run(
             if from_hybrid:  # the earlier slice's figures, or (too few users for it) a quick evaluation fit
                 metrics.update(
                     evaluation
-                    or evaluation_fit(
-                        dataset,
-                        sized_params(dataset.n_users, dataset.n_items, params),
-                        holdout_fraction=args.holdout_fraction,
-                        log=say,
-                    )
+                    or evaluation_fit(dataset, model.params(), holdout_fraction=args.holdout_fraction, log=say)
                 )
     except (IngestError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
