@@ -275,7 +275,9 @@ def test_cluster_start_use_fail_and_stop(cluster_env) -> None:
     # only requests that were in flight at the kill may fail: nginx routes every later one around it
     print(f"SIGKILL under load: {len(in_flight)} requests in flight, {len(failed)} failed, {len(after)} after it")
     assert all(in_window(r) for r in failed), [r[:4] for r in failed if not in_window(r)]
-    assert len(failed) <= len(in_flight) <= 16  # 8 clients, each at most a failed request and its next one
+    # the window also holds the healthy replica's requests (17 on a loaded machine, none failed), so the
+    # bound is on the failures: 8 clients, each at most a failed request and its next one
+    assert len(failed) <= min(len(in_flight), 16)
     # a list the killed replica served without storing it yet is a 404 for its engagement, never a 5xx
     assert len(after) > 20 and all(r[3] in (200, 201) or (r[0], r[3]) == ("engagement", 404) for r in after)
     assert _status(env_file)["replica-1"] == [r1, "down"]
