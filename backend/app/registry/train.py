@@ -34,11 +34,12 @@ positives, then
 Large data: an epoch of the default loss scores every item for every user, so it costs users x items.
 ``--epochs``, ``--ensemble`` and ``--batch-size`` left on ``auto`` keep their defaults (40, 5, 1024)
 up to 12.5 million users x items (MovieLens 100K has 1.6 million); above, members and then epochs
-are cut to fit a fixed amount of work (never below 4 epochs) and, above 134 million, batches widen
-(up to 16,384 positives), which the first progress line says. Wall time of this command with the
-defaults on a 2-core machine: MovieLens 100K 40 to 70 s (19 to 30 s with ``--pipeline nn``); a
-shop's log of 14,000 users x 5,500 items (140,000 positives) 1.5 to 2 minutes (45 to 75 s with
-``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 10 to
+are cut to fit a fixed amount of work (never below 4 epochs), also when the log is sparse (at most
+8,000 users x items x member-epochs per positive: a shop's 10 positives a user get 14 epochs) and,
+above 134 million, batches widen (up to 16,384 positives), which the first progress line says. Wall
+time of this command with the defaults on a 2-core machine: MovieLens 100K 40 to 70 s (19 to 30 s
+with ``--pipeline nn``); a shop's log of 14,000 users x 5,500 items (140,000 positives) 45 to 80 s
+(25 to 40 s with ``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 10 to
 15 minutes (5.3 GB peak; 5 minutes and 4.7 GB with ``--pipeline nn``): two fits of 4 epochs each,
 the sources twice and the ranker.
 
@@ -259,7 +260,7 @@ def train_model(
     ``catalogue`` is accepted for symmetry with the CLI (the model itself uses no item features).
     """
     say = log or (lambda s: None)
-    hp = sized_params(dataset.n_users, dataset.n_items, params)
+    hp = sized_params(dataset.n_users, dataset.n_items, params, len(dataset))
     if not 0.0 <= holdout_fraction <= 1.0:
         raise ValueError("holdout_fraction must be between 0 and 1")
     sized = [f"{k.replace('_', ' ')} {hp[k]}" for k in SIZED if hp[k] != DEFAULT_PARAMS[k] and k not in (params or {})]

@@ -205,3 +205,18 @@ def test_the_default_number_of_rankers_shrinks_as_the_training_set_grows():
     assert HybridRecommender().rankers is None and HybridRecommender(rankers=2).rankers == 2
     with pytest.raises(ValueError, match="rankers must be >= 1"):
         HybridRecommender(rankers=0)
+
+
+def test_sample_negatives_keeps_every_positive_and_at_most_the_limit_of_negatives():
+    from app.model.ranker import sample_negatives
+
+    # three queries: 4 rows (1 positive), 2 rows (both negative), 5 rows (2 positives)
+    y = np.array([0, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0], np.float32)
+    keep, sizes = sample_negatives(y, np.array([4, 2, 5]), 2, np.random.default_rng(0))
+    assert sizes.tolist() == [3, 2, 4]
+    assert keep[[1, 6, 9]].all()  # the positives
+    assert [int((~y[a:b].astype(bool) & keep[a:b]).sum()) for a, b in ((0, 4), (4, 6), (6, 11))] == [2, 2, 2]
+    same, _ = sample_negatives(y, np.array([4, 2, 5]), 2, np.random.default_rng(0))
+    assert (same == keep).all()
+    everything, sizes = sample_negatives(y, np.array([4, 2, 5]), 10, np.random.default_rng(1))
+    assert everything.all() and sizes.tolist() == [4, 2, 5]

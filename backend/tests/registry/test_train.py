@@ -228,6 +228,24 @@ def test_defaults_are_sized_to_the_data() -> None:
     assert sized_params(138_000, 27_154, {"epochs": 30})["epochs"] == 30
 
 
+def test_sparse_data_gets_fewer_epochs() -> None:
+    """Cells x member-epochs stay within 8,000 per positive: a shop-shaped log's 10 positives a user cut
+    its epochs; MovieLens 100K's 59 and a MovieLens-shaped 1M log's 52 leave them as they were."""
+    from app.model.embedding import DEFAULT_PARAMS, sized_params
+
+    # 8,000 x 138,861 / (14,000 x 5,500) = 14.4 member-epochs -> 1 member x 14 epochs (32 without the count)
+    shop = sized_params(14_000, 5_500, None, 138_861)
+    assert (shop["ensemble"], shop["epochs"], shop["batch_size"]) == (1, 14, 1024)
+    assert sized_params(943, 1682, None, 55_375) == DEFAULT_PARAMS
+    assert (
+        sized_params(6_900, 4_500, None, 358_026)["ensemble"],
+        sized_params(6_900, 4_500, None, 358_026)["epochs"],
+    ) == (2, 40)
+    # never below the floor of 4 epochs; what is given is kept
+    assert sized_params(14_000, 5_500, None, 1_000)["epochs"] == 4
+    assert sized_params(14_000, 5_500, {"epochs": 32}, 138_861)["epochs"] == 32
+
+
 def test_cli_sizes_what_is_left_on_auto(tmp_path, capsys, monkeypatch):
     """``--epochs auto`` (the default) leaves the choice to ``sized_params``; a number is kept; junk is refused."""
     import app.model.embedding as embedding
