@@ -107,8 +107,8 @@ def sample_negatives(
 
     Why: ``lambdarank`` only learns from pairs near the top (``lambdarank_truncation_level``), and with
     hundreds of candidates a query's positive mostly starts far below it, so most rows cost a histogram
-    pass and teach nothing. On a shop-shaped log (245 candidates a query) 30 negatives trained in
-    less than half the time and ranked held-out queries better (NDCG@10 0.18 against 0.15)."""
+    pass and teach nothing. On a shop-shaped log (245 candidates a query) the hybrid engine fitted in
+    49 s against 134 s and scored 0.046 against 0.036 leave-last-out NDCG@10 (3 seeds; README)."""
     groups = np.asarray(groups, dtype=np.int64)
     gid = np.repeat(np.arange(groups.size), groups)
     positive = np.asarray(y) > 0

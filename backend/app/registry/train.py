@@ -39,9 +39,9 @@ are cut to fit a fixed amount of work (never below 4 epochs), also when the log 
 above 134 million, batches widen (up to 16,384 positives), which the first progress line says. Wall
 time of this command with the defaults on a 2-core machine: MovieLens 100K 40 to 70 s (19 to 30 s
 with ``--pipeline nn``); a shop's log of 14,000 users x 5,500 items (140,000 positives) 45 to 80 s
-(25 to 40 s with ``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x 27,000 items) 10 to
-15 minutes (5.3 GB peak; 5 minutes and 4.7 GB with ``--pipeline nn``): two fits of 4 epochs each,
-the sources twice and the ranker.
+(25 to 40 s with ``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x
+27,000 items) 10 to 15 minutes (5.3 GB peak; 5 minutes and 4.7 GB with ``--pipeline nn``): two fits
+of 4 epochs each, the sources twice and the ranker.
 
 Several workers (``--distribute multiworker``): every worker runs this same command on the same data,
 each with its own ``TF_CONFIG`` (the cluster and its place in it); every embedding fit trains in
