@@ -84,6 +84,29 @@ def test_engagement_unknown_recset_and_wrong_user(store_client: TestClient, stor
     assert r.status_code == 422
 
 
+@pytest.mark.timeout(30)
+def test_engagement_waits_a_bounded_time_for_a_list_not_yet_written(
+    store_client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A just-made id is waited for (another worker may still be writing its list), but only
+    flush + LIST_WAIT_SECONDS: an id dated a year ahead is not waited for until then."""
+    import time
+
+    from app.service.http.routes import events
+    from app.store.ids import new_recset_id
+
+    monkeypatch.setattr(events, "LIST_WAIT_SECONDS", 0.5)
+    body = {"user_id": "u1", "item_id": "a", "action_type": "click"}
+    for ahead_s in (0, 365 * 86400):
+        made = uuid.UUID(new_recset_id()).int  # its top 48 bits are the Unix time in milliseconds
+        rid = str(uuid.UUID(int=made + (ahead_s * 1000 << 80)))
+        start = time.monotonic()
+        r = store_client.post("/events/engagement", json={"recset_id": rid, **body})
+        waited = time.monotonic() - start
+        assert r.status_code == 404 and "unknown recset_id" in r.json()["detail"]
+        assert 0.5 <= waited < 5, f"{ahead_s=}: waited {waited:.2f} s"
+
+
 def test_engagement_off_list_is_stored_and_flagged(store_client: TestClient, store: Store) -> None:
     rid = _imp(store)
     r = store_client.post(
