@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     # between chunks (408), and an idle keep-alive connection is closed after ``keep_alive_seconds``.
     header_timeout_seconds: float = Field(default=10.0, ge=0)
     body_timeout_seconds: float = Field(default=10.0, ge=0)
-    keep_alive_seconds: int = Field(default=5, ge=0)
+    # Longer than common client libraries keep an idle connection (httpx 5 s, aiohttp 15 s): with the
+    # same 5 s on both sides, a client now and then sends a request just as the server closes the
+    # connection and gets "server disconnected" instead of an answer.
+    keep_alive_seconds: int = Field(default=20, ge=0)
     # Retention applied by the service itself, once a day (0: keep everything; ``python -m app.store prune``
     # does the same by hand). Events are training data: give them a longer horizon, or none.
     retention_days: float = Field(default=0.0, ge=0)

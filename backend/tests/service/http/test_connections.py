@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.service.http.guards import BodyLimit
@@ -152,3 +153,11 @@ def test_body_limit_waits_for_a_chunk_at_most_the_idle_timeout() -> None:
         pool.submit(asyncio.run, guard(scope, never, None)).result()
     assert time.monotonic() - started < 1
     assert getattr(seen[0], "status_code", None) == 408
+
+
+def test_the_default_keep_alive_outlasts_the_client_pool() -> None:
+    """An idle connection must be dropped by the client first: with httpx's own 5 s expiry equal to the
+    server's, a request sent just as the server closed the connection got "server disconnected"."""
+    from app.config import Settings
+
+    assert Settings.model_fields["keep_alive_seconds"].default > 2 * httpx.Limits().keepalive_expiry
