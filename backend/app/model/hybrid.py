@@ -111,6 +111,11 @@ def later_slice(
     return (part(~late), early_ts), part(late)
 
 
+def _labels(items: np.ndarray, truth: sp.csr_matrix) -> list[np.ndarray]:
+    """Per row, whether each of its items (-1 = none, left out) is among the row's ``truth`` items."""
+    return [np.isin(row[row >= 0], truth.indices[truth.indptr[r] : truth.indptr[r + 1]]) for r, row in enumerate(items)]
+
+
 def feature_names(sources: Sequence[str]) -> list[str]:
     """The ranker's columns: every source's score and rank, how many sources proposed the item, the
     user's and the item's aggregates, and the user x item genre features."""
@@ -309,21 +314,22 @@ class HybridRecommender:
         users: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Features, labels and group sizes of the users' candidates; users whose later positives none of
-        the candidates holds are left out (they teach a ranking nothing)."""
+        the candidates holds are left out (they teach a ranking nothing), before their features are built."""
         xs, ys, groups = [], [], []
         for lo in range(0, users.size, BATCH_ROWS):
             batch = users[lo : lo + BATCH_ROWS]
             hist = early[batch]
-            x, cands = self._frame(sources, store, batch, hist, None)
-            items = cands.items
-            truth = late[batch]
-            for r in range(batch.size):
-                keep = items[r] >= 0
-                label = np.isin(items[r][keep], truth.indices[truth.indptr[r] : truth.indptr[r + 1]])
-                if label.any():
-                    xs.append(x[r][keep])
-                    ys.append(label.astype(np.float32))
-                    groups.append(int(keep.sum()))
+            cands = gather(sources, batch, hist, self.per_source)
+            labels = _labels(cands.items, late[batch])
+            taught = np.array([label.any() for label in labels], dtype=bool)
+            if not taught.any():
+                continue
+            kept = cands.rows(taught)
+            x = self._features(sources, store, batch[taught], hist[taught], kept)
+            for r, label in enumerate(label for label in labels if label.any()):
+                xs.append(x[r][kept.items[r] >= 0])
+                ys.append(label.astype(np.float32))
+                groups.append(label.size)
         if not groups:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.float32), []
         return np.concatenate(xs), np.concatenate(ys), groups
@@ -339,6 +345,18 @@ class HybridRecommender:
         """(n_rows x n_candidates x n_features, the candidates) for a batch: the sources' union, or the
         given ``items`` (n_rows x n, -1 = none) with the same features."""
         cands = gather(sources, users, history, self.per_source, items=items)
+        return self._features(sources, store, users, history, cands), cands
+
+    @staticmethod
+    def _features(
+        sources: Mapping[str, Recommender],
+        store: FeatureStore,
+        users: np.ndarray,
+        history: sp.csr_matrix,
+        cands: Candidates,
+    ) -> np.ndarray:
+        """n_rows x n_candidates x n_features: each source's score and rank, the user's and the item's
+        stored features, and their crosses."""
         user_f, shares = store.user_rows(users, history)
         items = cands.items
         n_rows, width = items.shape
@@ -351,18 +369,18 @@ class HybridRecommender:
         parts.append(np.broadcast_to(user_f[:, None, :], (n_rows, width, user_f.shape[1])))
         parts.append(store.item[safe])
         parts.append(cross_features(shares, store.item_genres, items))
-        return np.concatenate(parts, axis=2).astype(np.float32), cands
+        return np.concatenate(parts, axis=2).astype(np.float32)
 
     def _validation(self, early: sp.csr_matrix, late: sp.csr_matrix, users: np.ndarray) -> dict[str, Any]:
         """The held-out users' top 10 by the hybrid and by each source alone (their earlier items excluded),
         and their later positives: the training CLI scores them (``app.eval`` metrics) to choose ``auto``."""
         hist = early[users]
         seen = binary(hist)
-        ranked = {"hybrid": top_k(self.score(users, hist), 10, exclude=seen)[0]}
-        for name, engine in self.sources_.items():
-            ranked[name] = top_k(engine.score(users, hist), 10, exclude=seen)[0]
         truth = late[users].copy()
         truth.data[:] = 1.0
+        ranked = {"hybrid": top_k(self._score(users, hist, truth), 10, exclude=seen)[0]}
+        for name, engine in self.sources_.items():
+            ranked[name] = top_k(engine.score(users, hist), 10, exclude=seen)[0]
         return {"users": users, "ranked": ranked, "truth": truth}
 
     # ------------------------------------------------------------------ scoring
@@ -376,23 +394,40 @@ class HybridRecommender:
         return (int(user), h.indices.tobytes(), h.data.tobytes())
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return self._score(users, history)
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix, truth: sp.csr_matrix | None = None) -> np.ndarray:
+        """``score``; with ``truth`` (a CSR row of items per row), the ranker runs only for the rows with a
+        truth item among their candidates, and the other rows' candidates all score 0: still above every
+        item no source proposed, and their order cannot change a metric that counts hits (NDCG,
+        recall). On a sparse log that leaves out most of a validation's predictions."""
         store, ranker = self._check()
         users = np.asarray(users, dtype=np.int64)
         h = sp.csr_matrix(history)
         n_items = h.shape[1]
+        threads = 1 if h.shape[0] == 1 else (os.cpu_count() or 1)  # a request: one core
         out = np.empty((h.shape[0], n_items), np.float32)
         for lo in range(0, h.shape[0], BATCH_ROWS):
             hi = min(lo + BATCH_ROWS, h.shape[0])
-            hist = h[lo:hi]
-            x, cands = self._frame(self.sources_, store, users[lo:hi], hist, None)
+            hist, batch = h[lo:hi], users[lo:hi]
+            cands = gather(self.sources_, batch, hist, self.per_source)
             items = cands.items
             first = cands.first.astype(np.float64)
             low, high = first.min(axis=1, keepdims=True), first.max(axis=1, keepdims=True)
             out[lo:hi] = (first - low) / np.maximum(high - low, 1e-12) - BELOW - 1.0  # in [-BELOW-1, -BELOW]
-            keep = items >= 0
-            pred = ranker.predict(x[keep], 1 if h.shape[0] == 1 else (os.cpu_count() or 1))  # a request: one core
-            rows = np.repeat(np.arange(hi - lo), keep.sum(axis=1))
-            out[lo:hi][rows, items[keep]] = pred
+            ranked = np.arange(hi - lo)  # the rows the ranker runs for
+            if truth is not None:
+                hit = np.array([label.any() for label in _labels(items, truth[lo:hi])], bool)
+                rest = (items >= 0) & ~hit[:, None]
+                out[lo:hi][np.nonzero(rest)[0], items[rest]] = 0.0
+                ranked = np.flatnonzero(hit)
+                if not ranked.size:
+                    continue
+                batch, hist, cands = batch[ranked], hist[ranked], cands.rows(ranked)
+            x = self._features(self.sources_, store, batch, hist, cands)
+            keep = cands.items >= 0
+            rows = ranked[np.repeat(np.arange(keep.shape[0]), keep.sum(axis=1))]
+            out[lo:hi][rows, cands.items[keep]] = ranker.predict(x[keep], threads)
             if h.shape[0] == 1:  # a request's one user: ``explain`` of its list reuses the features
                 self._last = (self._key(users[0], hist), x[0], items[0])
         return out

@@ -123,6 +123,15 @@ class Candidates:
         """How many sources proposed each candidate."""
         return sum((r > 0).astype(np.int32) for r in self.ranks.values())
 
+    def rows(self, keep: np.ndarray) -> Candidates:
+        """The candidates of the rows ``keep`` selects (a boolean mask or indices)."""
+        return Candidates(
+            self.items[keep],
+            {k: v[keep] for k, v in self.scores.items()},
+            {k: v[keep] for k, v in self.ranks.items()},
+            self.first[keep],
+        )
+
 
 def gather(
     sources: Mapping[str, Recommender],

@@ -187,6 +187,34 @@ def test_state_restores_the_same_scores(planted_hybrid):
         np.testing.assert_allclose(cached.features[name], fresh.features[name], rtol=1e-5, atol=1e-6)
 
 
+def test_validation_ranks_only_the_users_it_can_score_and_gets_the_same_figures(planted_hybrid, monkeypatch):
+    """The ranker runs only for held-out users with a later positive among their candidates; the others'
+    candidates hold no hit in any order, so NDCG@10 and Recall@10 are those of ranking every user."""
+    from app.eval.metrics import ndcg_at_k, recall_at_k
+
+    engine, early, _ = planted_hybrid
+    monkeypatch.setattr(engine, "per_source", 4)  # fewer candidates than a list: the rest come after them
+    users = np.arange(early.shape[0])
+    rng = np.random.default_rng(5)
+    truth_items = [rng.choice(np.setdiff1d(np.arange(early.shape[1]), early[u].indices)) for u in users]
+    truth = csr(users, truth_items, np.ones(users.size), early.shape)
+    predicted: list[int] = []
+    real_predict = type(engine.ranker_).predict
+    monkeypatch.setattr(
+        type(engine.ranker_),
+        "predict",
+        lambda self, x, threads=1: predicted.append(len(x)) or real_predict(self, x, threads),
+    )
+    validation = engine._validation(early, truth, users)
+    ranked_rows = sum(predicted)
+    predicted.clear()
+    everyone = top_k(engine.score(users, early), 10, exclude=early)[0]
+    assert 0 < ranked_rows < sum(predicted)  # some users were ranked, not all
+    for metric in (ndcg_at_k, recall_at_k):
+        np.testing.assert_array_equal(metric(validation["ranked"]["hybrid"], truth, 10), metric(everyone, truth, 10))
+    assert recall_at_k(everyone, truth, 10).mean() > 0.1
+
+
 def test_bad_parameters_and_too_little_data_are_clear_errors():
     with pytest.raises(ValueError, match="per_source"):
         HybridRecommender(per_source=0)
