@@ -2,7 +2,8 @@
 # Creates .venv and installs the service's requirements. --cluster also installs Debian's postgresql and
 # nginx (scripts/cluster.sh runs them); --dev also the test tools, Chromium, PostgreSQL and nginx (the
 # store and API tests run against a throwaway PostgreSQL cluster as well as SQLite, the cluster tests
-# behind nginx).
+# behind nginx) and wrk (the load generator of benchmarks/; without it they fall back to a Python
+# client whose own CPU use on a small machine inflates the latencies they report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -13,6 +14,7 @@ packages=()
 if [ "$mode" = "--dev" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -r requirements-mlflow.txt
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+  command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi
 if [ "$mode" = "--dev" ] || [ "$mode" = "--cluster" ]; then
   if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
