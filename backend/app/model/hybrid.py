@@ -111,9 +111,13 @@ def later_slice(
     return (part(~late), early_ts), part(late)
 
 
-def _labels(items: np.ndarray, truth: sp.csr_matrix) -> list[np.ndarray]:
-    """Per row, whether each of its items (-1 = none, left out) is among the row's ``truth`` items."""
-    return [np.isin(row[row >= 0], truth.indices[truth.indptr[r] : truth.indptr[r + 1]]) for r, row in enumerate(items)]
+def _labels(items: np.ndarray, truth: sp.csr_matrix) -> tuple[list[np.ndarray], np.ndarray]:
+    """(per row, whether each of its items (-1 = none, left out) is among the row's ``truth`` items; the
+    rows with at least one such item)."""
+    labels = [
+        np.isin(row[row >= 0], truth.indices[truth.indptr[r] : truth.indptr[r + 1]]) for r, row in enumerate(items)
+    ]
+    return labels, np.array([label.any() for label in labels], dtype=bool)
 
 
 def feature_names(sources: Sequence[str]) -> list[str]:
@@ -320,13 +324,12 @@ class HybridRecommender:
             batch = users[lo : lo + BATCH_ROWS]
             hist = early[batch]
             cands = gather(sources, batch, hist, self.per_source)
-            labels = _labels(cands.items, late[batch])
-            taught = np.array([label.any() for label in labels], dtype=bool)
+            labels, taught = _labels(cands.items, late[batch])
             if not taught.any():
                 continue
             kept = cands.rows(taught)
             x = self._features(sources, store, batch[taught], hist[taught], kept)
-            for r, label in enumerate(label for label in labels if label.any()):
+            for r, label in enumerate(labels[i] for i in np.flatnonzero(taught)):
                 xs.append(x[r][kept.items[r] >= 0])
                 ys.append(label.astype(np.float32))
                 groups.append(label.size)
@@ -417,7 +420,7 @@ class HybridRecommender:
             out[lo:hi] = (first - low) / np.maximum(high - low, 1e-12) - BELOW - 1.0  # in [-BELOW-1, -BELOW]
             ranked = np.arange(hi - lo)  # the rows the ranker runs for
             if truth is not None:
-                hit = np.array([label.any() for label in _labels(items, truth[lo:hi])], bool)
+                hit = _labels(items, truth[lo:hi])[1]
                 rest = (items >= 0) & ~hit[:, None]
                 out[lo:hi][np.nonzero(rest)[0], items[rest]] = 0.0
                 ranked = np.flatnonzero(hit)
