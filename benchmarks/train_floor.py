@@ -10,8 +10,8 @@ For each data shape (``kind:events``: a log written by ``python -m app.data.synt
 
 * **epoch**: ``EmbeddingRecommender`` with the defaults but ``ensemble=1`` and ``--epochs`` epochs
   (the default multinomial loss: per batch of users, dense ``[B, n_items]`` inputs and targets, full
-  softmax, XLA-compiled step); the steady-state epoch is the median of the epochs after the first
-  (the first includes tracing and XLA compilation, reported apart);
+  softmax, XLA-compiled steps, up to 16 batches a call); the steady-state epoch is the median of the
+  epochs after the first (the first includes tracing and XLA compilation, reported apart);
 * **generator**: the same ``fit_member`` with the TensorFlow step replaced by a no-op, so only the
   NumPy batch building runs (dense rows, dropout mask, future split, pooling norm); the rest of the
   epoch (``epoch - generator``) is the step: tensor conversion, the XLA call, Adam, ``float(loss)``;
@@ -20,7 +20,9 @@ For each data shape (``kind:events``: a log written by ``python -m app.data.synt
   products of each (``dL @ Q``, ``dL.T @ V``, ``X.T @ dV``, ``dV @ H.T``): 3x the forward FLOPs.
 
 A second table splits the step: the real compiled step (caught from ``fit_member``) over an epoch of
-tensors built beforehand, reading each loss or not, and the Adam update of the trained variables alone.
+tensors built beforehand, reading each loss or not, the Adam update of the trained variables alone,
+and the speed of one step's logits products compiled by XLA (as in the step) and run by TensorFlow
+(as in the floor).
 
 Each shape is timed with the batch size the CLI's defaults give it (``sized_params``). Also prints the
 GFLOP/s of one 1024 x 64 x 26,744 float32 matmul, the ratio epoch / floor and an estimate of the
@@ -92,6 +94,7 @@ def train_epochs(x, recency, epochs: int, batch_size: int):
         return caught[-1][0]
 
     et._multinomial_step = catch
+    et.StackedTrainer._idle.clear()  # a trainer of this shape is built (and its step caught) here
     try:
         model = EmbeddingRecommender(ensemble=1, epochs=epochs, batch_size=batch_size)
         model.fit(x, recency=recency)
@@ -100,19 +103,38 @@ def train_epochs(x, recency, epochs: int, batch_size: int):
     return [h["seconds"] for h in model.history_], caught[0][0], caught[0][1], model
 
 
+def stacks(sizes: list[int], n_items: int) -> list[tuple[int, int, int]]:
+    """(depth, users per batch, batches) of each compiled call of an epoch, as ``fit_member`` groups them."""
+    from app.model.embedding_training import stack_size
+
+    full = sizes[0]
+    depth = stack_size(full, n_items)
+    calls, group = [], []
+    for b in sizes:
+        if group and (len(group) == depth or b != group[0]):
+            calls.append(group)
+            group = []
+        group.append(b)
+    calls.append(group)
+    return [(depth if g[0] == full else len(g), g[0], len(g)) for g in calls]
+
+
 def step_epoch(tf, mstep, sizes: list[int], n_items: int, repeats: int) -> tuple[float, float]:
     """(synced, unsynced) best seconds of an epoch of the real compiled step on tensors built beforehand:
-    no NumPy batch building, no host-to-tensor copies; synced reads each loss (as the loop does)."""
+    no NumPy batch building, no host-to-tensor copies; synced reads each call's loss (as the loop does
+    not: it reads them all at the epoch's end)."""
     rng = np.random.default_rng(2)
+    calls = stacks(sizes, n_items)
     batches = {}
-    for b in set(sizes):
-        dense = (rng.random((b, n_items)) < 0.05).astype(np.float32)
+    for depth, b, _ in set(calls):
+        dense = (rng.random((depth, b, n_items)) < 0.05).astype(np.float32)
         kept = dense * (rng.random(dense.shape) >= 0.5)
-        norm = np.maximum(kept.sum(axis=1, keepdims=True), 1.0)
-        users = tf.constant(np.arange(b, dtype=np.int32))
-        batches[b] = (tf.constant(kept / norm), tf.constant(dense - kept), users)
-    synced = min(_timed(lambda: [float(mstep(*batches[b])) for b in sizes]) for _ in range(repeats))
-    unsynced = min(_timed(lambda: float([mstep(*batches[b]) for b in sizes][-1])) for _ in range(repeats))
+        norm = np.maximum(kept.sum(axis=2, keepdims=True), 1.0)
+        users = tf.constant(np.tile(np.arange(b, dtype=np.int32), (depth, 1)))
+        batches[depth, b] = (tf.constant(kept / norm), tf.constant(dense - kept), users)
+    steps = [(batches[depth, b], tf.constant(n)) for depth, b, n in calls]
+    synced = min(_timed(lambda: [float(mstep(*t, n)) for t, n in steps]) for _ in range(repeats))
+    unsynced = min(_timed(lambda: float([mstep(*t, n) for t, n in steps][-1])) for _ in range(repeats))
     return synced, unsynced
 
 
@@ -122,18 +144,21 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def adam_epoch(tf, optimizer, n_batches: int) -> float:
-    """Seconds of ``n_batches`` Adam updates of the trained variables alone (dense gradients), one XLA call each."""
+def adam_epoch(tf, optimizer, calls: list[tuple[int, int, int]]) -> float:
+    """Seconds of an epoch's Adam updates of the trained variables alone (dense gradients), as many per
+    XLA call as the step makes (``calls``: (depth, users, batches) of each)."""
     variables = list(optimizer._trainable_variables)
     grads = [tf.ones_like(v) * 1e-4 for v in variables]
 
     @tf.function(jit_compile=True)  # as inside the step
-    def apply():
-        optimizer.apply_gradients(zip(grads, variables, strict=False))
+    def apply(n):
+        for _ in tf.range(n):
+            optimizer.apply_gradients(zip(grads, variables, strict=False))
         return tf.constant(0.0)
 
-    float(apply())
-    return min(_timed(lambda: [float(apply()) for _ in range(n_batches)]) for _ in range(2))
+    counts = [tf.constant(n) for _, _, n in calls]
+    float(apply(counts[0]))
+    return min(_timed(lambda: [float(apply(n)) for n in counts]) for _ in range(2))
 
 
 def generator_epochs(x, recency, epochs: int, batch_size: int) -> list[float]:
@@ -142,12 +167,14 @@ def generator_epochs(x, recency, epochs: int, batch_size: int) -> list[float]:
     from app.model.embedding import EmbeddingRecommender
 
     real = et._multinomial_step
-    et._multinomial_step = lambda *a, **k: lambda inputs, targets, users: 0.0
+    et.StackedTrainer._idle.clear()  # not the real step kept from ``train_epochs``
+    et._multinomial_step = lambda *a, **k: lambda inputs, targets, users, n: 0.0
     try:
         model = EmbeddingRecommender(ensemble=1, epochs=epochs, batch_size=batch_size)
         model.fit(x, recency=recency)
     finally:
         et._multinomial_step = real
+        et.StackedTrainer._idle.clear()
     return [h["seconds"] for h in model.history_]
 
 
@@ -192,6 +219,32 @@ def floor_epoch(tf, sizes: list[int], n_items: int, dim: int, repeats: int) -> t
         best = min(best, time.perf_counter() - t0)
     gflop = sum(6 * 2.0 * b * n_items * dim for b in sizes) / 1e9
     return best, gflop
+
+
+def step_products(tf, b: int, n_items: int, dim: int, steps: int = 100) -> tuple[float, float]:
+    """(XLA, TensorFlow) GFLOP/s of one step's logits products, ``[b, d] @ [n, d].T`` and the two
+    gradient products of the same shapes, in a loop compiled with XLA (as the step is) and without."""
+    rng = np.random.default_rng(3)
+    v0 = tf.constant(rng.standard_normal((b, dim), dtype=np.float32))
+    q = tf.constant(rng.standard_normal((n_items, dim), dtype=np.float32) * 0.05)
+    rates = []
+    for jit in (True, False):
+
+        @tf.function(jit_compile=jit)
+        def loop(n):
+            acc = tf.constant(0.0)
+            for i in tf.range(n):
+                v = v0 + tf.cast(i, tf.float32) * 1e-9
+                logits = tf.matmul(v, q, transpose_b=True)  # [b, n]
+                dv = tf.matmul(logits, q)  # [b, d]
+                dq = tf.matmul(logits, v, transpose_a=True)  # [n, d]
+                acc += logits[0, 0] + dv[0, 0] + dq[0, 0]
+            return acc
+
+        float(loop(tf.constant(2)))
+        best = min(_timed(lambda: float(loop(tf.constant(steps)))) for _ in range(3))
+        rates.append(3 * 2.0 * b * n_items * dim * steps / best / 1e9)
+    return rates[0], rates[1]
 
 
 def matmul_gflops(tf, m: int = 1024, k: int = 64, n: int = 26_744, steps: int = 20) -> float:
@@ -253,19 +306,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: {n_users} users, {n_items} items, {x.nnz} positives, {len(sizes)} batches", flush=True)
         train, mstep, optimizer, _ = train_epochs(x, recency, args.epochs, bs)
         step_sync, step_nosync = step_epoch(tf, mstep, sizes, n_items, args.repeats)
-        adam = adam_epoch(tf, optimizer, len(sizes))
+        adam = adam_epoch(tf, optimizer, stacks(sizes, n_items))
         gen = generator_epochs(x, recency, args.epochs, bs)
         floor, gflop = floor_epoch(tf, sizes, n_items, dim, args.repeats)
+        xla_rate, tf_rate = step_products(tf, sizes[0], n_items, dim)
         epoch, gen_s = statistics.median(train[1:]), statistics.median(gen[1:])
-        first_extra = train[0] - epoch
-        member = epochs_default * epoch + first_extra
-        fit, cli = members * member, (members + 1) * member  # the CLI adds its one-member evaluation fit
+        first_extra = train[0] - epoch  # tracing and compiling: once per fit, its members share the step
+        member = epochs_default * epoch
+        fit, cli = members * member + first_extra, (members + 1) * member + 2 * first_extra  # + the evaluation fit
         print(f"  epochs {[round(t, 3) for t in train]}, generator {[round(t, 3) for t in gen]}", flush=True)
         print(f"  floor {floor:.3f}s ({gflop:.1f} GFLOP, {gflop / floor:.1f} GFLOP/s)", flush=True)
         print(f"  step on prebuilt tensors {step_sync:.3f}s (no per-step sync {step_nosync:.3f}s), Adam {adam:.3f}s")
+        print(f"  a step's logits products: {xla_rate:.0f} GFLOP/s under XLA, {tf_rate:.0f} in TensorFlow")
         shape = (label, n_users, n_items, x.nnz, len(sizes), sizes[0])
         recipe = f"{members} x {epochs_default}"
-        rows.append((*shape, train[0], epoch, gen_s, floor, gflop, fit, cli, recipe, step_sync, step_nosync, adam))
+        rows.append(
+            (
+                *shape,
+                train[0],
+                epoch,
+                gen_s,
+                floor,
+                gflop,
+                fit,
+                cli,
+                recipe,
+                step_sync,
+                step_nosync,
+                adam,
+                xla_rate,
+                tf_rate,
+            )
+        )
 
     cmd = "PYTHONPATH=backend python benchmarks/train_floor.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print()
@@ -288,18 +360,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         "Split of the step (an epoch's worth): the compiled step on tensors built beforehand (no NumPy, no "
-        "host copies), with and without reading each loss; Adam alone on the trained variables."
+        "host copies), with and without reading each loss; Adam alone on the trained variables; the GFLOP/s of "
+        "a step's logits products (and their gradients) compiled by XLA, as in the step, and by TensorFlow, as in the floor."
     )
     print()
     print(
-        "| data | epoch s | generator s | conversion + loop s | step, prebuilt s | no sync s | Adam alone s | floor s |"
+        "| data | epoch s | generator s | conversion + loop s | step, prebuilt s | no sync s | Adam alone s | floor s "
+        "| products GFLOP/s, XLA / TensorFlow |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, *_, epoch, gen_s, floor, _gflop, _fit, _cli, _recipe, step_sync, step_nosync, adam in rows:
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, *_, epoch, gen_s, floor, _gflop, _fit, _cli, _recipe, step_sync, step_nosync, adam, xla, tfr in rows:
         rest = max(0.0, epoch - gen_s - step_sync)
         print(
             f"| {label} | {epoch:.3f} | {gen_s:.3f} | {rest:.3f} | {step_sync:.3f} | {step_nosync:.3f} | "
-            f"{adam:.3f} | {floor:.3f} |"
+            f"{adam:.3f} | {floor:.3f} | {xla:.0f} / {tfr:.0f} |"
         )
     return 0
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +25,15 @@ from app.model.tensorflow_setup import import_keras as _keras
 
 #: Training keeps a dense copy of the users x items matrix up to this many cells (128 MB as float32).
 DENSE_ROWS_LIMIT = 2**25
+#: The multinomial loss runs up to ``MAX_STACK`` consecutive batches of users in one compiled call,
+#: as long as their inputs hold at most ``STACK_CELLS`` cells (4 MB as float32): MovieLens 100K's
+#: batches of 17 users cost more to launch one by one than to compute (an epoch took 0.075 s in 56
+#: calls, 0.036 s in 4), while batches of a million cells gained nothing from deeper stacks.
+STACK_CELLS = 2**20
+MAX_STACK = 16
+#: Below this share of positive cells a small matrix's batches are drawn per positive, as a large one's
+#: are; denser ones (MovieLens 100K: 4%) keep their per-cell draws, a few ms an epoch either way.
+SPARSE_DRAWS_DENSITY = 0.01
 
 
 def variable_scope():
@@ -60,6 +70,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
     item_w, bias_w = item_layer.item_factors, item_layer.item_bias
     train_vars = [hist_w, item_w, bias_w] + ([user_w] if p["user_embedding"] else [])
     lr: Any = p["learning_rate"]
+    decay_steps = None
     if p["lr_schedule"] == "cosine":  # decays to 0 over the run: the last epochs average out the noise
         if p["loss"] == "multinomial":
             active = int(np.count_nonzero(np.diff(x.indptr)))
@@ -67,10 +78,24 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
             steps = -(-active // per_batch)
         else:
             steps = -(-x.nnz // p["batch_size"])
-        lr = keras.optimizers.schedules.CosineDecay(p["learning_rate"], decay_steps=max(1, steps * p["epochs"]))
-    with variable_scope():
-        optimizer = keras.optimizers.Adam(learning_rate=lr)
-        optimizer.build(train_vars)
+        decay_steps = max(1, steps * p["epochs"])
+        lr = keras.optimizers.schedules.CosineDecay(p["learning_rate"], decay_steps=decay_steps)
+
+    def adam(variables: list) -> Any:
+        with variable_scope():
+            optimizer = keras.optimizers.Adam(learning_rate=lr)
+            optimizer.build(variables)
+        return optimizer
+
+    # one process, multinomial loss: a trainer (its compiled step) kept from the previous member
+    trainer = None
+    if p["loss"] == "multinomial" and dist is None:
+        key = (n_users, n_items, p["embedding_dim"], p["user_embedding"], p["l2"], p["learning_rate"], decay_steps)
+        trainer = StackedTrainer.checkout(key) or StackedTrainer(key, p, train_vars, adam)
+        trainer.load(train_vars)
+        optimizer = trainer.optimizer
+    else:
+        optimizer = adam(train_vars)
 
     rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(x.indptr))
     cols = x.indices.astype(np.int32)
@@ -181,73 +206,153 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
             else:
                 yield sp_hist, inv, users, items, target_w, norm, cands
 
-    # Rows of a small matrix are taken from a dense copy: slicing the CSR cost ~15% of a fit.
+    # A large or sparse matrix's batches are drawn per positive rather than per cell: at 138,000 x
+    # 27,000 a batch of 280 users has 16,000 positives in 7.6M cells, and the per-cell draws cost 2/3 of
+    # each epoch; on a shop's 14,000 x 2,366 (0.4% positive) an epoch's draws took 0.07 s instead of 0.27.
     small = n_users * n_items <= DENSE_ROWS_LIMIT
-    x_dense = x.toarray() if small else None
-    place_dense = recency.toarray() if small and future > 0 else None
+    aligned = future <= 0 or (np.array_equal(recency.indptr, x.indptr) and np.array_equal(recency.indices, x.indices))
+    sparse_draws = aligned and (not small or x.nnz < SPARSE_DRAWS_DENSITY * n_users * n_items)
+    # Per-cell draws take a small matrix's rows from a dense copy: slicing the CSR cost ~15% of a fit.
+    x_dense = x.toarray() if small and not sparse_draws else None
+    place_dense = recency.toarray() if x_dense is not None and future > 0 else None
 
     def rows_of(users: np.ndarray, dense: np.ndarray | None, matrix: sp.csr_matrix) -> np.ndarray:
         return dense[users] if dense is not None else matrix[users].toarray()
 
-    # A large matrix's batches are drawn per positive rather than per cell: at 138,000 x 27,000 a batch
-    # of 280 users has 16,000 positives in 7.6M cells, and the per-cell draws cost 2/3 of each epoch.
-    aligned = future <= 0 or (np.array_equal(recency.indptr, x.indptr) and np.array_equal(recency.indices, x.indices))
-    sparse_draws = not small and aligned
+    def fill(users: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> None:
+        """Write the inputs and targets of one batch of users into the zeroed ``inputs`` and ``targets``."""
+        if sparse_draws:
+            sparse_user_batch(
+                x,
+                recency if future > 0 else None,
+                users,
+                rng,
+                dropout,
+                future,
+                p["future_window"],
+                p["history_pooling"],
+                out=(inputs, targets),
+            )
+            return
+        dense = rows_of(users, x_dense, x)
+        kept = dense * (rng.random(dense.shape) >= dropout)
+        if future > 0:  # some users: the items after a random point of their history are the targets
+            place = rows_of(users, place_dense, recency)
+            cut = rng.uniform(1.0 - p["future_window"], 1.0, size=(users.size, 1))
+            earlier = dense * (place <= cut)
+            pick = (rng.random(users.size) < future) & (earlier.sum(axis=1) < dense.sum(axis=1))
+            kept[pick] = earlier[pick]
+        norm = pool_norm(kept.sum(axis=1), p["history_pooling"]).astype(np.float32)
+        np.divide(kept, norm[:, None], out=inputs)
+        np.subtract(dense, kept, out=targets)
+
+    per_batch = max(1, round(bs * n_users / n))  # about ``batch_size`` positives per batch
+    stack = stack_size(per_batch, n_items, distributed=dist is not None)
 
     def user_batches():
-        """Per batch of users: predict the items dropped from each history from the kept ones."""
+        """Per stack of up to ``stack`` consecutive equal-sized batches of users: ``[K, B, n_items]``
+        inputs and targets (predict the items dropped from each history from the kept ones), ``[K, B]``
+        users and how many of the K are batches (the rest is padding the step skips)."""
         active = order_rng.permutation(np.flatnonzero(np.diff(x.indptr) > 0)).astype(np.int32)
-        per_batch = max(1, round(bs * n_users / n))  # about ``batch_size`` positives per batch
+        group: list[np.ndarray] = []
         for start in range(0, active.size, per_batch):
             users = active[start : start + per_batch][share]
-            if sparse_draws:
-                inputs, targets = sparse_user_batch(
-                    x,
-                    recency if future > 0 else None,
-                    users,
-                    rng,
-                    dropout,
-                    future,
-                    p["future_window"],
-                    p["history_pooling"],
-                )
-                yield tf.convert_to_tensor(inputs), tf.convert_to_tensor(targets), users
-                continue
-            dense = rows_of(users, x_dense, x)
-            kept = dense * (rng.random(dense.shape) >= dropout)
-            if future > 0:  # some users: the items after a random point of their history are the targets
-                place = rows_of(users, place_dense, recency)
-                cut = rng.uniform(1.0 - p["future_window"], 1.0, size=(users.size, 1))
-                earlier = dense * (place <= cut)
-                pick = (rng.random(users.size) < future) & (earlier.sum(axis=1) < dense.sum(axis=1))
-                kept[pick] = earlier[pick]
-            norm = pool_norm(kept.sum(axis=1), p["history_pooling"]).astype(np.float32)
-            # tensors here, in the prefetch thread: the copies overlap the previous step too
-            yield tf.convert_to_tensor(kept / norm[:, None]), tf.convert_to_tensor(dense - kept), users
+            if group and (len(group) == stack or users.size != group[0].size):
+                yield stacked(group)
+                group = []
+            group.append(users)
+        if group:
+            yield stacked(group)
 
-    if p["loss"] == "multinomial":
+    def stacked(group: list[np.ndarray]) -> tuple:
+        # a short last batch gets a stack of its own size; a stack of full batches is padded to ``stack``
+        depth, b = (stack if group[0].size == per_batch else len(group)), group[0].size
+        inputs = np.zeros((depth, b, n_items), np.float32)  # padding slots stay untouched (calloc's zero pages)
+        targets = np.zeros((depth, b, n_items), np.float32)
+        users = np.zeros((depth, b), np.int32)
+        for j, members in enumerate(group):
+            fill(members, inputs[j], targets[j])
+            users[j] = members
+        # tensors here, in the prefetch thread: the copies overlap the previous step too
+        return tf.convert_to_tensor(inputs), tf.convert_to_tensor(targets), tf.constant(users), tf.constant(len(group))
+
+    if trainer is not None:
+        batches_of, run, fused = user_batches, trainer.step, True
+    elif p["loss"] == "multinomial":
         mstep = _multinomial_step(p, tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer, dist)
-        batches_of, run = user_batches, mstep
+        batches_of, run, fused = user_batches, mstep, True
     else:
-        batches_of, run = positive_batches, step
+        batches_of, run, fused = positive_batches, step, False
     for epoch in range(1, p["epochs"] + 1):
         t0 = time.perf_counter()
         # The losses stay tensors until the epoch ends: reading each one (float) made Python wait for
         # every step before preparing the next batch, 0.4 s of a 2.2 s epoch at 750,000 positives.
-        losses = [run(*batch) for batch in prefetched(batches_of())]
-        total_loss, batches = (float(tf.add_n(losses)) if losses else 0.0), len(losses)
+        losses, batches = [], 0
+        for batch in prefetched(batches_of()):
+            losses.append(run(*batch))
+            batches += int(batch[-1]) if fused else 1
+        total_loss = float(tf.add_n(losses)) if losses else 0.0
         if dist is not None:  # each worker's losses are its parts of the batches' losses
             total_loss = dist.all_reduce_sum(total_loss)
         logs = {"loss": total_loss / max(1, batches), "seconds": time.perf_counter() - t0}
         model.history_.append(logs)
         if on_epoch is not None:
+            if trainer is not None:  # the callback may read the model's weights
+                trainer.store(train_vars)
             on_epoch(epoch, logs)
         elif model.verbose:
             print(f"epoch {epoch}/{p['epochs']}: loss {logs['loss']:.4f} ({logs['seconds']:.1f}s)", flush=True)
+    if trainer is not None:
+        trainer.store(train_vars)
+        trainer.checkin()
     if dist is not None:  # mirrored variables stay equal by construction; a cheap check that they did
         dist.agree(
             "weights after training", *(hashlib.sha256(np.asarray(v.numpy()).tobytes()).hexdigest() for v in train_vars)
         )
+
+
+class StackedTrainer:
+    """Working copies of one member's trained variables, their Adam and the compiled multinomial step
+    (``_multinomial_step``), kept for the next member of the same shape and hyperparameters (``key``).
+
+    Each ``tf.function`` closes over its variables, so a step built per member was traced and
+    XLA-compiled per member (about 2 s each on MovieLens 100K, longer than 40 of its epochs). Here a
+    member's weights are copied in (``load``, which also resets Adam) and out (``store``), and the
+    compiled step is reused. One idle trainer is kept (``checkin``); a fit running beside another in the
+    same process takes it out (``checkout``) or builds its own, never shares it."""
+
+    _idle: ClassVar[dict[tuple, StackedTrainer]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, key: tuple, p: dict[str, Any], like: list, adam) -> None:
+        keras, tf = _keras()
+        n_users, n_items = key[0], key[1]
+        self.key = key
+        self.variables = [keras.Variable(np.zeros(v.shape, np.float32), trainable=True) for v in like]
+        self.optimizer = adam(self.variables)
+        self.fresh = [np.array(v.numpy()) for v in self.optimizer.variables]  # Adam as built: step 0, no moments
+        hist, item, bias = self.variables[:3]
+        user = self.variables[3] if p["user_embedding"] else None
+        self.step = _multinomial_step(p, tf, n_users, n_items, hist, user, item, bias, self.variables, self.optimizer)
+
+    @classmethod
+    def checkout(cls, key: tuple) -> StackedTrainer | None:
+        with cls._lock:
+            return cls._idle.pop(key, None)
+
+    def checkin(self) -> None:
+        with self._lock:
+            StackedTrainer._idle = {self.key: self}  # only the latest shape: at most one model's copies held
+
+    def load(self, member_vars: list) -> None:
+        for mine, theirs in zip(self.variables, member_vars, strict=True):
+            mine.assign(theirs.numpy())
+        for v, fresh in zip(self.optimizer.variables, self.fresh, strict=True):
+            v.assign(fresh)
+
+    def store(self, member_vars: list) -> None:
+        for mine, theirs in zip(self.variables, member_vars, strict=True):
+            theirs.assign(mine.numpy())
 
 
 def sparse_user_batch(
@@ -259,13 +364,15 @@ def sparse_user_batch(
     future: float,
     window: float,
     pooling: str,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense (inputs, targets) of the multinomial loss for ``users`` of binary ``x``, drawn per positive.
 
     Each positive is kept as input with probability 1 - ``dropout`` and is a target otherwise; with
     ``recency`` (aligned with ``x``), a ``future`` share of the users instead keep the positives placed
     at or before a cut drawn in the newest ``window`` of their history and target the later ones
-    (when there are any). Inputs are pooled (``pooling``) over the kept positives."""
+    (when there are any). Inputs are pooled (``pooling``) over the kept positives. They are written into
+    ``out`` (two zeroed ``[len(users), n_items]`` arrays) when it is given."""
     starts = x.indptr[users]
     counts = x.indptr[users + 1] - starts  # not np.diff of the whole indptr for every batch
     r = np.repeat(np.arange(users.size), counts)  # batch row of each positive
@@ -278,8 +385,9 @@ def sparse_user_batch(
         pick = (rng.random(users.size) < future) & (np.bincount(r, early, minlength=users.size) < counts)
         keep = np.where(pick[r], early, keep)
     norm = pool_norm(np.bincount(r, keep, minlength=users.size), pooling).astype(np.float32)
-    inputs = np.zeros((users.size, x.shape[1]), np.float32)
-    targets = np.zeros((users.size, x.shape[1]), np.float32)
+    if out is None:
+        out = np.zeros((users.size, x.shape[1]), np.float32), np.zeros((users.size, x.shape[1]), np.float32)
+    inputs, targets = out
     inputs[r[keep], c[keep]] = 1.0 / norm[r[keep]]
     targets[r[~keep], c[~keep]] = 1.0
     return inputs, targets
@@ -296,20 +404,31 @@ def prefetched(batches: Iterator[tuple]) -> Iterator[tuple]:
             yield batch
 
 
+def stack_size(per_batch: int, n_items: int, distributed: bool = False) -> int:
+    """How many batches of ``per_batch`` users one compiled multinomial call runs (``STACK_CELLS``,
+    ``MAX_STACK``); one under a strategy, whose collectives run outside the compiled part."""
+    if distributed:
+        return 1
+    return int(np.clip(STACK_CELLS // max(1, per_batch * n_items), 1, MAX_STACK))
+
+
 def _multinomial_step(
     p: dict[str, Any], tf, n_users, n_items, hist_w, user_w, item_w, bias_w, train_vars, optimizer, dist=None
 ):
-    """One step of the multinomial loss: softmax over every item the input does not hold.
+    """Steps of the multinomial loss (softmax over every item the input does not hold) over a stack:
+    ``step(inputs, targets, users, n)`` runs the first ``n`` of the ``[K, B, n_items]`` batches in
+    order, one optimizer update each, and returns their summed loss.
 
-    Under a strategy (``dist``) each worker's loss is its part of the whole batch's: its targets'
-    log-likelihood over the targets of every worker (one all-reduce of two numbers per step), the
-    item penalty split evenly, so the summed gradients are those of the whole batch in one process."""
+    Under a strategy (``dist``; stacks of one) each worker's loss is its part of the whole batch's: its
+    targets' log-likelihood over the targets of every worker (one all-reduce of two numbers per step),
+    the item penalty split evenly, so the summed gradients are those of the whole batch in one process."""
     l2, use_user = float(p["l2"]), p["user_embedding"]
     workers = dist.workers if dist is not None else 1
     spec = [
-        tf.TensorSpec([None, n_items], tf.float32),
-        tf.TensorSpec([None, n_items], tf.float32),
-        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None, None, n_items], tf.float32),
+        tf.TensorSpec([None, None, n_items], tf.float32),
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([], tf.int32),
     ]
 
     def losses(inputs, targets, users, targets_in_batch, batch):
@@ -329,9 +448,8 @@ def _multinomial_step(
         return loss, loss + l2 * (reg / batch + item_reg)
 
     if dist is None:
-        # XLA fuses the logits, mask and softmax: 12% less time per fit on ML-100K (2 cores)
-        @tf.function(input_signature=spec, reduce_retracing=True, jit_compile=True)
-        def mstep(inputs, targets, users):
+
+        def one_step(inputs, targets, users):
             with tf.GradientTape() as tape:
                 batch = tf.cast(tf.shape(users)[0], tf.float32)
                 loss, total = losses(inputs, targets, users, tf.maximum(tf.reduce_sum(targets), 1.0), batch)
@@ -339,12 +457,22 @@ def _multinomial_step(
             optimizer.apply_gradients(zip(grads, train_vars, strict=False))
             return loss
 
+        # XLA fuses the logits, mask and softmax (12% less time per fit on ML-100K, 2 cores), and the
+        # loop over the stack runs inside one call
+        @tf.function(input_signature=spec, reduce_retracing=True, jit_compile=True)
+        def mstep(inputs, targets, users, n):
+            total = tf.constant(0.0)
+            for i in tf.range(n):
+                total += one_step(inputs[i], targets[i], users[i])
+            return total
+
         return mstep
 
     scalar = tf.TensorSpec([], tf.float32)
+    single = [tf.TensorSpec([None, n_items], tf.float32)] * 2 + [tf.TensorSpec([None], tf.int32)]
 
     # XLA compiles the worker's own computation; the collectives (which XLA on CPU cannot) run outside it
-    @tf.function(input_signature=[*spec, scalar, scalar], reduce_retracing=True, jit_compile=True)
+    @tf.function(input_signature=[*single, scalar, scalar], reduce_retracing=True, jit_compile=True)
     def local_gradients(inputs, targets, users, targets_in_batch, batch):
         with tf.GradientTape() as tape:
             loss, total = losses(inputs, targets, users, targets_in_batch, batch)
@@ -358,8 +486,8 @@ def _multinomial_step(
         return loss
 
     @tf.function(input_signature=spec, reduce_retracing=True)
-    def dstep(inputs, targets, users):
-        return dist.strategy.run(replica_step, args=(inputs, targets, users))
+    def dstep(inputs, targets, users, n):
+        return dist.strategy.run(replica_step, args=(inputs[0], targets[0], users[0]))
 
     return dstep
 
