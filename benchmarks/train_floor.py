@@ -105,18 +105,10 @@ def train_epochs(x, recency, epochs: int, batch_size: int):
 
 def stacks(sizes: list[int], n_items: int) -> list[tuple[int, int, int]]:
     """(depth, users per batch, batches) of each compiled call of an epoch, as ``fit_member`` groups them."""
-    from app.model.embedding_training import stack_size
+    from app.model.embedding_training import stack_calls, stack_size
 
-    full = sizes[0]
-    depth = stack_size(full, n_items)
-    calls, group = [], []
-    for b in sizes:
-        if group and (len(group) == depth or b != group[0]):
-            calls.append(group)
-            group = []
-        group.append(b)
-    calls.append(group)
-    return [(depth if g[0] == full else len(g), g[0], len(g)) for g in calls]
+    calls = stack_calls(sizes, stack_size(sizes[0], n_items), sizes[0])
+    return [(depth, sizes[run.start], run.stop - run.start) for run, depth in calls]
 
 
 def step_epoch(tf, mstep, sizes: list[int], n_items: int, repeats: int) -> tuple[float, float]:

@@ -69,13 +69,12 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
     user_w, hist_w = user_layer.embeddings, hist_layer.kernel
     item_w, bias_w = item_layer.item_factors, item_layer.item_bias
     train_vars = [hist_w, item_w, bias_w] + ([user_w] if p["user_embedding"] else [])
+    per_batch = max(1, round(p["batch_size"] * n_users / x.nnz))  # multinomial: about ``batch_size`` positives
     lr: Any = p["learning_rate"]
     decay_steps = None
     if p["lr_schedule"] == "cosine":  # decays to 0 over the run: the last epochs average out the noise
         if p["loss"] == "multinomial":
-            active = int(np.count_nonzero(np.diff(x.indptr)))
-            per_batch = max(1, round(p["batch_size"] * n_users / x.nnz))
-            steps = -(-active // per_batch)
+            steps = -(-int(np.count_nonzero(np.diff(x.indptr))) // per_batch)
         else:
             steps = -(-x.nnz // p["batch_size"])
         decay_steps = max(1, steps * p["epochs"])
@@ -246,7 +245,6 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         np.divide(kept, norm[:, None], out=inputs)
         np.subtract(dense, kept, out=targets)
 
-    per_batch = max(1, round(bs * n_users / n))  # about ``batch_size`` positives per batch
     stack = stack_size(per_batch, n_items, distributed=dist is not None)
 
     def user_batches():
@@ -254,19 +252,12 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
         inputs and targets (predict the items dropped from each history from the kept ones), ``[K, B]``
         users and how many of the K are batches (the rest is padding the step skips)."""
         active = order_rng.permutation(np.flatnonzero(np.diff(x.indptr) > 0)).astype(np.int32)
-        group: list[np.ndarray] = []
-        for start in range(0, active.size, per_batch):
-            users = active[start : start + per_batch][share]
-            if group and (len(group) == stack or users.size != group[0].size):
-                yield stacked(group)
-                group = []
-            group.append(users)
-        if group:
-            yield stacked(group)
+        cuts = [active[start : start + per_batch][share] for start in range(0, active.size, per_batch)]
+        for calls, depth in stack_calls([users.size for users in cuts], stack, per_batch):
+            yield stacked(cuts[calls], depth)
 
-    def stacked(group: list[np.ndarray]) -> tuple:
-        # a short last batch gets a stack of its own size; a stack of full batches is padded to ``stack``
-        depth, b = (stack if group[0].size == per_batch else len(group)), group[0].size
+    def stacked(group: list[np.ndarray], depth: int) -> tuple:
+        b = group[0].size
         inputs = np.zeros((depth, b, n_items), np.float32)  # padding slots stay untouched (calloc's zero pages)
         targets = np.zeros((depth, b, n_items), np.float32)
         users = np.zeros((depth, b), np.int32)
@@ -410,6 +401,19 @@ def stack_size(per_batch: int, n_items: int, distributed: bool = False) -> int:
     if distributed:
         return 1
     return int(np.clip(STACK_CELLS // max(1, per_batch * n_items), 1, MAX_STACK))
+
+
+def stack_calls(sizes: list[int], depth: int, full: int) -> list[tuple[slice, int]]:
+    """An epoch's compiled calls over batches of ``sizes`` users: per call, which batches it runs
+    (consecutive, of one size, at most ``depth``) and the depth of its stack: ``depth`` for batches of
+    the ``full`` size (a short stack is padded, so every such call reuses one compiled program), its
+    own length for the short last batch."""
+    calls, start = [], 0
+    for end in range(1, len(sizes) + 1):
+        if end == len(sizes) or end - start == depth or sizes[end] != sizes[start]:
+            calls.append((slice(start, end), depth if sizes[start] == full else end - start))
+            start = end
+    return calls
 
 
 def _multinomial_step(

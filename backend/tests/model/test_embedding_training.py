@@ -125,6 +125,21 @@ def test_stack_depth_by_hand() -> None:
     assert stack_size(17, 1447, distributed=True) == 1
 
 
+def test_stack_calls_by_hand() -> None:
+    """Consecutive batches of one size, at most ``depth`` a call; full-sized stacks padded to ``depth``."""
+    from app.model.embedding_training import stack_calls
+
+    assert stack_calls([4] * 10 + [2], 4, 4) == [
+        (slice(0, 4), 4),
+        (slice(4, 8), 4),
+        (slice(8, 10), 4),
+        (slice(10, 11), 1),
+    ]
+    assert stack_calls([4, 4, 4], 1, 4) == [(slice(0, 1), 1), (slice(1, 2), 1), (slice(2, 3), 1)]
+    assert stack_calls([3], 16, 4) == [(slice(0, 1), 1)]  # fewer users than a batch: one short batch
+    assert stack_calls([], 16, 4) == []
+
+
 def test_a_sparse_small_matrix_is_drawn_per_positive(monkeypatch) -> None:
     """Under 1% positive cells even a small matrix's batches are drawn per positive; denser ones per cell."""
     from app.model import embedding_training as et
