@@ -90,13 +90,39 @@ class Recommender(Protocol):
         ...
 
 
+#: ``top_k`` keeps the k best of a row in a heap (``faiss.kmax``: one pass, ~5x faster than NumPy's
+#: ``argpartition`` for 50 of 5,500 items) when the row has at least this many items per one kept;
+#: nearer a full sort, ``argpartition`` is faster (at 500 of 5,500 the heap costs twice as much).
+HEAP_RATIO = 8
+
+
+def _best_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row the indices of the k highest scores, in no order: ties across the k-th place go to the
+    lowest item indices, as in ``top_k_row``; -1 where a row has fewer than k scores above -inf."""
+    n_items = scores.shape[1]
+    if k * HEAP_RATIO > n_items:
+        return np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    import faiss  # a heap per row in C++ (over rows on every core), the GIL released
+
+    kept, part = faiss.kmax(np.ascontiguousarray(scores), k)
+    kth = kept[:, -1:]
+    # rows with more items tied at the k-th score than the heap kept: the lowest indices win, as one
+    # row at a time would have it (a full row's -inf cannot tie: -inf is never kept)
+    for r in np.flatnonzero((part[:, -1] >= 0) & (np.count_nonzero(scores >= kth, axis=1) > k)):
+        row, at = scores[r], kth[r, 0]
+        above = np.flatnonzero(row > at)
+        part[r] = np.concatenate([above, np.flatnonzero(row == at)[: k - above.size]])
+    return part
+
+
 def top_k(
     scores: np.ndarray,
     k: int,
     exclude: sp.csr_matrix | np.ndarray | None = None,
     candidates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k item indices and scores per row, best first (equal scores: lower item index first).
+    """Top-k item indices and scores per row, best first (equal scores: lower item index first, also
+    across the k-th place).
 
     ``exclude``: CSR rows (or a boolean matrix) of items never to return (seen items);
     ``candidates``: boolean mask over items (filters), applied before the cut so a filtered list is
@@ -116,14 +142,11 @@ def top_k(
     k = max(0, min(int(k), n_items))
     if k == 0:
         return np.empty((n_rows, 0), np.int64), np.empty((n_rows, 0), np.float32)
-    if k < n_items:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        part = np.tile(np.arange(n_items), (n_rows, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
+    part = _best_k(scores, k) if k < n_items else np.tile(np.arange(n_items), (n_rows, 1))
+    part_scores = np.where(part >= 0, np.take_along_axis(scores, np.maximum(part, 0), axis=1), -np.inf)
     order = np.lexsort((part, -part_scores), axis=1)  # best first; equal scores by item index
     idx = np.take_along_axis(part, order, axis=1)
-    top = np.take_along_axis(part_scores, order, axis=1)
+    top = np.take_along_axis(part_scores, order, axis=1).astype(np.float32, copy=False)
     idx = np.where(np.isneginf(top), -1, idx)
     return idx.astype(np.int64), top
 

@@ -87,6 +87,12 @@ MIN_EPOCHS = 4
 #: 0.046, 3 seeds) and the embedding model alone 0.011, 0.011, 0.012; MovieLens 100K (4,900) and the
 #: MovieLens-shaped logs (at most 6,900) are below it and keep their epochs.
 MEMBER_EPOCH_CELLS_PER_POSITIVE = 8_000
+#: Half that where under ``SPARSE_DENSITY`` of the cells are positive: the shop-shaped log above (0.18%)
+#: gets 7 epochs instead of 14, at half the time, and its embedding model scored 0.0120 against 0.0108
+#: leave-last-out NDCG@10, the multi-stage engine 0.0447 against 0.0454 (3 seeds, 2026-12-03). Denser
+#: logs (MovieLens 100K: 3.5%, the MovieLens-shaped 1M-event log: 1.2%) keep theirs.
+SPARSE_DENSITY = 0.01
+SPARSE_CELLS_PER_POSITIVE = 4_000
 
 
 def sized_params(
@@ -97,7 +103,7 @@ def sized_params(
 
     Only the hyperparameters in ``SIZED`` that ``given`` leaves out change, and only on large or sparse
     data: the batch widens above ``BATCH_CELLS`` cells, and the member-epochs (ensemble x epochs) shrink
-    to fit ``MEMBER_EPOCH_CELLS`` and ``MEMBER_EPOCH_CELLS_PER_POSITIVE`` (members first: on data that
+    to fit ``MEMBER_EPOCH_CELLS`` and the budget per positive (members first: on data that
     large one well-trained member is worth more than several short ones), never below ``MIN_EPOCHS``
     epochs. MovieLens 100K and catalogues of a few thousand items keep the defaults."""
     given = dict(given or {})
@@ -106,11 +112,12 @@ def sized_params(
     if "batch_size" not in given and cells > BATCH_CELLS:
         widen = 2 ** int(np.floor(np.log2(cells / BATCH_CELLS)))
         hp["batch_size"] = int(min(MAX_BATCH, DEFAULT_PARAMS["batch_size"] * widen))
-    budget = (
-        MEMBER_EPOCH_CELLS
-        if n_positives is None
-        else min(MEMBER_EPOCH_CELLS, MEMBER_EPOCH_CELLS_PER_POSITIVE * n_positives)
-    )
+    if n_positives is None:
+        budget = MEMBER_EPOCH_CELLS
+    else:
+        sparse = n_positives < SPARSE_DENSITY * cells
+        per_positive = SPARSE_CELLS_PER_POSITIVE if sparse else MEMBER_EPOCH_CELLS_PER_POSITIVE
+        budget = min(MEMBER_EPOCH_CELLS, per_positive * n_positives)
     member_epochs = budget / cells
     if member_epochs < hp["ensemble"] * hp["epochs"]:
         if "ensemble" not in given:

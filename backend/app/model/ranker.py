@@ -35,6 +35,11 @@ RANKER_PARAMS: dict[str, Any] = {
     "num_threads": 2,
     "verbosity": -1,
 }
+#: Laid over ``RANKER_PARAMS`` when the training set has ``LARGE_ROWS`` candidates or more: many labels
+#: steady the gradient, so a higher rate needs a third of the rounds, and 63 histogram bins make each
+#: cheaper. A shop-shaped log's ranker: 3.0 s instead of 10.9 s, the same NDCG@10 (README); on ML-100K's
+#: few labels the low rate stays (it scored 0.096 there against 0.094 leave-last-out).
+LARGE_PARAMS: dict[str, Any] = {"learning_rate": 0.05, "max_bin": 63}
 
 
 @dataclass
@@ -93,6 +98,8 @@ class Ranker:
 #: averaged; a large log's labels are many, and five rankers there cost minutes for nothing steadier.
 ROW_BUDGET = 500_000
 MAX_MEMBERS = 5
+#: Candidates from which a training set counts as large (``LARGE_PARAMS``): where it gets one ranker.
+LARGE_ROWS = ROW_BUDGET // 2
 
 
 #: Negatives a training query keeps at most (all its positives stay): see ``sample_negatives``.
@@ -143,6 +150,7 @@ def train_rankers(
     single ranker's stopping round by chance (on ML-100K's validation split single rankers ranged
     from -1.5% to +9% over the embedding model, their mean of five +1.6 to +9%)."""
     groups = np.asarray(groups, dtype=np.int64)
+    params = {**RANKER_PARAMS, **(LARGE_PARAMS if len(x) >= LARGE_ROWS else {})}
     texts, iterations = [], []
     for m in range(members):
         rng = np.random.default_rng(seed + 1000 * m)
@@ -156,7 +164,7 @@ def train_rankers(
             kept, fit_groups = sample_negatives(y[fit], fit_groups, negatives, rng)
             fit = np.flatnonzero(fit)[kept]
         one = train_ranker(
-            x[fit], y[fit], fit_groups, x[rows], y[rows], groups[stop], feature_names, base, seed=seed + m
+            x[fit], y[fit], fit_groups, x[rows], y[rows], groups[stop], feature_names, base, params, seed=seed + m
         )
         texts += one.model_texts
         iterations += one.best_iterations
@@ -172,13 +180,14 @@ def train_ranker(
     groups_val: Sequence[int],
     feature_names: Sequence[str],
     base: str,
+    params: dict[str, Any] | None = None,
     *,
-    rounds: int = 1500,
-    patience: int = 150,
     seed: int = 42,
 ) -> Ranker:
     """Fit ``lambdarank`` on query groups (consecutive rows, ``groups`` their sizes), boosted from the
-    ``base`` feature and early-stopped on the validation groups' NDCG@10."""
+    ``base`` feature and early-stopped on the validation groups' NDCG@10. ``params``: LightGBM's
+    (default ``RANKER_PARAMS``); at most 30 / rate rounds, stopped after 3 / rate without a gain
+    (1,500 and 150 at 0.02)."""
     import lightgbm as lgb
 
     names = list(feature_names)
@@ -191,13 +200,14 @@ def train_ranker(
     valid = lgb.Dataset(
         x_val, y_val, group=list(groups_val), reference=train, init_score=init(x_val), free_raw_data=True
     )
-    params = {**RANKER_PARAMS, "seed": int(seed)}
+    params = {**(params or RANKER_PARAMS), "seed": int(seed)}
+    rate = float(params["learning_rate"])
     booster = lgb.train(
         params,
         train,
-        num_boost_round=rounds,
+        num_boost_round=round(30 / rate),
         valid_sets=[valid],
-        callbacks=[lgb.early_stopping(patience, verbose=False)],
+        callbacks=[lgb.early_stopping(round(3 / rate), verbose=False)],
     )
     best = int(booster.best_iteration or 0)
     return Ranker([booster.model_to_string(num_iteration=max(best, 1))], names, [best], base)

@@ -35,11 +35,12 @@ Large data: an epoch of the default loss scores every item for every user, so it
 ``--epochs``, ``--ensemble`` and ``--batch-size`` left on ``auto`` keep their defaults (40, 5, 1024)
 up to 12.5 million users x items (MovieLens 100K has 1.6 million); above, members and then epochs
 are cut to fit a fixed amount of work (never below 4 epochs), also when the log is sparse (at most
-8,000 users x items x member-epochs per positive: a shop's 10 positives a user get 14 epochs) and,
+8,000 users x items x member-epochs per positive, 4,000 under 1% of the cells positive: a shop's 10
+positives a user get 7 epochs) and,
 above 134 million, batches widen (up to 16,384 positives), which the first progress line says. Wall
 time of this command with the defaults on a 2-core machine: MovieLens 100K 35 to 60 s (20 to 30 s
-with ``--pipeline nn``); a shop's log of 14,000 users x 5,500 items (140,000 positives) 45 to 90 s
-(25 to 45 s with ``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x
+with ``--pipeline nn``); a shop's log of 14,000 users x 5,500 items (140,000 positives) 45 to 65 s
+(25 to 35 s with ``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x
 27,000 items) 9 to 15 minutes (5.5 GB peak; 5 minutes and 4.7 GB with ``--pipeline nn``): two fits
 of 4 epochs each, the sources twice and the ranker.
 

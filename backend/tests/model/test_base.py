@@ -30,7 +30,7 @@ def test_agrees_with_the_batched_top_k():
     rng = np.random.default_rng(0)
     scores = rng.normal(size=500).astype(np.float32)
     scores[rng.choice(500, 50, replace=False)] = -np.inf
-    for k in (1, 10, 450, 500):
+    for k in (1, 10, 60, 450, 500):  # heap (k <= 500 / HEAP_RATIO) and argpartition
         batched, _ = top_k(scores[None, :], k)
         row = batched[0][batched[0] >= 0]
         assert top_k_row(scores, k)[0].tolist() == row.tolist()
@@ -48,6 +48,7 @@ def test_equal_scores_come_in_item_order_in_both_versions():
     tied[[7, 250]] = 0.9
     tied[-1] = -np.inf
     assert top_k_row(tied, 4)[0].tolist() == [7, 250, 0, 1]
+    assert top_k(np.stack([tied, tied[::-1]]), 4)[0].tolist() == [[7, 250, 0, 1], [49, 292, 1, 2]]  # the heap's path
     assert top_k_row(tied, 300)[0].tolist() == [7, 250, *range(7), *range(8, 250), *range(251, 299)]
 
 

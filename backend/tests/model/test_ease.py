@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.model.ease import FLOAT32_CONDITION, EASERecommender, ease_weights
+from app.model.ease import FLOAT32_CONDITION, EASERecommender, ease_weights, mirror_triangle
 from tests.model.small import SMALL, row
 
 
@@ -42,5 +42,14 @@ def test_ease_weights_match_the_general_inverse_in_either_precision(l2):
     expected = p / -np.diag(p)[None, :]
     np.fill_diagonal(expected, 0.0)
     got = ease_weights(sp.csr_matrix(gram), l2)
-    assert got.dtype == np.float32
+    assert got.dtype == np.float32 and got.flags.c_contiguous  # scoring multiplies it as it is
     assert got == pytest.approx(expected, abs=1e-6 * np.abs(expected).max())
+
+
+def test_mirror_triangle_copies_either_triangle_across_blocks():
+    a = np.array([[1.0, 2.0, 3.0], [-9.0, 4.0, 5.0], [-9.0, -9.0, 6.0]])
+    mirror_triangle(a, upper=True, block=2)  # one block on the diagonal, one below it, one smaller at the end
+    assert a.tolist() == [[1.0, 2.0, 3.0], [2.0, 4.0, 5.0], [3.0, 5.0, 6.0]]
+    b = np.array([[1.0, -9.0, -9.0], [2.0, 4.0, -9.0], [3.0, 5.0, 6.0]])
+    mirror_triangle(b, upper=False, block=2)
+    assert b.tolist() == a.tolist()

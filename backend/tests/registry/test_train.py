@@ -229,13 +229,17 @@ def test_defaults_are_sized_to_the_data() -> None:
 
 
 def test_sparse_data_gets_fewer_epochs() -> None:
-    """Cells x member-epochs stay within 8,000 per positive: a shop-shaped log's 10 positives a user cut
-    its epochs; MovieLens 100K's 59 and a MovieLens-shaped 1M log's 52 leave them as they were."""
+    """Cells x member-epochs stay within 8,000 per positive, 4,000 under 1% of the cells positive: a
+    shop-shaped log's 10 positives a user cut its epochs; MovieLens 100K's 59 and a MovieLens-shaped
+    1M log's 52 leave them as they were."""
     from app.model.embedding import DEFAULT_PARAMS, sized_params
 
-    # 8,000 x 138,861 / (14,000 x 5,500) = 14.4 member-epochs -> 1 member x 14 epochs (32 without the count)
+    # 0.18% positive: 4,000 x 138,861 / (14,000 x 5,500) = 7.2 member-epochs -> 1 member x 7 epochs
     shop = sized_params(14_000, 5_500, None, 138_861)
-    assert (shop["ensemble"], shop["epochs"], shop["batch_size"]) == (1, 14, 1024)
+    assert (shop["ensemble"], shop["epochs"], shop["batch_size"]) == (1, 7, 1024)
+    # either side of 1% of 31 million cells: 8,000 x 320,000 / 31.05M = 82 -> 2 x 40; 4,000 x 300,000 -> 39
+    above, below = sized_params(6_900, 4_500, None, 320_000), sized_params(6_900, 4_500, None, 300_000)
+    assert (above["ensemble"], above["epochs"], below["ensemble"], below["epochs"]) == (2, 40, 1, 39)
     assert sized_params(943, 1682, None, 55_375) == DEFAULT_PARAMS
     movielens_1m = sized_params(6_900, 4_500, None, 358_026)
     assert (movielens_1m["ensemble"], movielens_1m["epochs"]) == (2, 40)
