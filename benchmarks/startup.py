@@ -33,11 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--process", action="store_true", help="start the service in a process and time /ready")
     args = p.parse_args(argv)
+    if not (args.model_dir / "metadata.json").is_file():
+        print(f"{args.model_dir}: not a model directory (no metadata.json); train one first", file=sys.stderr)
+        return 2
+    if args.process:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from serving import Server  # prints the seconds to /ready
     for _ in range(args.repeats):
         if args.process:
-            sys.path.insert(0, str(ROOT / "benchmarks"))
-            from serving import Server  # prints the seconds to /ready
-
             with tempfile.TemporaryDirectory() as data:
                 server = Server(args.model_dir, Path(data))
                 server.proc.terminate()

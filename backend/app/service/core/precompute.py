@@ -54,9 +54,10 @@ def build(
     best first, ranked on the float32 scores, which are kept as they are: a response rounds them as it
     rounds scores ranked per request."""
     n_list = min(LENGTH if length is None else length, n_items)
-    items = np.full((n_rows, n_list), -1, np.int32)
-    scores = np.full((n_rows, n_list), -np.inf, np.float32)
-    lengths = np.zeros(n_rows, np.int64)
+    # every row is written by its block's top_k, padding (-1, -inf) included
+    items = np.empty((n_rows, n_list), np.int32)
+    scores = np.empty((n_rows, n_list), np.float32)
+    lengths = np.empty(n_rows, np.int64)
     step = max(1, CHUNK_BYTES // (4 * max(1, n_items)))
     for lo in range(0, n_rows, step):
         hi = min(lo + step, n_rows)
