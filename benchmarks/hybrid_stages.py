@@ -21,10 +21,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "backend"))
 
-from app.model.artifacts import load_bundle  # noqa: E402
+from app.model.artifacts import ModelBundle, ModelLoadError, load_bundle  # noqa: E402
 from app.model.base import csr_row, top_k_row  # noqa: E402
 from app.model.feature_store import cross_features  # noqa: E402
+from app.model.hybrid import HybridRecommender  # noqa: E402
 from app.model.sources import gather  # noqa: E402
+
+
+def load_hybrid(model_dir: Path) -> tuple[ModelBundle, HybridRecommender] | None:
+    """(bundle, its restored hybrid engine), or None, said on stderr, when the model has none."""
+    try:
+        bundle = load_bundle(model_dir)
+    except ModelLoadError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    if not bundle.has_hybrid:
+        print(f"{model_dir}: no hybrid engine (train it with the default --pipeline)", file=sys.stderr)
+        return None
+    return bundle, bundle.hybrid(bundle.scorer())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    bundle = load_bundle(args.model_dir)
-    if not bundle.has_hybrid:
-        print(f"{args.model_dir}: no hybrid engine (train it with the default --pipeline)", file=sys.stderr)
-        return 2
     t0 = time.perf_counter()
-    engine = bundle.hybrid(bundle.scorer())
+    loaded = load_hybrid(args.model_dir)
+    if loaded is None:
+        return 2
+    bundle, engine = loaded
     restore = time.perf_counter() - t0
     store, ranker = engine.store_, engine.ranker_
     rng = np.random.default_rng(args.seed)

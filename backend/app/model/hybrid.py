@@ -81,9 +81,12 @@ def reason_order(contributions: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _group_columns(feature_names: tuple[str, ...]) -> tuple[list[int], ...]:
-    """Per ``REASON_GROUPS`` group, the ranker's feature columns it sums (once per feature list)."""
-    return tuple([j for j, f in enumerate(feature_names) if f.startswith(p)] for p in REASON_GROUPS.values())
+def _group_matrix(feature_names: tuple[str, ...]) -> np.ndarray:
+    """Features x ``REASON_GROUPS``, 1 where a group sums the feature (what ``Ranker.contributions`` takes)."""
+    out = np.zeros((len(feature_names), len(REASON_GROUPS)))
+    for g, prefixes in enumerate(REASON_GROUPS.values()):
+        out[[j for j, f in enumerate(feature_names) if f.startswith(prefixes)], g] = 1.0
+    return out
 
 
 def later_slice(
@@ -480,22 +483,14 @@ class HybridRecommender:
             contrib = np.zeros((hi - lo, width, len(REASON_GROUPS)), np.float32)
             contrib[keep] = self._group_contributions(ranker, x[keep], os.cpu_count() or 1)  # at load: every core
             codes[lo:hi] = np.where(keep[..., None], reason_order(contrib), -1).astype(np.int8)
-            for r in range(hi - lo):
-                n = int(keep[r].sum())
-                if knn is not None and n:
-                    row = h[lo + r]
-                    liked[lo + r, :n] = knn.explain(int(users[lo + r]), row, items[lo + r, :n]).strongest_history()
+            if knn is not None:
+                liked[lo:hi] = knn.strongest_history_rows(h[lo:hi], items[lo:hi])
         return codes, liked
 
     @staticmethod
     def _group_contributions(ranker: Ranker, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Rows x ``REASON_GROUPS``: the ranker's per-feature contributions summed by group."""
-        contrib = ranker.contributions(x, threads)
-        out = np.zeros((len(x), len(REASON_GROUPS)), np.float32)
-        for g, cols in enumerate(_group_columns(tuple(ranker.feature_names))):
-            if cols:
-                out[:, g] = contrib[:, cols].sum(axis=1)
-        return out
+        return ranker.contributions(x, threads, _group_matrix(tuple(ranker.feature_names)))
 
     # ------------------------------------------------------------------ saving
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

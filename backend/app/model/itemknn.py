@@ -96,5 +96,31 @@ class ItemKNNRecommender:
         contributions = np.asarray(self.similarity_[hist][:, items].todense())
         return Explanation(items, hist, contributions)
 
+    def strongest_history_rows(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """``explain(u, history[r], items[r]).strongest_history()`` for every row r at once (``items``: rows
+        x n, -1 = none): per entry, the history item most similar to it, the first in the row's order on
+        ties as ``argmax`` picks; -1 where the item is -1 or the row has no history."""
+        if self.similarity_ is None:
+            raise RuntimeError("fit the recommender before explaining")
+        h = sp.csr_matrix(history)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.full(items.shape, -1, dtype=np.intp)
+        positive = h.data > 0
+        row_of = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))[positive]
+        hist = h.indices[positive].astype(np.intp)
+        if not hist.size or not items.size:
+            return out
+        targets = items[row_of]  # one row per history entry: its user's items
+        sims = np.asarray(self.similarity_[np.repeat(hist, items.shape[1]), np.maximum(targets, 0).ravel()])
+        sims = sims.reshape(targets.shape)
+        new_row = np.r_[True, row_of[1:] != row_of[:-1]]
+        starts, segment = np.flatnonzero(new_row), np.cumsum(new_row) - 1  # each row's entries, in order
+        best = np.maximum.reduceat(sims, starts, axis=0)
+        entry = np.where(sims == best[segment], np.arange(len(hist))[:, None], len(hist))
+        first = np.minimum.reduceat(entry, starts, axis=0)  # the row's first entry at its maximum
+        rows = row_of[starts]
+        out[rows] = np.where(items[rows] >= 0, hist[first], -1)
+        return out
+
     def params(self) -> dict[str, Any]:
         return {"neighbours": self.neighbours, "shrink": self.shrink}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 #: LightGBM settings; ``deterministic`` + one seed make a fit repeatable on the same data and threads. Small
 #: trees, many rounds at a low rate: the few labels of a small log (one or two per user) support little
@@ -52,6 +53,7 @@ class Ranker:
     best_iterations: list[int]
     base: str
     _boosters: list[Any] | None = None
+    _tables: dict[tuple[tuple[int, ...], bytes], list[np.ndarray]] | None = None
 
     def _base(self, x: np.ndarray) -> np.ndarray:
         b = x[:, self.feature_names.index(self.base)].astype(np.float64)
@@ -75,22 +77,63 @@ class Ranker:
         raw = sum((b.predict(x, num_threads=threads) for b in self.boosters), np.zeros(len(x)))
         return np.asarray(raw / len(self.model_texts) + self._base(x), dtype=np.float32)
 
-    def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Per row, each feature's additive part of its score: LightGBM's SHAP values of the trees (the last
-        column, their expected value, dropped), the base feature also credited with the base score minus
-        its mean over the rows (so an item the base ranks high has that as a reason): what reasons are
-        made from. The trees' part is that of the first booster only, standing in for the mean of all:
-        they learn from the same features and labels, and SHAP values cost ~0.4 ms a row for five
-        boosters of ~200 trees, ten times their prediction (``benchmarks/hybrid_stages.py``)."""
+    def contributions(self, x: np.ndarray, threads: int = 1, groups: np.ndarray | None = None) -> np.ndarray:
+        """Per row, each feature's additive part of its score (or, given ``groups``, a features x groups 0/1
+        matrix, each group's): the boosters' mean of ``path_contributions`` (the change of a tree's value at
+        each split, credited to the split's feature), the base feature also credited with the base score
+        minus its mean over the rows (so an item the base ranks high has that as a reason): what reasons are
+        made from. Per row they sum to its score minus a constant. Why not LightGBM's SHAP values
+        (``pred_contrib``): those cost ~25x a prediction (``benchmarks/reasons.py``), and building a 1M-event log's 6,900 users' reasons
+        spent 39 of its 61 s in them; a tree's leaf index costs what a prediction costs, the rest is a
+        gather over tables of a few leaves per tree."""
         n = len(self.feature_names)
+        groups = np.eye(n) if groups is None else np.asarray(groups, np.float64)
+        out = np.zeros((len(x), groups.shape[1]), np.float64)
         if not len(x):
-            return np.zeros((0, n), np.float32)
-        out = np.zeros((len(x), n), np.float64)
-        for b in self.boosters[:1]:
-            out += b.predict(x, pred_contrib=True, num_threads=threads)[:, :-1]
+            return out.astype(np.float32)
+        if self._tables is None:
+            self._tables = {}
+        key = (groups.shape, groups.tobytes())
+        if key not in self._tables:  # per booster: (tree, leaf) rows x groups, once per grouping
+            paths = (path_contributions(b.dump_model(), n) for b in self.boosters)
+            self._tables[key] = [(t @ groups).reshape(t.shape[0] * t.shape[1], -1) for t in paths]
+        for b, table in zip(self.boosters, self._tables[key], strict=True):
+            leaves = np.asarray(b.predict(x, pred_leaf=True, num_threads=threads), np.int64).reshape(len(x), -1)
+            index = leaves + np.arange(leaves.shape[1]) * (len(table) // leaves.shape[1])
+            if index.size * groups.shape[1] <= 2**20:  # a request's few rows: one gather
+                out += table[index].sum(axis=1)
+            else:  # many: rows x (tree, leaf) one-hot times the table, without the rows x trees x groups copy
+                hits = sp.csr_matrix(
+                    (np.ones(index.size), index.ravel(), np.arange(0, index.size + 1, index.shape[1])),
+                    shape=(len(x), len(table)),
+                )
+                out += hits @ table
+        out /= len(self.model_texts)  # as ``predict``: the mean of all, a member without trees adds 0
         base = self._base(x)
-        out[:, self.feature_names.index(self.base)] += base - base.mean()
+        out += np.outer(base - base.mean(), groups[self.feature_names.index(self.base)])
         return out.astype(np.float32)
+
+
+def path_contributions(dump: dict[str, Any], n_features: int) -> np.ndarray:
+    """(trees, leaves, features) from a LightGBM model's ``dump_model()``: for each leaf, the change of
+    the tree's value at each split on the way to it, summed per split feature (the path attribution
+    known from ``treeinterpreter``). A leaf's row sums to its value minus the tree's root value."""
+    trees = dump["tree_info"]
+    table = np.zeros((len(trees), max((t["num_leaves"] for t in trees), default=1), n_features))
+    for t, info in enumerate(trees):
+        stack = [(info["tree_structure"], np.zeros(n_features))]
+        while stack:
+            node, acc = stack.pop()
+            if "split_feature" not in node:  # a leaf (a tree of one leaf has no index: it is leaf 0)
+                table[t, node.get("leaf_index", 0)] = acc
+                continue
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                step = acc.copy()
+                step[node["split_feature"]] += child.get("leaf_value", child.get("internal_value", 0.0))
+                step[node["split_feature"]] -= node["internal_value"]
+                stack.append((child, step))
+    return table
 
 
 #: Training rows (candidates x rankers) the default number of rankers spends at most: a small log's

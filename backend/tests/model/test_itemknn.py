@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from app.model.itemknn import ItemKNNRecommender
 from tests.model.small import SMALL, row
@@ -31,3 +32,30 @@ def test_itemknn_explains_by_the_cosines_it_sums():
     assert why.history.tolist() == [0, 1]
     assert why.contributions[:, 0] == pytest.approx([2 / np.sqrt(6), 1 / np.sqrt(6)], abs=1e-6)
     assert why.strongest_history().tolist() == [0]
+
+
+def test_strongest_history_of_many_rows_is_each_rows_own():
+    knn = ItemKNNRecommender(neighbours=2).fit(SMALL)
+    # history {0, 1}: item 2 -> item 0 (as above); item 0 -> item 1 (cos .6667, item 0 is the item itself
+    # with no self-similarity); row 2 has no history; row 3 {1}: item 0 -> 1, and an unpadded -1 stays -1
+    history = sp.vstack([row(0, 1), row(2), sp.csr_matrix((1, 3), dtype=np.float32), row(1)]).tocsr()
+    items = np.array([[2, 0], [0, 1], [2, -1], [0, -1]])
+    got = knn.strongest_history_rows(history, items)
+    assert got.tolist() == [[0, 1], [2, 2], [-1, -1], [1, -1]]
+    for r in (0, 1, 3):
+        n = int((items[r] >= 0).sum())
+        assert got[r, :n].tolist() == knn.explain(r, history[r], items[r, :n]).strongest_history().tolist()
+
+
+def test_strongest_history_rows_matches_one_row_at_a_time_on_random_data():
+    rng = np.random.default_rng(3)
+    data = sp.random(60, 40, density=0.15, random_state=4, format="csr", dtype=np.float32)
+    data.data[:] = 1.0
+    knn = ItemKNNRecommender(neighbours=5).fit(data)
+    items = rng.integers(0, 40, size=(60, 7))
+    items[::5, 4:] = -1
+    got = knn.strongest_history_rows(data, items)
+    for r in range(60):
+        n = int((items[r] >= 0).sum())
+        assert got[r, :n].tolist() == knn.explain(r, data[r], items[r, :n]).strongest_history().tolist()
+        assert (got[r, n:] == -1).all()

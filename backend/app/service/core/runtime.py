@@ -136,7 +136,7 @@ class Runtime:
         #: The hybrid engine's lists of every known user, when ``auto`` serves it and the users are few
         #: enough (``hybrid_precompute_users``): its per-request cost is several times the embedding model's.
         #: Built by ``build_hybrid_lists`` (a background thread started at load: 2 s on ML-100K, about
-        #: 85 s for 14,000 users x 5,500 items); until then hybrid lists are ranked per request.
+        #: 27 s for 14,000 users x 5,500 items); until then hybrid lists are ranked per request.
         self.hybrid_lists: HybridLists | None = None
         #: ANN indexes (``app.model.ann``) from ``ann_min_items`` items on, else None (every request exact).
         self.ann: AnnIndexes | None = None
