@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     shap[:, ranker.feature_names.index(ranker.base)] += base - base.mean()
     shap = (shap @ groups).astype(np.float32)
     t = time.perf_counter()
-    ranker.predict(x, 2)
+    score = ranker.predict(x, 2)
     predict_s = time.perf_counter() - t
 
-    score, means = ranker.predict(x, 2), np.nanmean(x, axis=0)
+    means = np.nanmean(x, axis=0)
     drops = np.zeros((len(x), groups.shape[1]), np.float32)
     for g in range(groups.shape[1]):
         cols = np.flatnonzero(groups[:, g])
