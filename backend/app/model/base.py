@@ -96,7 +96,7 @@ class Recommender(Protocol):
 HEAP_RATIO = 8
 
 
-def _best_k(scores: np.ndarray, k: int) -> np.ndarray:
+def best_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Per row the indices of the k highest scores, in no order: ties across the k-th place go to the
     lowest item indices, as in ``top_k_row``; -1 where a row has fewer than k scores above -inf."""
     n_items = scores.shape[1]
@@ -104,15 +104,18 @@ def _best_k(scores: np.ndarray, k: int) -> np.ndarray:
         return np.argpartition(-scores, k - 1, axis=1)[:, :k]
     import faiss  # a heap per row in C++ (over rows on every core), the GIL released
 
-    kept, part = faiss.kmax(np.ascontiguousarray(scores), k)
-    kth = kept[:, -1:]
-    # rows with more items tied at the k-th score than the heap kept: the lowest indices win, as one
-    # row at a time would have it (a full row's -inf cannot tie: -inf is never kept)
-    for r in np.flatnonzero((part[:, -1] >= 0) & (np.count_nonzero(scores >= kth, axis=1) > k)):
-        row, at = scores[r], kth[r, 0]
+    # one more than asked: where the (k+1)-th score equals the k-th, items tied at the k-th place may
+    # be left out (the heap keeps any of them); elsewhere the k kept are the k best, with no pass over
+    # the row to count ties
+    kept, part = faiss.kmax(np.ascontiguousarray(scores), k + 1)
+    kth = kept[:, k - 1]
+    # those rows: the lowest indices win, as one row at a time would have it (a full row's -inf cannot
+    # tie: -inf is never kept)
+    for r in np.flatnonzero((part[:, k] >= 0) & (kept[:, k] == kth)):
+        row, at = scores[r], kth[r]
         above = np.flatnonzero(row > at)
-        part[r] = np.concatenate([above, np.flatnonzero(row == at)[: k - above.size]])
-    return part
+        part[r, :k] = np.concatenate([above, np.flatnonzero(row == at)[: k - above.size]])
+    return part[:, :k]
 
 
 def top_k(
@@ -142,7 +145,7 @@ def top_k(
     k = max(0, min(int(k), n_items))
     if k == 0:
         return np.empty((n_rows, 0), np.int64), np.empty((n_rows, 0), np.float32)
-    part = _best_k(scores, k) if k < n_items else np.tile(np.arange(n_items), (n_rows, 1))
+    part = best_k(scores, k) if k < n_items else np.tile(np.arange(n_items), (n_rows, 1))
     part_scores = np.where(part >= 0, np.take_along_axis(scores, np.maximum(part, 0), axis=1), -np.inf)
     order = np.lexsort((part, -part_scores), axis=1)  # best first; equal scores by item index
     idx = np.take_along_axis(part, order, axis=1)

@@ -313,15 +313,17 @@ class EmbeddingRecommender(EmbeddingScorer):
         rows = history[users]
         vec = self.user_vectors(users, rows)
         if sampler is None:
-            logits = dot_scores(vec, self.item_factors, self.item_bias).astype(np.float64)
+            # float32 in place (a float64 copy of every chunk cost as much as the rest); the sums in float64
+            logits = dot_scores(vec, self.item_factors, self.item_bias)
+            target = logits[np.arange(users.size), items].astype(np.float64)
             if p["loss"] == "multinomial":  # as in training: the history's items do not compete
-                target = logits[np.arange(users.size), items].copy()
                 coo = binary_csr(rows).tocoo()
                 logits[coo.row, coo.col] = -np.inf
                 logits[np.arange(users.size), items] = target
             top = logits.max(axis=1, keepdims=True)
-            lse = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-            return lse - logits[np.arange(users.size), items]
+            np.exp(np.subtract(logits, top, out=logits), out=logits)
+            lse = top[:, 0].astype(np.float64) + np.log(logits.sum(axis=1, dtype=np.float64))
+            return lse - target
         cands = np.concatenate([items[:, None], sampler.sample(users).astype(np.int64)], axis=1)
         logits = np.einsum("bd,bkd->bk", vec, self.item_factors[cands]).astype(np.float64) + self.item_bias[cands]
         if p["loss"] == "bce":

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -242,7 +244,9 @@ class HybridRecommender:
         one fitted here reports its epochs to ``on_epoch``)."""
         sources = self._new_sources(*matrix.shape, matrix.nnz, nn=nn)
         recency = recency_of(timestamps)
-        for name, engine in sources.items():
+        # the embedding model last: while a fit beside this one (``fit``) starts TensorFlow (its import
+        # and compilation hold one core), this one does the NumPy sources' work on the other
+        for name, engine in sorted(sources.items(), key=lambda source: source[0] == "nn"):
             if name == "nn" and nn is not None:
                 continue  # already fitted by the caller on this matrix
             on_stage(f"{label}: fitting source {name}")
@@ -255,7 +259,7 @@ class HybridRecommender:
         features: ItemFeatures | None = None,
         *,
         timestamps: sp.csr_matrix | None = None,
-        nn: Recommender | None = None,
+        nn: Recommender | Callable[[], Recommender] | None = None,
         on_stage: Callable[[str], None] | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
         on_earlier: Callable[[Mapping[str, Recommender], sp.csr_matrix, sp.csr_matrix], None] | None = None,
@@ -263,9 +267,12 @@ class HybridRecommender:
         """Fit on users x items weights and their timestamps (``Dataset.timestamps()``; without them every
         positive counts as equally old, and the later slice is by item index).
 
-        ``nn``: the embedding model already fitted on all of ``matrix`` (the training CLI's shipped model),
-        so it is not trained again; the one for the earlier slice always is, and reports its epochs to
-        ``on_epoch``. ``on_stage(text)`` reports progress. ``on_earlier(sources, earlier, later)`` is
+        ``nn``: the embedding model already fitted on all of ``matrix``, so it is not trained again; or a
+        function that fits it (the training CLI's shipped fit); or None, to fit it here. The one for the
+        earlier slice always is fitted here, and reports its epochs to ``on_epoch``. A fit on all of
+        ``matrix`` runs in a thread beside it: two TensorFlow fits at once keep two cores busier than one
+        after the other (a fit leaves about a quarter of them idle), and each model is the same either way.
+        ``on_stage(text)`` reports progress. ``on_earlier(sources, earlier, later)`` is
         called once the sources are fitted on the earlier slice: none of them saw the later one, so the
         training CLI scores the embedding model there instead of fitting a model only to measure it."""
         say = on_stage or (lambda s: None)
@@ -289,7 +296,15 @@ class HybridRecommender:
         is_val = rng.random(label_users.size) < self.validation_share
         train_users, val_users = label_users[~is_val], label_users[is_val]
 
-        sources = self.fit_sources(early, early_ts, features, None, say, "earlier slice", on_epoch)
+        if nn is None:
+            full_nn = self._new_sources(*m.shape, m.nnz)["nn"]
+            nn = functools.partial(fit_source, "nn", full_nn, m, t, features, recency_of(t))
+        with ThreadPoolExecutor(1, thread_name_prefix="hybrid-nn") as pool:
+            shipped = pool.submit(nn) if callable(nn) else None
+            sources = self.fit_sources(early, early_ts, features, None, say, "earlier slice", on_epoch)
+            # awaited here, before the candidates and the ranker, which need memory and cores of their own
+            # (an error of the main thread above still waits for it: the caller may ship that model alone)
+            nn = shipped.result() if shipped is not None else nn
         if on_earlier is not None:
             on_earlier(sources, early, late)
         store = build_store(early, early_ts, features, self.half_life_days)
@@ -322,20 +337,29 @@ class HybridRecommender:
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Features, labels and group sizes of the users' candidates; users whose later positives none of
         the candidates holds are left out (they teach a ranking nothing), before their features are built."""
-        xs, ys, groups = [], [], []
-        for lo in range(0, users.size, BATCH_ROWS):
+
+        def block(lo: int) -> tuple[np.ndarray, list[np.ndarray], Candidates] | None:
             batch = users[lo : lo + BATCH_ROWS]
             hist = early[batch]
             cands = gather(sources, batch, hist, self.per_source)
             labels, taught = _labels(cands.items, late[batch])
             if not taught.any():
-                continue
+                return None
             kept = cands.rows(taught)
             x = self._features(sources, store, batch[taught], hist[taught], kept)
-            for r, label in enumerate(labels[i] for i in np.flatnonzero(taught)):
-                xs.append(x[r][kept.items[r] >= 0])
-                ys.append(label.astype(np.float32))
-                groups.append(label.size)
+            return x, [labels[i] for i in np.flatnonzero(taught)], kept
+
+        xs, ys, groups = [], [], []
+        # two blocks at a time: most of a block's work is NumPy, SciPy and faiss calls that release the GIL
+        with ThreadPoolExecutor(2, thread_name_prefix="hybrid-frame") as pool:
+            for done in pool.map(block, range(0, users.size, BATCH_ROWS)):
+                if done is None:
+                    continue
+                x, labels, kept = done
+                for r, label in enumerate(labels):
+                    xs.append(x[r][kept.items[r] >= 0])
+                    ys.append(label.astype(np.float32))
+                    groups.append(label.size)
         if not groups:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.float32), []
         return np.concatenate(xs), np.concatenate(ys), groups
@@ -384,9 +408,9 @@ class HybridRecommender:
         seen = binary(hist)
         truth = late[users].copy()
         truth.data[:] = 1.0
-        ranked = {"hybrid": top_k(self._score(users, hist, truth), 10, exclude=seen)[0]}
-        for name, engine in self.sources_.items():
-            ranked[name] = top_k(engine.score(users, hist), 10, exclude=seen)[0]
+        alone: dict[str, list[np.ndarray]] = {}
+        ranked = {"hybrid": top_k(self._score(users, hist, truth, alone), 10, exclude=seen)[0]}
+        ranked.update({name: np.concatenate(parts) for name, parts in alone.items()})
         return {"users": users, "ranked": ranked, "truth": truth}
 
     # ------------------------------------------------------------------ scoring
@@ -402,21 +426,36 @@ class HybridRecommender:
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return self._score(users, history)
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix, truth: sp.csr_matrix | None = None) -> np.ndarray:
+    def _score(
+        self,
+        users: np.ndarray,
+        history: sp.csr_matrix,
+        truth: sp.csr_matrix | None = None,
+        alone: dict[str, list[np.ndarray]] | None = None,
+    ) -> np.ndarray:
         """``score``; with ``truth`` (a CSR row of items per row), the ranker runs only for the rows with a
         truth item among their candidates, and the other rows' candidates all score 0: still above every
         item no source proposed, and their order cannot change a metric that counts hits (NDCG,
-        recall). On a sparse log that leaves out most of a validation's predictions."""
+        recall). On a sparse log that leaves out most of a validation's predictions. ``alone``: filled
+        with each source's own top 10 per batch of rows (history excluded), from the scores the
+        candidates were drawn from (the validation's comparison, without scoring every source again)."""
         store, ranker = self._check()
         users = np.asarray(users, dtype=np.int64)
         h = sp.csr_matrix(history)
         n_items = h.shape[1]
         threads = 1 if h.shape[0] == 1 else (os.cpu_count() or 1)  # a request: one core
         out = np.empty((h.shape[0], n_items), np.float32)
-        for lo in range(0, h.shape[0], BATCH_ROWS):
+        predicting = threading.Lock()  # one booster's predictions one at a time (LightGBM's own threads run them)
+
+        def block(lo: int) -> dict[str, np.ndarray]:
+            """Rows lo.. of ``out``; each source's own top 10 of them when ``alone`` asks for it."""
             hi = min(lo + BATCH_ROWS, h.shape[0])
             hist, batch = h[lo:hi], users[lo:hi]
             cands = gather(self.sources_, batch, hist, self.per_source)
+            tops = {}
+            if alone is not None:
+                seen = binary(hist)
+                tops = {name: top_k(scores, 10, exclude=seen)[0] for name, scores in cands.full.items()}
             items = cands.items
             first = cands.first.astype(np.float64)
             low, high = first.min(axis=1, keepdims=True), first.max(axis=1, keepdims=True)
@@ -428,14 +467,26 @@ class HybridRecommender:
                 out[lo:hi][np.nonzero(rest)[0], items[rest]] = 0.0
                 ranked = np.flatnonzero(hit)
                 if not ranked.size:
-                    continue
+                    return tops
                 batch, hist, cands = batch[ranked], hist[ranked], cands.rows(ranked)
             x = self._features(self.sources_, store, batch, hist, cands)
             keep = cands.items >= 0
             rows = ranked[np.repeat(np.arange(keep.shape[0]), keep.sum(axis=1))]
-            out[lo:hi][rows, cands.items[keep]] = ranker.predict(x[keep], threads)
+            with predicting:
+                out[lo:hi][rows, cands.items[keep]] = ranker.predict(x[keep], threads)
             if h.shape[0] == 1:  # a request's one user: ``explain`` of its list reuses the features
                 self._last = (self._key(users[0], hist), x[0], items[0])
+            return tops
+
+        starts = range(0, h.shape[0], BATCH_ROWS)
+        if len(starts) == 1:  # a request, or a small block: no thread
+            done = [block(0)]
+        else:  # two blocks at a time (see ``_training_frame``)
+            with ThreadPoolExecutor(2, thread_name_prefix="hybrid-score") as pool:
+                done = list(pool.map(block, starts))
+        if alone is not None:
+            for name in self.sources_:
+                alone[name] = [tops[name] for tops in done]
         return out
 
     def explain(self, user: int, history: sp.csr_matrix, items: np.ndarray) -> Explanation:

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.data.features import ItemFeatures
-from app.model.base import Explanation, history_items
+from app.model.base import Explanation, best_k, history_items
 
 
 def binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -24,10 +24,11 @@ def cosine_neighbours(
 ) -> sp.csr_matrix:
     """Items x items similarity W with, in each column j, only the ``neighbours`` items most similar to j.
 
-    sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink); the diagonal is zero. Computed in column
-    blocks so memory stays bounded for large catalogues.
+    sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrink); the diagonal is zero; equal similarities
+    at the cut go to the lower item index. Computed in column blocks so memory stays bounded for large
+    catalogues.
     """
-    x = sp.csc_matrix(x)
+    x = sp.csc_matrix(x, dtype=np.float32)
     n_items = x.shape[1]
     norms = np.sqrt(np.asarray(x.sum(axis=0), dtype=np.float64).ravel())
     xt = x.T.tocsr()
@@ -36,21 +37,18 @@ def cosine_neighbours(
     rows, cols, vals = [], [], []
     for start in range(0, n_items, block):
         stop = min(n_items, start + block)
-        co = np.asarray((xt @ x[:, start:stop]).todense(), dtype=np.float64)  # n_items x b
-        denom = norms[:, None] * norms[None, start:stop] + shrink
+        # one row per item of the block, so its best neighbours are a per-row top-k (a heap, ``best_k``)
+        co = np.asarray((xt[start:stop] @ x).todense(), dtype=np.float64)  # b x n_items
+        denom = norms[start:stop, None] * norms[None, :] + shrink
         sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
-        sim[np.arange(start, stop), np.arange(stop - start)] = 0.0
+        sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
         if k == 0:
             continue
-        top = (
-            np.argpartition(-sim, k - 1, axis=0)[:k]
-            if k < n_items
-            else np.tile(np.arange(n_items)[:, None], (1, stop - start))
-        )
-        top_vals = np.take_along_axis(sim, top, axis=0)
+        top = best_k(sim.astype(np.float32), k) if k < n_items else np.tile(np.arange(n_items), (stop - start, 1))
+        top_vals = np.take_along_axis(sim, top, axis=1)
         keep = top_vals > 0
         rows.append(top[keep])
-        cols.append(np.broadcast_to(np.arange(start, stop), top.shape)[keep])
+        cols.append(np.broadcast_to(np.arange(start, stop)[:, None], top.shape)[keep])
         vals.append(top_vals[keep])
     if not rows:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)

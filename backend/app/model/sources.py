@@ -115,8 +115,13 @@ class Candidates:
     items: np.ndarray
     scores: dict[str, np.ndarray]
     ranks: dict[str, np.ndarray]
-    #: The first source's scores of every item (n_rows x n_items): what orders the items no source proposed.
-    first: np.ndarray
+    #: Each source's scores of every item (n_rows x n_items), as the sources were given.
+    full: dict[str, np.ndarray]
+
+    @property
+    def first(self) -> np.ndarray:
+        """The first source's scores of every item: what orders the items no source proposed."""
+        return next(iter(self.full.values()))
 
     @property
     def n_sources(self) -> np.ndarray:
@@ -124,12 +129,13 @@ class Candidates:
         return sum((r > 0).astype(np.int32) for r in self.ranks.values())
 
     def rows(self, keep: np.ndarray) -> Candidates:
-        """The candidates of the rows ``keep`` selects (a boolean mask or indices)."""
+        """The candidates of the rows ``keep`` selects (a boolean mask or indices), without the full
+        scores (what features are built from; copying every source's whole rows cost more)."""
         return Candidates(
             self.items[keep],
             {k: v[keep] for k, v in self.scores.items()},
             {k: v[keep] for k, v in self.ranks.items()},
-            self.first[keep],
+            {},
         )
 
 
@@ -158,17 +164,17 @@ def gather(
     items = np.asarray(items, dtype=np.int64)
     safe = np.maximum(items, 0)
     scores, ranks = {}, {}
+    # flat indices into a row-major n_rows x width matrix (4x faster than take_along_axis here)
+    row_at = np.arange(n_rows)[:, None]
     for name in sources:
-        sc = np.take_along_axis(full[name], safe, axis=1)
+        sc = np.ascontiguousarray(full[name]).ravel().take(safe + row_at * n_items)
         scores[name] = np.where(items >= 0, sc, np.nan).astype(np.float32)
         place = np.zeros((n_rows, n_items + 1), np.int32)  # item -> rank in this source's list (column n_items: none)
         p = proposed[name]
-        np.put_along_axis(
-            place, np.where(p >= 0, p, n_items), np.broadcast_to(np.arange(1, p.shape[1] + 1), p.shape), axis=1
-        )
+        place.ravel()[np.where(p >= 0, p, n_items) + row_at * (n_items + 1)] = np.arange(1, p.shape[1] + 1)
         place[:, n_items] = 0
-        ranks[name] = np.take_along_axis(place, np.where(items >= 0, items, n_items), axis=1)
-    return Candidates(items, scores, ranks, full[next(iter(sources))])
+        ranks[name] = place.ravel().take(np.where(items >= 0, items, n_items) + row_at * (n_items + 1))
+    return Candidates(items, scores, ranks, full)
 
 
 def union(proposed: np.ndarray) -> np.ndarray:

@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from app.data.aggregate import parse_weights
 from app.data.catalog import read_items
@@ -299,20 +300,22 @@ def hybrid_validation(validation: Mapping[str, Any]) -> dict[str, Any]:
 def train_hybrid(
     dataset: Dataset,
     features: ItemFeatures,
-    nn: EmbeddingRecommender,
+    hp: Mapping[str, Any],
+    nn: EmbeddingRecommender | Callable[[], EmbeddingRecommender],
     *,
     log: Callable[[str], None] | None = print,
     evaluation: dict[str, Any] | None = None,
 ) -> tuple[HybridRecommender, dict[str, Any]]:
-    """The multi-stage pipeline around the shipped embedding model ``nn`` (fitted on all of ``dataset``):
-    sources and features on each user's earlier positives, the ranker on their later ones, then the
-    sources refitted on everything (``HybridRecommender.fit``); (engine, validation summary).
+    """The multi-stage pipeline around the shipped embedding model ``nn`` (fitted on all of ``dataset``
+    with the hyperparameters ``hp``, or a function that fits it: it then runs beside the engine's
+    earlier-slice fit): sources and features on each user's earlier positives, the ranker on their
+    later ones, then the sources refitted on everything (``HybridRecommender.fit``); (engine,
+    validation summary).
 
     ``evaluation``: a dict filled with the earlier-slice embedding model's held-out figures
     (``earlier_slice_evaluation``, the CLI's ``--evaluation auto``) once it is fitted, so they are
     there even when the ranker then cannot be trained."""
     say = log or (lambda s: None)
-    hp = nn.params()
     engine = HybridRecommender(seed=hp["seed"], nn={k: v for k, v in hp.items() if k != "seed"})
     known = dataset.matrix()
     on_earlier = None
@@ -567,7 +570,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        return _run(args, params, dist, started)
+        # NumPy's products on one thread: TensorFlow, LightGBM and implicit run pools of their own, and the
+        # many small products of scoring batches ran slower on two (EASE's factorisation takes every core)
+        with threadpool_limits(1, "blas"):
+            return _run(args, params, dist, started)
     except Exception as e:  # a worker stopped or lost touch: say so rather than a TensorFlow traceback
         if dist is None or type(e).__module__.split(".")[0] != "tensorflow":
             raise
@@ -614,28 +620,44 @@ def _run(
         say = (lambda s: print(s, flush=True)) if chief else None
         # auto with the multi-stage engine: its earlier-slice model is the one measured (no extra fit)
         from_hybrid = args.evaluation == "auto" and args.pipeline == "hybrid"
-        model, metrics = train_model(
-            dataset,
-            catalogue,
-            params,
-            evaluation="none" if from_hybrid else args.evaluation,
-            holdout_fraction=args.holdout_fraction,
-            log=say,
-        )
-        hybrid = None
+        shipped: list[tuple[EmbeddingRecommender, dict[str, Any]]] = []  # the shipped fit, however the engine ends
+
+        def fit_shipped() -> EmbeddingRecommender:
+            evaluation = "none" if from_hybrid else args.evaluation
+            shipped.append(
+                train_model(
+                    dataset, catalogue, params, evaluation=evaluation, holdout_fraction=args.holdout_fraction, log=say
+                )
+            )
+            return shipped[0][0]
+
+        hybrid, hybrid_summary = None, None
         if args.pipeline == "hybrid":
             features = item_features(
                 dataset.items.ids, catalogue, avg_rating=average_ratings(events, dataset), last_ts=last_seen(dataset)
             )
             evaluation: dict[str, Any] = {}
+            hp = sized_params(dataset.n_users, dataset.n_items, params, len(dataset))  # train_model's recipe
             try:
-                engine, metrics["hybrid"] = train_hybrid(
-                    dataset, features, model, log=say, evaluation=evaluation if from_hybrid else None
+                # in one process the shipped fit runs beside the engine's earlier-slice fit; a distributed
+                # fit's workers step together, so there it comes first, on its own
+                engine, hybrid_summary = train_hybrid(
+                    dataset,
+                    features,
+                    hp,
+                    fit_shipped if dist is None else fit_shipped(),
+                    log=say,
+                    evaluation=evaluation if from_hybrid else None,
                 )
                 hybrid = engine.state()
             except ValueError as e:  # too little data for a ranker: the embedding model still ships
                 out_print(f"hybrid: not built: {e}; the model serves the embedding model alone", flush=True)
-                metrics["hybrid"] = {"skipped": str(e), "auto": "nn"}
+                hybrid_summary = {"skipped": str(e), "auto": "nn"}
+        if not shipped:
+            fit_shipped()
+        model, metrics = shipped[0]
+        if hybrid_summary is not None:
+            metrics["hybrid"] = hybrid_summary
             if from_hybrid:  # the earlier slice's figures, or (too few users for it) a quick evaluation fit
                 metrics.update(
                     evaluation

@@ -52,6 +52,21 @@ def test_equal_scores_come_in_item_order_in_both_versions():
     assert top_k_row(tied, 300)[0].tolist() == [7, 250, *range(7), *range(8, 250), *range(251, 299)]
 
 
+def test_the_heaps_top_k_matches_a_full_sort_on_many_ties():
+    """The heap's path on rows of few distinct scores (ties at every place, across the k-th too), some
+    scores -inf and some rows with fewer than k left: the same lists as a full sort by score, then index."""
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 6, size=(40, 800)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    scores[0, 10:] = -np.inf  # 10 items left for a top 20
+    idx, top = top_k(scores, 20)
+    for r in range(40):
+        order = np.lexsort((np.arange(800), -scores[r]))[:20]
+        order = np.where(np.isneginf(scores[r, order]), -1, order)
+        assert idx[r].tolist() == order.tolist(), f"row {r}"
+    assert (idx[0, 10:] == -1).all() and np.isneginf(top[0, 10:]).all()
+
+
 def test_filters_and_exclusions_cut_before_the_top_k():
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype=np.float32)
     candidates = np.array([True, False, True, True, True])

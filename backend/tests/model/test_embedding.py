@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.special import logsumexp
 
 from app.model.base import Recommender, top_k
 from app.model.embedding import EmbeddingRecommender
@@ -83,6 +84,16 @@ def test_every_loss_trains(planted):
         items = np.array([planted[0].indices[0], planted[1].indices[0]])
         held = m.heldout_loss(np.array([0, 1]), items, planted, planted)
         assert np.isfinite(held) and held > 0
+        if params["loss"] == "multinomial" or params.get("num_negatives") == 0:
+            # the full softmax by hand, in float64: -log p(item) over every item (multinomial: the
+            # user's other history items do not compete)
+            logits = m.score(np.array([0, 1]), planted[:2]).astype(np.float64)
+            if params["loss"] == "multinomial":
+                for r, item in enumerate(items):
+                    others = planted[r].indices[planted[r].indices != item]
+                    logits[r, others] = -np.inf
+            expected = np.mean([logsumexp(logits[r]) - logits[r, item] for r, item in enumerate(items)])
+            assert held == pytest.approx(expected, rel=1e-6)
 
 
 def test_ensemble_scores_the_mean_of_its_members(planted):

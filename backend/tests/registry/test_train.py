@@ -143,6 +143,34 @@ def test_cli_pipeline_nn_skips_the_hybrid_engine_and_too_little_data_is_said(tmp
     assert load_bundle(tmp_path / "none").metadata["metrics"]["heldout_users"] == 0
 
 
+def test_the_shipped_fit_beside_the_engine_is_the_one_fit_alone_and_survives_a_failed_ranker(
+    tmp_path, capsys, monkeypatch
+):
+    """With the default pipeline the shipped fit runs in a thread beside the engine's earlier-slice fit:
+    it is the same model as ``--pipeline nn`` fits on its own, and when the engine fails after that fit
+    started (here: its ranker stage), that model ships, fitted once."""
+    from app.model.hybrid import HybridRecommender
+
+    data, items = tmp_path / "log.jsonl", tmp_path / "items.jsonl"
+    write_log(data)
+    write_items(items)
+    base = ["--data-path", str(data), "--items-path", str(items), "--evaluation", "none", *FAST]
+    assert main([*base, "--model-dir", str(tmp_path / "alone"), "--pipeline", "nn"]) == 0
+    capsys.readouterr()
+
+    def no_ranker(*args, **kwargs):
+        raise ValueError("no ranker today")
+
+    monkeypatch.setattr(HybridRecommender, "_training_frame", no_ranker)
+    assert main([*base, "--model-dir", str(tmp_path / "beside")]) == 0
+    printed = capsys.readouterr().out
+    assert "hybrid: not built: no ranker today" in printed and "hybrid earlier slice member 2/2" in printed
+    assert printed.count("training on all 150 positives") == 1
+    alone, beside = load_bundle(tmp_path / "alone"), load_bundle(tmp_path / "beside")
+    np.testing.assert_array_equal(beside.item_factors, alone.item_factors)
+    assert beside.metadata["metrics"]["hybrid"]["auto"] == "nn" and not beside.has_hybrid
+
+
 def test_cli_strict_and_bad_flags(tmp_path, capsys):
     data = tmp_path / "log.jsonl"
     write_log(data)
