@@ -69,7 +69,7 @@ def fit_member(model: Any, x: sp.csr_matrix, seed: int, on_epoch, recency: sp.cs
     user_w, hist_w = user_layer.embeddings, hist_layer.kernel
     item_w, bias_w = item_layer.item_factors, item_layer.item_bias
     train_vars = [hist_w, item_w, bias_w] + ([user_w] if p["user_embedding"] else [])
-    per_batch = max(1, round(p["batch_size"] * n_users / x.nnz))  # multinomial: about ``batch_size`` positives
+    per_batch = users_per_batch(p["batch_size"], n_users, x.nnz)
     lr: Any = p["learning_rate"]
     decay_steps = None
     if p["lr_schedule"] == "cosine":  # decays to 0 over the run: the last epochs average out the noise
@@ -393,6 +393,11 @@ def prefetched(batches: Iterator[tuple]) -> Iterator[tuple]:
         while (batch := upcoming.result()) is not None:
             upcoming = pool.submit(next, batches, None)
             yield batch
+
+
+def users_per_batch(batch_size: int, n_users: int, n_positives: int) -> int:
+    """Users in a batch of the multinomial loss: about ``batch_size`` positives."""
+    return max(1, round(batch_size * n_users / max(1, n_positives)))
 
 
 def stack_size(per_batch: int, n_items: int, distributed: bool = False) -> int:

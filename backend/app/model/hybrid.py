@@ -35,6 +35,7 @@ from app.model.als import ALSRecommender
 from app.model.base import Explanation, Recommender, csr_row, top_k
 from app.model.ease import EASERecommender
 from app.model.embedding import EmbeddingRecommender, sized_params
+from app.model.embedding_training import users_per_batch
 from app.model.feature_store import (
     CROSS_COLUMNS,
     ITEM_COLUMNS,
@@ -59,6 +60,12 @@ from app.model.sources import (
 MIN_POSITIVES = 3
 #: Users scored per batch when the ranker's training set is built (bounds the sources' score matrices).
 BATCH_ROWS = 256
+#: The embedding model's fit on all positives runs beside the earlier slice's while a batch of the
+#: multinomial loss holds at most this many users x items cells (the shop log's 566,500, ML-100K's
+#: 24,599). Above it each fit's products keep both cores busy on their own, and two fits crowd each
+#: other out: the 20M-event log's epochs (280 users x 27,154 items a batch) took 155 s side by side,
+#: 47 to 70 s alone.
+SIDE_BY_SIDE_CELLS = 2**20
 #: Offset below every ranked candidate for the items no source proposed.
 BELOW = 1000.0
 
@@ -270,8 +277,9 @@ class HybridRecommender:
         ``nn``: the embedding model already fitted on all of ``matrix``, so it is not trained again; or a
         function that fits it (the training CLI's shipped fit); or None, to fit it here. The one for the
         earlier slice always is fitted here, and reports its epochs to ``on_epoch``. A fit on all of
-        ``matrix`` runs in a thread beside it: two TensorFlow fits at once keep two cores busier than one
-        after the other (a fit leaves about a quarter of them idle), and each model is the same either way.
+        ``matrix`` runs in a thread beside it while their batches are small (``SIDE_BY_SIDE_CELLS``): two
+        TensorFlow fits at once keep two cores busier than one after the other (a fit leaves about a
+        quarter of them idle), and each model is the same either way.
         ``on_stage(text)`` reports progress. ``on_earlier(sources, earlier, later)`` is
         called once the sources are fitted on the earlier slice: none of them saw the later one, so the
         training CLI scores the embedding model there instead of fitting a model only to measure it."""
@@ -299,6 +307,8 @@ class HybridRecommender:
         if nn is None:
             full_nn = self._new_sources(*m.shape, m.nnz)["nn"]
             nn = functools.partial(fit_source, "nn", full_nn, m, t, features, recency_of(t))
+        if callable(nn) and not self._side_by_side(*m.shape, m.nnz):
+            nn = nn()  # large batches: the fits one after the other
         with ThreadPoolExecutor(1, thread_name_prefix="hybrid-nn") as pool:
             shipped = pool.submit(nn) if callable(nn) else None
             sources = self.fit_sources(early, early_ts, features, None, say, "earlier slice", on_epoch)
@@ -326,6 +336,13 @@ class HybridRecommender:
         self.sources_ = self.fit_sources(m, t, features, nn, say, "all positives")
         self.store_ = build_store(m, t, features, self.half_life_days)
         return self
+
+    def _side_by_side(self, n_users: int, n_items: int, n_positives: int) -> bool:
+        """Whether the two embedding fits run at once (``SIDE_BY_SIDE_CELLS``)."""
+        hp = sized_params(n_users, n_items, {"seed": self.seed, **self.source_params["nn"]}, n_positives)
+        if hp["loss"] != "multinomial":  # batches of positives and their sampled items: small
+            return True
+        return users_per_batch(hp["batch_size"], n_users, n_positives) * n_items <= SIDE_BY_SIDE_CELLS
 
     def _training_frame(
         self,

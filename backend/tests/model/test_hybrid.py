@@ -250,3 +250,13 @@ def test_sample_negatives_keeps_every_positive_and_at_most_the_limit_of_negative
     assert (same == keep).all()
     everything, sizes = sample_negatives(y, np.array([4, 2, 5]), 10, np.random.default_rng(1))
     assert everything.all() and sizes.tolist() == [4, 2, 5]
+
+
+def test_the_two_embedding_fits_run_side_by_side_only_while_their_batches_are_small():
+    """By hand: the shop log's batches of 103 users x 5,500 items (566,500 cells) run side by side; the
+    20M-event log's 280 users x 27,154 items (7.6 million) one after the other; a loss drawn per
+    positive always side by side."""
+    engine = HybridRecommender()
+    assert engine._side_by_side(14_000, 5_500, 138_861)
+    assert not engine._side_by_side(138_000, 27_154, 8_064_563)
+    assert HybridRecommender(nn={"loss": "bce"})._side_by_side(138_000, 27_154, 8_064_563)
