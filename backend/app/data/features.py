@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from app.data.idmap import IdMap
 from app.data.types import Dataset, EventLog
 
 
@@ -56,6 +57,19 @@ def item_features(
     return ItemFeatures(genres=genres if names else None, genre_names=names, avg_rating=avg_rating, last_ts=last_ts)
 
 
+def event_is(events: EventLog, types: Collection[str]) -> np.ndarray:
+    """Per event: whether its type is one of ``types``."""
+    coded = events.coded("event")
+    return np.isin(coded.names.astype(str), np.array(sorted(types), dtype=str))[coded.codes]
+
+
+def _indices(events: EventLog, column: str, ids: IdMap, mask: np.ndarray) -> np.ndarray:
+    """The masked events' indices in ``ids`` (-1 when absent): each distinct id is looked up once, so a
+    20M-event log never builds a string per event."""
+    coded = events.coded(column)
+    return ids.indices(coded.names)[coded.codes[mask]]
+
+
 def average_ratings(
     events: EventLog, dataset: Dataset, *, exclude: Dataset | None = None, before_ts: int | None = None
 ) -> np.ndarray:
@@ -64,11 +78,11 @@ def average_ratings(
     ``exclude``: held-out positives whose (user, item) ratings must not leak into the feature;
     ``before_ts``: only events strictly older (temporal protocol).
     """
-    mask = (events.event == "rating") & np.isfinite(events.rating)
+    mask = event_is(events, ["rating"]) & np.isfinite(events.rating)
     if before_ts is not None:
         mask &= events.ts < before_ts
-    u = dataset.users.indices(events.user_id[mask])
-    i = dataset.items.indices(events.item_id[mask])
+    u = _indices(events, "user_id", dataset.users, mask)
+    i = _indices(events, "item_id", dataset.items, mask)
     r = events.rating[mask].astype(np.float64)
     keep = i >= 0
     if exclude is not None and len(exclude):
@@ -92,11 +106,9 @@ def seen_matrix(events: EventLog, dataset: Dataset, seen_events: Collection[str]
     """Users x items of ``dataset``: 1.0 where the user had any event of a type in ``seen_events``
     (None: every type), positive or not: a 1-star rating, a view, a skip or a dislike all mean the user
     has seen the item, so it is never recommended back. Users and items outside ``dataset`` are left out."""
-    keep = np.ones(len(events), dtype=bool)
-    if seen_events is not None:
-        keep = np.isin(events.event.astype(str), np.array(sorted(seen_events), dtype=str))
-    u = dataset.users.indices(events.user_id[keep].astype(str).tolist())
-    i = dataset.items.indices(events.item_id[keep].astype(str).tolist())
+    keep = np.ones(len(events), dtype=bool) if seen_events is None else event_is(events, seen_events)
+    u = _indices(events, "user_id", dataset.users, keep)
+    i = _indices(events, "item_id", dataset.items, keep)
     ok = (u >= 0) & (i >= 0)
     m = sp.csr_matrix((np.ones(int(ok.sum()), np.float32), (u[ok], i[ok])), shape=(dataset.n_users, dataset.n_items))
     m.sum_duplicates()

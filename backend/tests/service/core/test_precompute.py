@@ -51,3 +51,21 @@ def test_strongest_history_names_the_history_item_the_engine_says_adds_most():
     engine = SavedEmbedding(np.zeros((2, 2), np.float32), factors, factors, np.zeros(4, np.float32), "mean")
     # item 2 = (.9, .1): item 0 adds .9, item 1 .1; item 3 = (.2, .8): item 1 adds .8; user 1 has no history
     assert precompute.strongest_history(best, engine, history).tolist() == [[0, 1], [-1, -1]]
+
+
+def test_strongest_history_by_rows_is_the_row_by_row_loop(monkeypatch):
+    rng = np.random.default_rng(8)
+    factors = rng.normal(size=(40, 3)).astype(np.float32)
+    engine = SavedEmbedding(
+        np.zeros((50, 3), np.float32), factors[::-1].copy(), factors, np.zeros(40, np.float32), "mean"
+    )
+    history = sp.random(50, 40, density=0.1, random_state=9, format="csr", dtype=np.float32)
+    best = precompute.build(lambda rows: engine.score(np.arange(50)[rows], history[rows]), 50, 40, history)
+    monkeypatch.setattr(precompute, "WHY_ROWS", 7)  # several blocks
+    by_rows = precompute.strongest_history(best, engine, history)
+
+    class OneRowAtATime:  # the same engine without ``strongest_history_rows``: the generic loop
+        explain = engine.explain
+
+    assert by_rows.tolist() == precompute.strongest_history(best, OneRowAtATime(), history).tolist()
+    assert (by_rows[history.getnnz(axis=1) == 0] == -1).all() and (by_rows >= 0).any()
