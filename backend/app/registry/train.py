@@ -41,7 +41,7 @@ above 134 million, batches widen (up to 16,384 positives), which the first progr
 time of this command with the defaults on a 2-core machine: MovieLens 100K 35 to 60 s (20 to 30 s
 with ``--pipeline nn``); a shop's log of 14,000 users x 5,500 items (140,000 positives) 45 to 65 s
 (25 to 35 s with ``--pipeline nn``); a MovieLens-20M-sized log (20 million events, 138,000 users x
-27,000 items) 8 to 15 minutes (5 GB peak; 5 to 6 minutes and 3.8 GB with ``--pipeline nn``): two fits
+27,000 items) 6 to 15 minutes (5 GB peak; 5 to 6 minutes and 3.8 GB with ``--pipeline nn``): two fits
 of 4 epochs each, the sources twice and the ranker.
 
 Several workers (``--distribute multiworker``): every worker runs this same command on the same data,
