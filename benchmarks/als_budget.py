@@ -3,7 +3,7 @@
     PYTHONPATH=backend OPENBLAS_NUM_THREADS=1 python benchmarks/als_budget.py \\
         --data /tmp/scale-bench/movielens-20000000 [--budget 545]
 
-``scale.py`` compares the model with ALS's defaults and two settings (a minute or two of fitting).
+``scale.py`` compares the model with ALS's defaults and four settings (a minute or two of fitting).
 This gives ALS as long as the training CLI took (``--budget``: its seconds, from the scale table) on
 the same held-out split, and tries the settings of ``WIDE`` in turn until the fits and their
 scoring have used that time. Prints each setting's NDCG@10 and the best beside the model's own

@@ -57,7 +57,7 @@ def item_features(
     return ItemFeatures(genres=genres if names else None, genre_names=names, avg_rating=avg_rating, last_ts=last_ts)
 
 
-def event_is(events: EventLog, types: Collection[str]) -> np.ndarray:
+def _event_is(events: EventLog, types: Collection[str]) -> np.ndarray:
     """Per event: whether its type is one of ``types``."""
     coded = events.coded("event")
     return np.isin(coded.names.astype(str), np.array(sorted(types), dtype=str))[coded.codes]
@@ -78,7 +78,7 @@ def average_ratings(
     ``exclude``: held-out positives whose (user, item) ratings must not leak into the feature;
     ``before_ts``: only events strictly older (temporal protocol).
     """
-    mask = event_is(events, ["rating"]) & np.isfinite(events.rating)
+    mask = _event_is(events, ["rating"]) & np.isfinite(events.rating)
     if before_ts is not None:
         mask &= events.ts < before_ts
     u = _indices(events, "user_id", dataset.users, mask)
@@ -106,7 +106,7 @@ def seen_matrix(events: EventLog, dataset: Dataset, seen_events: Collection[str]
     """Users x items of ``dataset``: 1.0 where the user had any event of a type in ``seen_events``
     (None: every type), positive or not: a 1-star rating, a view, a skip or a dislike all mean the user
     has seen the item, so it is never recommended back. Users and items outside ``dataset`` are left out."""
-    keep = np.ones(len(events), dtype=bool) if seen_events is None else event_is(events, seen_events)
+    keep = np.ones(len(events), dtype=bool) if seen_events is None else _event_is(events, seen_events)
     u = _indices(events, "user_id", dataset.users, keep)
     i = _indices(events, "item_id", dataset.items, keep)
     ok = (u >= 0) & (i >= 0)

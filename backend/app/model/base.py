@@ -9,9 +9,10 @@ and candidate filters live in ``top_k`` (batches) and ``top_k_row`` (one user, t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +42,20 @@ class Explanation:
         if self.contributions is None or not self.history.size:
             return np.full(len(self.items), -1, dtype=np.intp)
         return self.history[np.asarray(self.contributions).argmax(axis=0)]
+
+
+T = TypeVar("T")
+
+
+def two_at_a_time(block: Callable[[int], T], starts: Sequence[int]) -> Iterator[T]:
+    """``block(start)`` for each of ``starts``, in order, two at a time in threads when there are several:
+    a block's NumPy, SciPy and faiss calls release the GIL, and with one BLAS thread (what training and
+    the service run with) a block alone leaves the second core idle."""
+    if len(starts) <= 1:
+        yield from map(block, starts)
+        return
+    with ThreadPoolExecutor(2, thread_name_prefix="blocks") as pool:
+        yield from pool.map(block, starts)
 
 
 def history_items(history: sp.csr_matrix) -> np.ndarray:

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from app.data.features import ItemFeatures
 from app.data.types import recency_of
 from app.model.als import ALSRecommender
-from app.model.base import Explanation, Recommender, csr_row, top_k
+from app.model.base import Explanation, Recommender, csr_row, top_k, two_at_a_time
 from app.model.ease import EASERecommender
 from app.model.embedding import EmbeddingRecommender, sized_params
 from app.model.embedding_training import users_per_batch
@@ -367,16 +367,14 @@ class HybridRecommender:
             return x, [labels[i] for i in np.flatnonzero(taught)], kept
 
         xs, ys, groups = [], [], []
-        # two blocks at a time: most of a block's work is NumPy, SciPy and faiss calls that release the GIL
-        with ThreadPoolExecutor(2, thread_name_prefix="hybrid-frame") as pool:
-            for done in pool.map(block, range(0, users.size, BATCH_ROWS)):
-                if done is None:
-                    continue
-                x, labels, kept = done
-                for r, label in enumerate(labels):
-                    xs.append(x[r][kept.items[r] >= 0])
-                    ys.append(label.astype(np.float32))
-                    groups.append(label.size)
+        for done in two_at_a_time(block, range(0, users.size, BATCH_ROWS)):
+            if done is None:
+                continue
+            x, labels, kept = done
+            for r, label in enumerate(labels):
+                xs.append(x[r][kept.items[r] >= 0])
+                ys.append(label.astype(np.float32))
+                groups.append(label.size)
         if not groups:
             return np.zeros((0, 0), np.float32), np.zeros(0, np.float32), []
         return np.concatenate(xs), np.concatenate(ys), groups
@@ -495,12 +493,7 @@ class HybridRecommender:
                 self._last = (self._key(users[0], hist), x[0], items[0])
             return tops
 
-        starts = range(0, h.shape[0], BATCH_ROWS)
-        if len(starts) == 1:  # a request, or a small block: no thread
-            done = [block(0)]
-        else:  # two blocks at a time (see ``_training_frame``)
-            with ThreadPoolExecutor(2, thread_name_prefix="hybrid-score") as pool:
-                done = list(pool.map(block, starts))
+        done = list(two_at_a_time(block, range(0, h.shape[0], BATCH_ROWS)))  # a request: no thread
         if alone is not None:
             for name in self.sources_:
                 alone[name] = [tops[name] for tops in done]

@@ -3,11 +3,13 @@ out by hand and the batched ``top_k``; explanations; row and unit helpers."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.model.base import Explanation, csr_row, history_items, top_k, top_k_row, unit_rows
+from app.model.base import Explanation, csr_row, history_items, top_k, top_k_row, two_at_a_time, unit_rows
 
 
 def test_best_first_and_masked_items_dropped():
@@ -89,3 +91,14 @@ def test_rows_units_and_history_items():
     u = unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(u, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
     assert u.dtype == np.float32
+
+
+def test_two_at_a_time_keeps_the_order_and_runs_one_block_in_the_caller():
+    def block(start: int) -> tuple[int, str]:
+        return start * start, threading.current_thread().name
+
+    several = list(two_at_a_time(block, range(0, 50, 5)))
+    assert [r for r, _ in several] == [s * s for s in range(0, 50, 5)]
+    assert {name for _, name in several} <= {f"blocks_{k}" for k in range(2)}  # two worker threads
+    assert list(two_at_a_time(block, [3])) == [(9, threading.current_thread().name)]
+    assert list(two_at_a_time(block, [])) == []
